@@ -1,0 +1,182 @@
+"""The `mlc` command: one thin function per command; every expected error becomes one line and an exit code."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from mlc.cli import options as opt
+from mlc.cli.render import console, err_console, metrics_table, per_label_table, steps_table
+from mlc.models.errors import EXIT_INTERRUPTED, EXIT_UNEXPECTED, MlcError
+
+app = typer.Typer(
+    name="mlc",
+    help="Tag text (arXiv abstracts first of all) with subject labels, in bulk. Env settings use the MLC_ prefix.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+_state = {"debug": False}
+
+
+@app.callback()
+def _global(
+    debug: Annotated[bool, typer.Option("--debug", envvar="MLC_DEBUG", help="Show tracebacks and TensorFlow's own log.")] = False,
+) -> None:
+    _state["debug"] = debug
+    if debug:
+        os.environ["MLC_DEBUG"] = "1"
+
+
+@app.command("train")
+def train_command(
+    data: Annotated[Optional[str], typer.Option(help="CSV/Parquet/JSONL (.gz) path or http(s) URL; default: the Keras example's arXiv dataset, cached.")] = None,
+    model_dir: opt.ModelDir = Path("runs/arxiv"),
+    text_column: Annotated[Optional[str], typer.Option(help="Text column (default: summaries, abstract, summary or text).")] = None,
+    labels_column: opt.LabelsColumn = None,
+    title_column: opt.TitleColumn = None,
+    label_sep: opt.LabelSep = None,
+    input_format: opt.InputFormat = None,
+    max_tokens: Annotated[Optional[int], typer.Option(min=2, help="Vocabulary size (default: distinct lower-cased words of the training text).")] = None,
+    epochs: Annotated[int, typer.Option(min=1)] = 20,
+    batch_size: Annotated[int, typer.Option(min=1)] = 128,
+    learning_rate: Annotated[float, typer.Option(min=0.0)] = 1e-3,
+    patience: Annotated[int, typer.Option(min=1, help="Early-stopping patience, in epochs of no better val_loss.")] = 3,
+    test_size: Annotated[float, typer.Option(help="Held-out share, split half validation, half test.")] = 0.1,
+    seed: int = 42,
+    quiet: opt.Quiet = False,
+) -> None:
+    """Train the Keras example's model and write a model directory."""
+    from mlc.models.train import TrainConfig
+    from mlc.pipeline.jobs import run_train
+    from mlc.pipeline.training_data import ColumnOptions
+
+    columns = ColumnOptions(text_column, labels_column, title_column, label_sep, input_format)
+    config = TrainConfig(max_tokens, epochs, batch_size, learning_rate, patience, seed)
+    with _epoch_progress(epochs, quiet) as on_epoch:
+        summary = run_train(data, model_dir, columns, config, test_size=test_size, quiet=quiet, on_epoch=on_epoch)
+    console.print(steps_table(summary.steps))
+    console.print(metrics_table(summary.metrics, f"Test split ({summary.steps['test']} rows)"))
+    console.print(
+        f"wrote {summary.model_dir}: {summary.labels} labels, max_tokens {summary.max_tokens}, "
+        f"{summary.epochs_run} epochs (best {summary.best_epoch}), {summary.seconds:.1f}s"
+    )
+
+
+@app.command("evaluate")
+def evaluate_command(
+    data: Annotated[str, typer.Argument(help="Labelled CSV/Parquet/JSONL (.gz) file or URL.")],
+    model_dir: opt.ModelDir = Path("runs/arxiv"),
+    text_column: opt.TextColumn = None,
+    labels_column: opt.LabelsColumn = None,
+    label_sep: opt.LabelSep = None,
+    input_format: opt.InputFormat = None,
+    threshold: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Decision threshold (default: the model's).")] = None,
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="Also write the full report as JSON.")] = None,
+) -> None:
+    """Score a model on labelled data: binary accuracy and the metrics that judge a multi-label tagger."""
+    from mlc.models.atomic import atomic_path
+    from mlc.pipeline.jobs import run_evaluate
+    from mlc.pipeline.training_data import ColumnOptions
+
+    columns = ColumnOptions(text_column, labels_column, None, label_sep, input_format)
+    report = run_evaluate(data, model_dir, columns, threshold=threshold)
+    console.print(metrics_table(report, f"{data} with {model_dir}"))
+    console.print(per_label_table(report["per_label"]))
+    if json_path is not None:
+        with atomic_path(json_path) as tmp:
+            tmp.write_text(json.dumps(report, indent=2) + "\n")
+        console.print(f"report written to {json_path}")
+
+
+@app.command("info")
+def info_command(
+    model_dir: Annotated[Path, typer.Argument(envvar="MLC_MODEL_DIR", help="Model directory.")] = Path("runs/arxiv"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metadata as JSON.")] = False,
+) -> None:
+    """Labels, metrics, training data and versions of a model directory."""
+    from mlc.pipeline.jobs import run_info
+
+    info = run_info(model_dir)
+    if as_json:
+        print(json.dumps(info, indent=2))
+        return
+    data = info.get("data", {})
+    console.print(f"[bold]{model_dir}[/bold]  created {info.get('created')}")
+    console.print(f"data: {data.get('source')} (sha256 {str(data.get('sha256'))[:12]}…), columns {data.get('columns')}")
+    console.print(f"labels ({len(info['labels'])}): {', '.join(info['labels'][:30])}{' …' if len(info['labels']) > 30 else ''}")
+    console.print(f"hyper-parameters: {info.get('hyperparameters')}")
+    console.print(f"threshold: {info.get('threshold')}   versions: {info.get('versions')}")
+    console.print(steps_table(info.get("steps", {})))
+    console.print(metrics_table(info.get("metrics", {}).get("test", {}), "Metrics on the test split"))
+
+
+class _epoch_progress:
+    """A rich progress bar over epochs on stderr, handed to the train loop as a plain callback."""
+
+    def __init__(self, epochs: int, quiet: bool) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = None if quiet else Progress(
+            TextColumn("train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+            TimeElapsedColumn(), console=err_console, transient=False,
+        )
+        self.epochs = epochs
+
+    def __enter__(self):  # type: ignore[no-untyped-def]
+        if self.progress is None:
+            return None
+        self.progress.start()
+        task = self.progress.add_task("", total=self.epochs)
+
+        def on_epoch(epoch: int, logs: dict[str, float]) -> None:
+            shown = "  ".join(f"{k} {v:.4f}" for k, v in logs.items() if k in ("loss", "val_loss", "val_binary_accuracy"))
+            self.progress.update(task, completed=epoch, description=shown)  # type: ignore[union-attr]
+
+        return on_epoch
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+
+def main() -> None:
+    """Console entry point: run the app, turning expected errors into `mlc: error: ...` and an exit code."""
+    try:
+        result = app(standalone_mode=False)
+        code = result if isinstance(result, int) else 0
+    except MlcError as error:
+        if _state["debug"]:
+            traceback.print_exc()
+        err_console.print(f"mlc: error: {error.message}", markup=False, highlight=False, soft_wrap=True)
+        code = error.exit_code
+    except KeyboardInterrupt:
+        err_console.print("mlc: interrupted", markup=False)
+        code = EXIT_INTERRUPTED
+    except Exception as error:  # noqa: BLE001 - the last line of defence: one line, not a traceback
+        import click
+
+        if isinstance(error, click.exceptions.ClickException):
+            error.show()
+            code = error.exit_code
+        elif isinstance(error, click.exceptions.Abort):
+            err_console.print("mlc: aborted", markup=False)
+            code = EXIT_INTERRUPTED
+        else:
+            if _state["debug"]:
+                traceback.print_exc()
+            err_console.print(
+                f"mlc: unexpected error: {type(error).__name__}: {' '.join(str(error).split())[:500]} (rerun with --debug for the traceback)",
+                markup=False, highlight=False, soft_wrap=True,
+            )
+            code = EXIT_UNEXPECTED
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,30 @@
+"""Options several commands share, defined once. Each may also come from an `MLC_` environment variable."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+ModelDir = Annotated[
+    Path, typer.Option("--model-dir", "-m", envvar="MLC_MODEL_DIR", help="Model directory.")
+]
+TextColumn = Annotated[
+    Optional[str],
+    typer.Option(envvar="MLC_TEXT_COLUMN", help="Text column (default: first of summaries, abstract, summary, text)."),
+]
+LabelsColumn = Annotated[
+    Optional[str], typer.Option(help="Labels column (default: first of terms, categories, labels, label).")
+]
+TitleColumn = Annotated[
+    Optional[str], typer.Option(help="Title column, for dropping duplicate titles (default: titles or title if present).")
+]
+LabelSep = Annotated[
+    Optional[str],
+    typer.Option(help="Separator of labels in a plain string cell (default: whitespace); list literals are always read."),
+]
+InputFormat = Annotated[
+    Optional[str], typer.Option(help="Input format, overriding the file suffix: csv, parquet or jsonl.")
+]
+BatchSize = Annotated[int, typer.Option(envvar="MLC_BATCH_SIZE", min=1, help="Rows per batch.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars; errors and the summary only.")]

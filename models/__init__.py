@@ -1,0 +1,1 @@
+"""The model: build, train, save/load the model directory, predict, evaluate."""

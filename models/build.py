@@ -1,0 +1,49 @@
+"""The Keras example's model, in data-flow order: vectorizer, MLP, and the end-to-end model that is saved."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from mlc.models.backend import tf_keras
+
+HIDDEN_UNITS = (512, 256)
+
+
+def vocabulary_size(texts: Sequence[str]) -> int:
+    """The example's `max_tokens`: distinct lower-cased whitespace tokens of the training text."""
+    vocabulary: set[str] = set()
+    for text in texts:
+        vocabulary.update(text.lower().split())
+    return len(vocabulary)
+
+
+def make_vectorizer(texts: Sequence[str], max_tokens: int, *, batch_size: int = 1024) -> Any:
+    """`TextVectorization(max_tokens, ngrams=2, output_mode="tf_idf")` adapted on the training texts."""
+    tf, keras = tf_keras()
+    layer = keras.layers.TextVectorization(max_tokens=max_tokens, ngrams=2, output_mode="tf_idf", name="vectorizer")
+    layer.adapt(tf.data.Dataset.from_tensor_slices(list(texts)).batch(batch_size))
+    return layer
+
+
+def make_mlp(n_features: int, n_labels: int) -> Any:
+    """Dense 512 ReLU, Dense 256 ReLU, Dense n_labels sigmoid, on sparse TF-IDF input."""
+    _, keras = tf_keras()
+    features = keras.Input(shape=(n_features,), sparse=True, name="tfidf")
+    hidden = features
+    for i, units in enumerate(HIDDEN_UNITS):
+        hidden = keras.layers.Dense(units, activation="relu", name=f"dense_{i}")(hidden)
+    probabilities = keras.layers.Dense(n_labels, activation="sigmoid", name="probabilities")(hidden)
+    return keras.Model(features, probabilities, name="mlp")
+
+
+def make_end_to_end(vectorizer: Any, mlp: Any) -> Any:
+    """Raw strings in, label probabilities out: the vectorizer followed by the MLP's own layers (shared weights).
+
+    Built from the layers, not the compiled MLP, so the saved file holds weights only, no optimizer state.
+    """
+    _, keras = tf_keras()
+    texts = keras.Input(shape=(), dtype="string", name="text")
+    hidden = vectorizer(texts)
+    for layer in mlp.layers[1:]:
+        hidden = layer(hidden)
+    return keras.Model(texts, hidden, name="mlc_end_to_end")

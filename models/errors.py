@@ -1,0 +1,49 @@
+"""The one error family whose message is what the user reads (kept in `models`, the bottom room)."""
+from __future__ import annotations
+
+# Documented exit codes (README "Exit codes").
+EXIT_OK = 0
+EXIT_UNEXPECTED = 1
+EXIT_USAGE = 2
+EXIT_INPUT = 3
+EXIT_MODEL = 4
+EXIT_LOCKED = 5
+EXIT_NETWORK = 6
+EXIT_INTERRUPTED = 130
+
+
+class MlcError(Exception):
+    """An expected failure: printed as one line, mapped to an exit code, never a traceback."""
+
+    exit_code = EXIT_UNEXPECTED
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(str(message).split()))  # always one line
+
+    @property
+    def message(self) -> str:
+        return self.args[0]
+
+
+class InputError(MlcError):
+    """Bad or unreadable input data: names the file and, where known, the row and field."""
+
+    exit_code = EXIT_INPUT
+
+
+class ModelError(MlcError):
+    """A model directory that is missing, corrupt, or refused."""
+
+    exit_code = EXIT_MODEL
+
+
+class LockedError(MlcError):
+    """Another run holds the lock on the output directory."""
+
+    exit_code = EXIT_LOCKED
+
+
+class NetworkError(MlcError):
+    """A download that could not be made (offline, HTTP error)."""
+
+    exit_code = EXIT_NETWORK

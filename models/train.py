@@ -1,0 +1,120 @@
+"""The train loop: multi-hot targets, sparse TF-IDF batches from tf.data, Adam + binary cross-entropy, early stopping."""
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mlc.models.backend import tf_keras
+from mlc.models.build import make_end_to_end, make_mlp, make_vectorizer, vocabulary_size
+from mlc.models.features import SparseTfIdf
+
+EpochHook = Callable[[int, dict[str, float]], None]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters; the defaults are the Keras example's."""
+
+    max_tokens: int | None = None
+    epochs: int = 20
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    patience: int = 3
+    seed: int = 42
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    model: Any
+    labels: list[str]
+    max_tokens: int
+    history: dict[str, list[float]]
+    best_epoch: int
+    epochs_run: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def label_vocabulary(label_lists: Sequence[Sequence[str]]) -> list[str]:
+    """Labels of the training rows, most frequent first (ties by name), so the order is stable."""
+    counts = Counter(label for labels in label_lists for label in labels)
+    return [label for label, _ in sorted(counts.items(), key=lambda item: (-item[1], item[0]))]
+
+
+def multi_hot(label_lists: Sequence[Sequence[str]], labels: Sequence[str]) -> np.ndarray:
+    """Rows x labels 0/1 matrix; labels outside `labels` are left out here and counted by the evaluator."""
+    index = {label: i for i, label in enumerate(labels)}
+    matrix = np.zeros((len(label_lists), len(labels)), dtype=np.float32)
+    for row, row_labels in enumerate(label_lists):
+        for label in row_labels:
+            if label in index:
+                matrix[row, index[label]] = 1.0
+    return matrix
+
+
+def train(
+    train_texts: Sequence[str],
+    train_labels: Sequence[Sequence[str]],
+    val_texts: Sequence[str],
+    val_labels: Sequence[Sequence[str]],
+    config: TrainConfig = TrainConfig(),
+    on_epoch: EpochHook | None = None,
+) -> TrainResult:
+    """Fit the example's model on sparse TF-IDF batches; return the end-to-end model with the best weights."""
+    tf, keras = tf_keras()
+    keras.utils.set_random_seed(config.seed)
+    labels = label_vocabulary(train_labels)
+    max_tokens = config.max_tokens or vocabulary_size(train_texts)
+    vectorizer = make_vectorizer(train_texts, max_tokens)
+    features = SparseTfIdf(vectorizer)
+    mlp = make_mlp(features.vocabulary_size, len(labels))
+    mlp.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate),
+        loss="binary_crossentropy",
+        metrics=["binary_accuracy"],
+    )
+
+    def dataset(texts: Sequence[str], label_lists: Sequence[Sequence[str]], shuffle: bool) -> Any:
+        data = tf.data.Dataset.from_tensor_slices((tf.constant(list(texts)), multi_hot(label_lists, labels)))
+        if shuffle:
+            data = data.shuffle(len(texts), seed=config.seed, reshuffle_each_iteration=True)
+        data = data.batch(config.batch_size).map(lambda x, y: (features(x), y), num_parallel_calls=tf.data.AUTOTUNE)
+        return data.prefetch(tf.data.AUTOTUNE)
+
+    callbacks: list[Any] = [
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)
+    ]
+    if on_epoch is not None:
+        callbacks.append(_EpochCallback(keras, on_epoch))
+    fitted = mlp.fit(
+        dataset(train_texts, train_labels, shuffle=True),
+        validation_data=dataset(val_texts, val_labels, shuffle=False),
+        epochs=config.epochs,
+        callbacks=callbacks,
+        verbose=0,
+    )
+    history = {name: [float(v) for v in values] for name, values in fitted.history.items()}
+    val_loss = history.get("val_loss", [])
+    best_epoch = int(np.argmin(val_loss)) + 1 if val_loss else len(history.get("loss", []))
+    return TrainResult(
+        model=make_end_to_end(vectorizer, mlp),
+        labels=labels,
+        max_tokens=max_tokens,
+        history=history,
+        best_epoch=best_epoch,
+        epochs_run=len(history.get("loss", [])),
+    )
+
+
+def _EpochCallback(keras: Any, hook: EpochHook) -> Any:
+    class EpochCallback(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            hook(epoch + 1, {k: float(v) for k, v in (logs or {}).items()})
+
+    return EpochCallback()

@@ -1,0 +1,1 @@
+"""Data in motion: readers, writers, training-data preparation, batch prediction."""

@@ -1,0 +1,128 @@
+"""`train`, `evaluate` and `info` end to end: read data, call the model code, return a summary to print."""
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+from mlc.models.bundle import load_bundle, read_metadata, save_bundle
+from mlc.models.errors import InputError
+from mlc.models.metrics import evaluate_scores
+from mlc.models.train import EpochHook, TrainConfig, train
+from mlc.pipeline.download import DEFAULT_DATA_URL, fetch, is_url
+from mlc.pipeline.training_data import ColumnOptions, file_sha256, load_labelled, prepare
+
+
+def resolve_data(source: str | None, *, quiet: bool = False) -> tuple[Path, str]:
+    """A local path for `--data` (downloaded into the cache when it is a URL or absent) and its display name."""
+    source = source or DEFAULT_DATA_URL
+    if is_url(source):
+        return fetch(source, quiet=quiet), source
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise InputError(f"{source}: no such file")
+    return path, source
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for name in ("mlc", "tensorflow", "keras", "numpy", "pyarrow", "pandas"):
+        try:
+            found[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            pass
+    if "tensorflow" not in found:
+        import tensorflow as tf
+
+        found["tensorflow"] = tf.__version__
+    return found
+
+
+@dataclass
+class TrainSummary:
+    model_dir: Path
+    steps: dict[str, int]
+    metrics: dict[str, Any]
+    labels: int
+    max_tokens: int
+    epochs_run: int
+    best_epoch: int
+    seconds: float
+
+
+def run_train(
+    data: str | None,
+    model_dir: Path,
+    columns: ColumnOptions,
+    config: TrainConfig,
+    *,
+    test_size: float = 0.1,
+    quiet: bool = False,
+    on_epoch: EpochHook | None = None,
+) -> TrainSummary:
+    """Prepare the data as the example does, train, score the test split, write the model directory."""
+    started = time.perf_counter()
+    path, source = resolve_data(data, quiet=quiet)
+    labelled = load_labelled(path, columns, source=source)
+    split = prepare(labelled, test_size=test_size, seed=config.seed)
+    result = train(
+        split.train.texts, split.train.labels, split.validation.texts, split.validation.labels, config, on_epoch
+    )
+    from mlc.models.predictor import Predictor
+
+    predictor = Predictor(result.model, result.labels)
+    test_metrics = evaluate_scores(split.test.labels, predictor.predict(split.test.texts), result.labels)
+    metadata = {
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "data": {
+            "source": source,
+            "sha256": file_sha256(path),
+            "columns": labelled.columns,
+            "label_sep": columns.label_sep,
+        },
+        "steps": split.steps,
+        "hyperparameters": {**config.as_dict(), "max_tokens": result.max_tokens, "test_size": test_size, "ngrams": 2},
+        "n_labels": len(result.labels),
+        "threshold": 0.5,
+        "training": {"epochs_run": result.epochs_run, "best_epoch": result.best_epoch},
+        "metrics": {"test": {k: v for k, v in test_metrics.items() if k != "per_label"}},
+        "versions": versions(),
+    }
+    save_bundle(model_dir, result.model, result.labels, metadata, result.history)
+    return TrainSummary(
+        model_dir=model_dir,
+        steps=split.steps,
+        metrics=metadata["metrics"]["test"],
+        labels=len(result.labels),
+        max_tokens=result.max_tokens,
+        epochs_run=result.epochs_run,
+        best_epoch=result.best_epoch,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def run_evaluate(data: str, model_dir: Path, columns: ColumnOptions, *, threshold: float | None = None) -> dict[str, Any]:
+    """Score every labelled row of `data` with the model; the report `mlc evaluate` prints and saves."""
+    from mlc.models.predictor import Predictor
+
+    path, source = resolve_data(data)
+    bundle = load_bundle(model_dir)
+    labelled = load_labelled(path, columns, source=source)
+    predictor = Predictor(bundle.model, bundle.labels)
+    scores = predictor.predict(labelled.texts)
+    report = evaluate_scores(
+        labelled.labels, scores, bundle.labels, threshold=bundle.threshold if threshold is None else threshold
+    )
+    report["data"] = {"source": source, "columns": labelled.columns, "steps": labelled.steps}
+    report["model_dir"] = str(model_dir)
+    return report
+
+
+def run_info(model_dir: Path) -> dict[str, Any]:
+    """What a model directory holds, from its metadata alone (no TensorFlow start-up)."""
+    metadata, labels = read_metadata(model_dir)
+    return {"model_dir": str(model_dir), "labels": labels, **metadata}

@@ -1,0 +1,248 @@
+"""One streaming reader per input format, each yielding Arrow record batches, picked by suffix in one table.
+
+Nothing here reads a whole file at once: CSV and JSONL are parsed in blocks, Parquet by row group, so memory
+depends on the block size, not on the file size. Every failure is an `InputError` naming the file and,
+where the parser knows it, the line or row.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
+
+from mlc.models.errors import InputError
+
+STDIN = "-"
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read one input: the format (None: from the suffix) and the size of the blocks."""
+
+    input_format: str | None = None
+    block_bytes: int = 8 << 20
+    parquet_batch_rows: int = 65_536
+
+
+def detect_format(source: str | Path, override: str | None = None) -> str:
+    """The reader name for `source`: `--input-format` wins, then the suffix (`.gz` looked through)."""
+    if override:
+        name = override.lower().lstrip(".")
+        if name not in READERS:
+            raise InputError(f"unknown input format '{override}' (choose from {', '.join(READERS)})")
+        return name
+    if str(source) == STDIN:
+        return "jsonl"
+    suffixes = [s.lower() for s in Path(source).suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes = suffixes[:-1]
+    suffix = suffixes[-1] if suffixes else ""
+    name = SUFFIXES.get(suffix)
+    if name is None:
+        raise InputError(
+            f"{source}: cannot tell the format from the suffix '{suffix or '(none)'}'; "
+            f"use --input-format ({', '.join(READERS)})"
+        )
+    return name
+
+
+def read_batches(source: str | Path, options: ReadOptions = ReadOptions()) -> Iterator[pa.RecordBatch]:
+    """Stream `source` as record batches with the reader its format calls for."""
+    name = detect_format(source, options.input_format)
+    if str(source) != STDIN:
+        path = Path(source)
+        if not path.exists():
+            raise InputError(f"{source}: no such file")
+        if path.is_dir():
+            raise InputError(f"{source}: is a directory, not a file")
+    return READERS[name](source, options)
+
+
+def _is_gzip(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        return handle.read(2) == GZIP_MAGIC
+
+
+def _describe(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+# --- CSV -------------------------------------------------------------------------------------------------
+
+
+def read_csv(source: str | Path, options: ReadOptions) -> Iterator[pa.RecordBatch]:
+    """CSV (optionally gzip) with a header row; every column read as text so no block can change a type."""
+    if str(source) == STDIN:
+        raise InputError("-: standard input is read as JSONL; CSV needs a file path")
+    path = Path(source)
+    compression = "gzip" if _is_gzip(path) else None
+    names = _csv_header(path, compression)
+    try:
+        reader = pacsv.open_csv(
+            pa.input_stream(str(path), compression=compression),
+            read_options=pacsv.ReadOptions(block_size=options.block_bytes),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(column_types={name: pa.string() for name in names}),
+        )
+        yield from reader
+    except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as error:
+        raise InputError(f"{path}: malformed CSV: {_describe(error)}") from error
+
+
+def _csv_header(path: Path, compression: str | None) -> list[str]:
+    try:
+        with pa.input_stream(str(path), compression=compression) as raw:
+            text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+            header = next(csv.reader(text), None)
+    except UnicodeDecodeError as error:
+        raise InputError(f"{path}: line 1: header is not valid UTF-8") from error
+    except (csv.Error, OSError, pa.ArrowInvalid) as error:
+        raise InputError(f"{path}: cannot read the CSV header: {_describe(error)}") from error
+    if not header:
+        raise InputError(f"{path}: file is empty (no header row)")
+    return header
+
+
+# --- JSONL -----------------------------------------------------------------------------------------------
+
+
+def read_jsonl(source: str | Path, options: ReadOptions) -> Iterator[pa.RecordBatch]:
+    """JSON Lines (optionally gzip, or `-` for stdin): one object per line, parsed a block of lines at a time.
+
+    Each block infers its own schema, so a field that is a number early and text later cannot fail the file;
+    a block pyarrow refuses is parsed again line by line to name the bad line exactly.
+    """
+    name = "-" if str(source) == STDIN else str(source)
+    with _open_jsonl(source) as handle:
+        first_line = 1
+        while True:
+            try:
+                lines = handle.readlines(options.block_bytes)
+            except (OSError, EOFError) as error:
+                raise InputError(f"{name}: cannot read: {_describe(error)}") from error
+            if not lines:
+                return
+            batch = _parse_jsonl_block(lines, name, first_line)
+            if batch.num_rows:
+                yield batch
+            first_line += len(lines)
+
+
+def _open_jsonl(source: str | Path) -> BinaryIO:
+    if str(source) == STDIN:
+        stdin = sys.stdin.buffer
+        head = stdin.peek(2)[:2] if hasattr(stdin, "peek") else b""
+        if head == GZIP_MAGIC:
+            import gzip
+
+            return gzip.GzipFile(fileobj=stdin)  # type: ignore[return-value]
+        return stdin  # type: ignore[return-value]
+    path = Path(source)
+    if _is_gzip(path):
+        import gzip
+
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return open(path, "rb")
+
+
+def _parse_jsonl_block(lines: list[bytes], name: str, first_line: int) -> pa.RecordBatch:
+    try:
+        table = pajson.read_json(
+            pa.BufferReader(b"".join(lines)),
+            parse_options=pajson.ParseOptions(newlines_in_values=False, unexpected_field_behavior="infer"),
+        )
+        return _table_to_batch(table)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return _parse_jsonl_slowly(lines, name, first_line)
+
+
+def _parse_jsonl_slowly(lines: list[bytes], name: str, first_line: int) -> pa.RecordBatch:
+    """The exact-error path: Python's json per line, values of mixed types kept as JSON text."""
+    records: list[dict] = []
+    for offset, line in enumerate(lines):
+        line_no = first_line + offset
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except UnicodeDecodeError as error:
+            raise InputError(f"{name}: line {line_no}: not valid UTF-8") from error
+        except (json.JSONDecodeError, RecursionError) as error:
+            reason = error.msg if isinstance(error, json.JSONDecodeError) else "nested too deeply"
+            raise InputError(f"{name}: line {line_no}: invalid JSON ({reason})") from error
+        if not isinstance(value, dict):
+            raise InputError(f"{name}: line {line_no}: expected a JSON object, got {type(value).__name__}")
+        records.append(value)
+    columns: dict[str, list] = {}
+    for row, record in enumerate(records):
+        for key, value in record.items():
+            columns.setdefault(key, [None] * row).append(value)
+        for key, values in columns.items():
+            if len(values) <= row:
+                values.append(None)
+    arrays = {key: _column_array(values) for key, values in columns.items()}
+    return pa.RecordBatch.from_pydict(arrays) if arrays else pa.RecordBatch.from_pydict({})
+
+
+def _column_array(values: list) -> pa.Array:
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        return pa.array([v if v is None or isinstance(v, str) else json.dumps(v) for v in values], pa.string())
+
+
+def _table_to_batch(table: pa.Table) -> pa.RecordBatch:
+    return table.combine_chunks().to_batches()[0] if table.num_rows else pa.RecordBatch.from_pydict({})
+
+
+# --- Parquet ---------------------------------------------------------------------------------------------
+
+
+def read_parquet(source: str | Path, options: ReadOptions) -> Iterator[pa.RecordBatch]:
+    """Parquet, a row-group batch at a time."""
+    if str(source) == STDIN:
+        raise InputError("-: standard input is read as JSONL; Parquet needs a file path")
+    path = Path(source)
+    try:
+        parquet = pq.ParquetFile(path)
+        yield from parquet.iter_batches(batch_size=options.parquet_batch_rows)
+    except (pa.ArrowException, OSError) as error:
+        raise InputError(f"{path}: unreadable Parquet: {_describe(error)}") from error
+
+
+READERS: dict[str, Callable[[str | Path, ReadOptions], Iterator[pa.RecordBatch]]] = {
+    "parquet": read_parquet,
+    "csv": read_csv,
+    "jsonl": read_jsonl,
+}
+SUFFIXES: dict[str, str] = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+
+def read_table(source: str | Path, options: ReadOptions = ReadOptions()) -> pa.Table:
+    """A whole (human-sized) file as one table, for training and evaluation data."""
+    batches = list(read_batches(source, options))
+    if not batches:
+        raise InputError(f"{source}: file has no rows")
+    try:
+        return pa.Table.from_batches(batches) if _same_schema(batches) else _unify(batches)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+        raise InputError(f"{source}: rows disagree on column types: {_describe(error)}") from error
+
+
+def _same_schema(batches: list[pa.RecordBatch]) -> bool:
+    return all(batch.schema.equals(batches[0].schema) for batch in batches[1:])
+
+
+def _unify(batches: list[pa.RecordBatch]) -> pa.Table:
+    return pa.concat_tables([pa.Table.from_batches([b]) for b in batches], promote_options="permissive")

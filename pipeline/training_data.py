@@ -1,0 +1,174 @@
+"""Labelled data for training and evaluation: read, parse labels, and split the way the Keras example does.
+
+The example's steps, in its order: drop duplicate titles, drop label combinations seen once, stratified
+train/holdout split, holdout halved into validation and test. Each step's row count is kept so the model
+directory can say what the model was trained on.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from mlc.models.errors import InputError
+from mlc.pipeline.columns import LABEL_CANDIDATES, TEXT_CANDIDATES, TITLE_CANDIDATES, find_column, optional_column
+from mlc.pipeline.labels import parse_label_column
+from mlc.pipeline.readers import ReadOptions, read_table
+
+
+@dataclass(frozen=True)
+class ColumnOptions:
+    """Which columns hold the text, the labels and (optionally) the title, and how labels are delimited."""
+
+    text_column: str | None = None
+    labels_column: str | None = None
+    title_column: str | None = None
+    label_sep: str | None = None
+    input_format: str | None = None
+
+
+@dataclass
+class LabelledData:
+    """Texts with their label lists, plus where they came from and what was dropped on the way."""
+
+    source: str
+    texts: list[str]
+    labels: list[list[str]]
+    titles: list[str] | None
+    columns: dict[str, str | None]
+    steps: dict[str, int] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+@dataclass
+class Subset:
+    texts: list[str]
+    labels: list[list[str]]
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+@dataclass
+class Split:
+    train: Subset
+    validation: Subset
+    test: Subset
+    steps: dict[str, int]
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_labelled(path: Path, options: ColumnOptions, *, source: str | None = None) -> LabelledData:
+    """Read a labelled file; rows without text or without labels are dropped and counted, bad labels fail."""
+    name = source or str(path)
+    table = read_table(path, ReadOptions(input_format=options.input_format))
+    names = table.column_names
+    text_column = find_column(names, options.text_column, TEXT_CANDIDATES, source=name, role="text")
+    labels_column = find_column(names, options.labels_column, LABEL_CANDIDATES, source=name, role="labels")
+    title_column = optional_column(names, options.title_column, TITLE_CANDIDATES)
+    if options.title_column and title_column is None:
+        raise InputError(f"{name}: no title column '{options.title_column}' (columns found: {', '.join(names)})")
+    texts = _as_text(table.column(text_column), name, text_column)
+    labels = parse_label_column(
+        table.column(labels_column).to_pylist(), source=name, column=labels_column, label_sep=options.label_sep
+    )
+    titles = _as_text(table.column(title_column), name, title_column) if title_column else None
+    keep = [i for i, (t, l) in enumerate(zip(texts, labels)) if t.strip() and l]
+    steps = {"rows_read": len(texts), "rows_with_text_and_labels": len(keep)}
+    return LabelledData(
+        source=name,
+        texts=[texts[i] for i in keep],
+        labels=[labels[i] for i in keep],
+        titles=[titles[i] for i in keep] if titles is not None else None,
+        columns={"text": text_column, "labels": labels_column, "title": title_column},
+        steps=steps,
+    )
+
+
+def _as_text(column: pa.ChunkedArray, source: str, name: str) -> list[str]:
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        try:
+            column = column.cast(pa.string())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+            raise InputError(f"{source}: field '{name}' holds {column.type}, not text") from error
+    return ["" if value is None else value for value in column.to_pylist()]
+
+
+def combination_key(labels: list[str]) -> str:
+    return "\x1f".join(sorted(labels))
+
+
+def prepare(data: LabelledData, *, test_size: float = 0.1, seed: int = 42) -> Split:
+    """Dedupe titles, drop one-off label combinations, stratified split; every step counted."""
+    if not 0.0 < test_size < 1.0:
+        raise InputError(f"--test-size must be between 0 and 1, got {test_size}")
+    steps = dict(data.steps)
+    indices = list(range(len(data)))
+    if data.titles is not None:
+        seen: set[str] = set()
+        deduped = []
+        for i in indices:
+            if data.titles[i] not in seen:
+                seen.add(data.titles[i])
+                deduped.append(i)
+        indices = deduped
+        steps["after_dedupe_titles"] = len(indices)
+    combos = Counter(combination_key(data.labels[i]) for i in indices)
+    indices = [i for i in indices if combos[combination_key(data.labels[i])] > 1]
+    steps["after_drop_rare_combinations"] = len(indices)
+    if len(indices) < 10:
+        raise InputError(
+            f"{data.source}: only {len(indices)} usable rows after preprocessing (need at least 10); "
+            "every label combination must occur at least twice"
+        )
+    rng = np.random.default_rng(seed)
+    keys = [combination_key(data.labels[i]) for i in indices]
+    train_pos, holdout_pos = stratified_split(keys, test_size, rng)
+    holdout_keys = [keys[p] for p in holdout_pos]
+    val_rel, test_rel = stratified_split(holdout_keys, 0.5, rng)
+    train = [indices[p] for p in train_pos]
+    validation = [indices[holdout_pos[p]] for p in val_rel]
+    test = [indices[holdout_pos[p]] for p in test_rel]
+    steps.update(train=len(train), validation=len(validation), test=len(test))
+    return Split(_subset(data, train), _subset(data, validation), _subset(data, test), steps)
+
+
+def _subset(data: LabelledData, indices: list[int]) -> Subset:
+    return Subset([data.texts[i] for i in indices], [data.labels[i] for i in indices])
+
+
+def stratified_split(keys: list[str], fraction: float, rng: np.random.Generator) -> tuple[list[int], list[int]]:
+    """Positions for (rest, held out): ceil(n * fraction) held out, each group in proportion (largest remainder)."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    for position, key in enumerate(keys):
+        groups[key].append(position)
+    n_out = min(len(keys) - 1, max(1, math.ceil(len(keys) * fraction)))
+    names = sorted(groups)
+    exact = np.array([len(groups[g]) * n_out / len(keys) for g in names])
+    quota = np.floor(exact).astype(int)
+    remainder = exact - quota
+    order = np.lexsort((rng.random(len(names)), -remainder))
+    for g in order[: n_out - int(quota.sum())]:
+        quota[g] += 1
+    rest: list[int] = []
+    held: list[int] = []
+    for g, name in enumerate(names):
+        members = groups[name]
+        rng.shuffle(members)
+        held.extend(members[: quota[g]])
+        rest.extend(members[quota[g] :])
+    return sorted(rest), sorted(held)
