@@ -94,6 +94,44 @@ def evaluate_command(
         console.print(f"report written to {json_path}")
 
 
+@app.command("batch-predict")
+def batch_predict_command(
+    inputs: Annotated[list[str], typer.Argument(help="Files, globs, directories, or - for JSONL on stdin.")],
+    model_dir: opt.ModelDir = Path("runs/arxiv"),
+    output: Annotated[Optional[str], typer.Option("--output", "-o", help="Output file (format from its suffix), or - for JSONL on stdout.")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option(help="Output directory: one output per input, same stem.")] = None,
+    output_format: Annotated[Optional[str], typer.Option(help="parquet, csv or jsonl (default: from -o, or the input's format).")] = None,
+    input_format: opt.InputFormat = None,
+    text_column: opt.TextColumn = None,
+    id_column: Annotated[Optional[str], typer.Option(help="Id column to keep (default: id if present, else the row number).")] = None,
+    keep_columns: Annotated[Optional[str], typer.Option(help="Comma-separated input columns to copy to the output ('row' is the row number).")] = None,
+    top_k: Annotated[int, typer.Option(min=1, help="How many top labels, with scores.")] = 3,
+    threshold: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Score for the `labels` column (default: the model's).")] = None,
+    batch_size: opt.BatchSize = 8192,
+    strict: Annotated[bool, typer.Option(help="Fail on rows with missing or empty text instead of flagging them.")] = False,
+    skip_existing: Annotated[bool, typer.Option(help="Skip inputs whose output exists and is newer (for cron).")] = False,
+    quiet: opt.Quiet = False,
+) -> None:
+    """Tag files with their top-k labels and probabilities, streaming, in large batches."""
+    from mlc.pipeline.predict import PredictOptions, batch_predict
+
+    options = PredictOptions(
+        text_column=text_column, id_column=id_column,
+        keep_columns=tuple(c.strip() for c in keep_columns.split(",") if c.strip()) if keep_columns else None,
+        top_k=top_k, threshold=threshold, batch_size=batch_size, strict=strict,
+        input_format=input_format, output_format=output_format, skip_existing=skip_existing,
+    )
+    notify = (lambda message: None) if quiet else (lambda message: err_console.print(message, markup=False, highlight=False))
+    with _row_progress(quiet) as on_rows:
+        summary = batch_predict(inputs, model_dir, output=output, out_dir=out_dir, options=options, on_rows=on_rows, notify=notify)
+    done = [f for f in summary.files if not f.skipped]
+    err_console.print(
+        f"{len(done)} file(s), {len(summary.files) - len(done)} skipped, {summary.rows} rows, {summary.bad_rows} bad rows, "
+        f"{summary.rows_per_second:,.0f} rows/s on {summary.device}; outputs: {', '.join(f.target for f in done) or 'none'}",
+        markup=False, highlight=False, soft_wrap=True,
+    )
+
+
 @app.command("info")
 def info_command(
     model_dir: Annotated[Path, typer.Argument(envvar="MLC_MODEL_DIR", help="Model directory.")] = Path("runs/arxiv"),
@@ -122,7 +160,8 @@ class _epoch_progress:
     def __init__(self, epochs: int, quiet: bool) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        self.progress = None if quiet else Progress(
+        show = not quiet and err_console.is_terminal
+        self.progress = None if not show else Progress(
             TextColumn("train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
             TimeElapsedColumn(), console=err_console, transient=False,
         )
@@ -131,10 +170,10 @@ class _epoch_progress:
     def __enter__(self):  # type: ignore[no-untyped-def]
         if self.progress is None:
             return None
-        self.progress.start()
         task = self.progress.add_task("", total=self.epochs)
 
         def on_epoch(epoch: int, logs: dict[str, float]) -> None:
+            self.progress.start()  # type: ignore[union-attr]  # first epoch: data is read, training runs
             shown = "  ".join(f"{k} {v:.4f}" for k, v in logs.items() if k in ("loss", "val_loss", "val_binary_accuracy"))
             self.progress.update(task, completed=epoch, description=shown)  # type: ignore[union-attr]
 
@@ -143,6 +182,22 @@ class _epoch_progress:
     def __exit__(self, *exc: object) -> None:
         if self.progress is not None:
             self.progress.stop()
+
+
+class _row_progress:
+    """A tqdm bar (rows, rows/s) on stderr when it is a terminal."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+
+    def __enter__(self):  # type: ignore[no-untyped-def]
+        from tqdm import tqdm
+
+        self.bar = tqdm(unit=" rows", unit_scale=True, disable=self.quiet or not sys.stderr.isatty(), file=sys.stderr)
+        return self.bar.update
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.close()
 
 
 def main() -> None:

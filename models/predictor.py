@@ -61,3 +61,17 @@ class Predictor:
             for start in range(0, len(texts), batch_size)
         ]
         return np.concatenate(parts)
+
+
+def top_k_graph(predictor: Predictor, k: int, thresholds: Any) -> Any:
+    """A graph function `texts -> (top-k scores, top-k label indices, mask of scores >= threshold)`."""
+    tf, _ = tf_keras()
+    k = min(k, len(predictor.labels))
+    thresholds = tf.constant(thresholds, dtype=tf.float32)
+
+    def run(texts: Any) -> tuple[Any, Any, Any]:
+        probabilities = predictor.probabilities(texts)
+        top = tf.math.top_k(probabilities, k=k, sorted=True)
+        return top.values, top.indices, probabilities >= thresholds
+
+    return run

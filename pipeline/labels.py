@@ -22,7 +22,7 @@ def parse_label_cell(value: Any, label_sep: str | None = None) -> list[str]:
         return []
     if isinstance(value, str):
         text = value.strip()
-        if text.startswith("[") or text.startswith("("):
+        if text.startswith(("[", "(", "{")):
             items = _literal_list(text)
         else:
             items = text.split(label_sep) if label_sep else text.split()

@@ -162,6 +162,7 @@ def _parse_jsonl_block(lines: list[bytes], name: str, first_line: int) -> pa.Rec
             pa.BufferReader(b"".join(lines)),
             parse_options=pajson.ParseOptions(newlines_in_values=False, unexpected_field_behavior="infer"),
         )
+        table.validate(full=True)  # pyarrow's JSON parser lets invalid UTF-8 through; this catches it
         return _table_to_batch(table)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         return _parse_jsonl_slowly(lines, name, first_line)

@@ -1,0 +1,30 @@
+# The two commands a new user runs (README): `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+DATA   ?=
+MODEL  ?= runs/arxiv
+DATA_ARG := $(if $(DATA),--data $(DATA),)
+
+.PHONY: demo test install clean
+
+$(BIN)/mlc: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(BIN)/mlc
+
+install: $(BIN)/mlc
+
+# Set up, train a model (or reuse $(MODEL)), tag examples/abstracts.jsonl and print the result.
+demo: install
+	@test -f $(MODEL)/model.keras || $(BIN)/mlc train $(DATA_ARG) --model-dir $(MODEL)
+	$(BIN)/mlc info $(MODEL)
+	$(BIN)/mlc batch-predict examples/abstracts.jsonl --model-dir $(MODEL) -o -
+
+# What .ci/run calls: every test, slow and service-backed ones included.
+test: install
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) runs build *.egg-info

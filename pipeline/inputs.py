@@ -1,0 +1,112 @@
+"""Where batch-predict reads from and writes to: expanded inputs, output names that stay inside --out-dir, a lock."""
+from __future__ import annotations
+
+import fcntl
+import glob
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlc.models.errors import InputError, LockedError
+from mlc.pipeline.readers import STDIN, SUFFIXES
+from mlc.pipeline.writers import STDOUT
+
+LOCK_NAME = ".mlc.lock"
+OUTPUT_SUFFIX = {"parquet": ".parquet", "csv": ".csv", "jsonl": ".jsonl"}
+
+
+def expand_inputs(patterns: Sequence[str]) -> list[str]:
+    """Paths, globs and directories (their files with a known suffix, sorted) as a list of inputs, `-` kept."""
+    found: list[str] = []
+    for pattern in patterns:
+        if pattern == STDIN:
+            found.append(STDIN)
+            continue
+        path = Path(pattern)
+        if path.is_dir():
+            found.extend(str(p) for p in sorted(path.iterdir()) if p.is_file() and _known(p) and not p.name.startswith("."))
+        elif glob.has_magic(pattern):
+            matches = [m for m in sorted(glob.glob(pattern)) if Path(m).is_file() and not Path(m).name.startswith(".")]
+            if not matches:
+                raise InputError(f"{pattern}: no file matches")
+            found.extend(matches)
+        else:
+            found.append(pattern)
+    if not found:
+        raise InputError("no input files found")
+    if found.count(STDIN) > 1:
+        raise InputError("standard input (-) can be read only once")
+    return found
+
+
+def _known(path: Path) -> bool:
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes = suffixes[:-1]
+    return bool(suffixes) and suffixes[-1] in SUFFIXES
+
+
+def stem(source: str) -> str:
+    """`inbox/a.jsonl.gz` -> `a`: the output's name inside --out-dir (a base name, so it cannot escape it)."""
+    name = Path(source).name
+    for _ in range(2):
+        if Path(name).suffix.lower() in (".gz", *SUFFIXES):
+            name = Path(name).stem
+    return name or "stdin"
+
+
+@dataclass(frozen=True)
+class Job:
+    source: str
+    target: str  # a path, or "-" for stdout
+
+
+def plan_jobs(sources: Sequence[str], output: str | None, out_dir: Path | None, fmt: str | None) -> list[Job]:
+    """Pair each input with its output; refuse ambiguous or colliding targets before anything is written."""
+    if (output is None) == (out_dir is None):
+        raise InputError("give exactly one of -o/--output FILE and --out-dir DIR")
+    if output is not None:
+        if len(sources) > 1:
+            raise InputError(f"{len(sources)} inputs but one -o file; use --out-dir for several inputs")
+        return [Job(sources[0], output)]
+    assert out_dir is not None
+    jobs: list[Job] = []
+    seen: dict[str, str] = {}
+    for source in sources:
+        from mlc.pipeline.readers import detect_format
+
+        suffix = OUTPUT_SUFFIX[fmt or detect_format(source)]
+        target = out_dir / (stem(source) + suffix)
+        if str(target) in seen:
+            raise InputError(f"{source} and {seen[str(target)]} would both write {target}")
+        seen[str(target)] = source
+        jobs.append(Job(source, str(target)))
+    return jobs
+
+
+def is_up_to_date(job: Job) -> bool:
+    """For --skip-existing: the output exists and is newer than its input."""
+    if job.target == STDOUT or job.source == STDIN:
+        return False
+    target = Path(job.target)
+    return target.exists() and target.stat().st_mtime >= Path(job.source).stat().st_mtime
+
+
+@contextmanager
+def output_lock(directory: Path) -> Iterator[None]:
+    """An exclusive lock on the output directory: a second run over the same outputs stops at once."""
+    directory.mkdir(parents=True, exist_ok=True)
+    lock_path = directory / LOCK_NAME
+    handle = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as error:
+            raise LockedError(f"{directory}: another mlc run is writing here (lock {lock_path}); try again later") from error
+        os.ftruncate(handle, 0)
+        os.write(handle, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        os.close(handle)

@@ -1,0 +1,313 @@
+"""batch-predict: stream inputs through the model in a tf.data pipeline and write top-k labels, atomically.
+
+    reader (Arrow batches) -> rebatch to --batch-size -> tf.data: from_generator -> map(vectorize + MLP + top-k,
+    parallel, ordered) -> prefetch -> Arrow output batch -> writer on a temp file -> rename when complete
+
+Only a bounded number of batches is ever in flight (the prefetch depth), so memory stays flat whatever the
+input size. Row order is kept: the map is deterministic and the side data of each batch waits in a FIFO.
+"""
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mlc.models.atomic import atomic_path
+from mlc.models.errors import InputError, MlcError
+from mlc.pipeline.columns import ID_CANDIDATES, TEXT_CANDIDATES, find_column, optional_column
+from mlc.pipeline.inputs import Job, expand_inputs, is_up_to_date, output_lock, plan_jobs
+from mlc.pipeline.readers import ReadOptions, detect_format, read_batches
+from mlc.pipeline.writers import STDOUT, open_writer, output_format
+
+ROW_COLUMN = "row"
+DEFAULT_BATCH_SIZE = 8192
+
+
+@dataclass(frozen=True)
+class PredictOptions:
+    """What the user chose; shared by the local engine and the queue worker."""
+
+    text_column: str | None = None
+    id_column: str | None = None
+    keep_columns: tuple[str, ...] | None = None
+    top_k: int = 3
+    threshold: float | None = None
+    batch_size: int = DEFAULT_BATCH_SIZE
+    strict: bool = False
+    input_format: str | None = None
+    output_format: str | None = None
+    skip_existing: bool = False
+
+
+@dataclass
+class FileSummary:
+    source: str
+    target: str
+    rows: int = 0
+    bad_rows: int = 0
+    skipped: bool = False
+
+
+@dataclass
+class PredictSummary:
+    files: list[FileSummary] = field(default_factory=list)
+    seconds: float = 0.0
+    device: str = "CPU"
+
+    @property
+    def rows(self) -> int:
+        return sum(f.rows for f in self.files)
+
+    @property
+    def bad_rows(self) -> int:
+        return sum(f.bad_rows for f in self.files)
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+
+class Tagger:
+    """The model as a batch function: Arrow text in, Arrow top-k columns out, through one tf.data pipeline."""
+
+    def __init__(self, model_dir: Path, top_k: int = 3, threshold: float | None = None) -> None:
+        from mlc.models.bundle import load_bundle
+        from mlc.models.predictor import Predictor, top_k_graph
+
+        if top_k < 1:
+            raise InputError("--top-k must be at least 1")
+        bundle = load_bundle(model_dir)
+        self.labels = bundle.labels
+        self.label_array = pa.array(self.labels, pa.string())
+        self.top_k = min(top_k, len(self.labels))
+        chosen = bundle.threshold if threshold is None else threshold
+        self.thresholds = np.full(len(self.labels), chosen, dtype=np.float32)
+        self.predictor = Predictor(bundle.model, bundle.labels)
+        self.batch_fn = top_k_graph(self.predictor, self.top_k, self.thresholds)
+
+    def output_names(self) -> list[str]:
+        names = [f"{kind}_{i}" for i in range(1, self.top_k + 1) for kind in ("label", "score")]
+        return [*names, "labels", "error"]
+
+    def tag(self, chunks: Iterator[tuple[pa.Array, Any]]) -> Iterator[tuple[Any, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+        """Run (text array, side data) chunks through tf.data in order; yield (side data, model outputs)."""
+        from mlc.models.backend import tf_keras
+
+        tf, _ = tf_keras()
+        pending: deque = deque()
+        failure: list[BaseException] = []
+
+        def texts() -> Iterator[np.ndarray]:
+            try:
+                for text, side in chunks:
+                    pending.append(side)
+                    yield text.to_numpy(zero_copy_only=False)
+            except BaseException as error:  # surfaced in the caller's thread below, with its own message
+                failure.append(error)
+
+        dataset = (
+            tf.data.Dataset.from_generator(texts, output_signature=tf.TensorSpec([None], tf.string))
+            .map(self.batch_fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            .prefetch(2)
+        )
+        for values, indices, above in dataset:
+            yield pending.popleft(), (values.numpy(), indices.numpy(), above.numpy())
+        if failure:
+            raise failure[0]
+
+    def output_batch(self, keep: dict[str, pa.Array], bad: np.ndarray, reasons: pa.Array, outputs: tuple) -> pa.RecordBatch:
+        """Assemble kept columns, label_k/score_k, `labels` and `error` without per-row Python."""
+        values, indices, above = outputs
+        n = len(bad)
+        arrays: dict[str, pa.Array] = dict(keep)
+        null_mask = pa.array(bad) if bad.any() else None
+        for j in range(self.top_k):
+            arrays[f"label_{j + 1}"] = self.label_array.take(pa.array(indices[:, j], mask=bad))
+            arrays[f"score_{j + 1}"] = pa.array(values[:, j], pa.float32(), mask=bad if null_mask is not None else None)
+        above &= ~bad[:, None]
+        rows, cols = np.nonzero(above)
+        offsets = np.zeros(n + 1, dtype=np.int32)
+        np.cumsum(np.bincount(rows, minlength=n), out=offsets[1:])
+        arrays["labels"] = pa.ListArray.from_arrays(pa.array(offsets), self.label_array.take(pa.array(cols)))
+        arrays["error"] = reasons
+        return pa.RecordBatch.from_pydict(arrays)
+
+
+def _rebatch(batches: Iterator[pa.RecordBatch], size: int) -> Iterator[pa.RecordBatch]:
+    """Re-cut reader batches (whatever their size) into batches of `size` rows; the last may be shorter."""
+    held: list[pa.RecordBatch] = []
+    count = 0
+    for batch in batches:
+        while batch.num_rows:
+            take = min(size - count, batch.num_rows)
+            held.append(batch.slice(0, take))
+            count += take
+            batch = batch.slice(take)
+            if count == size:
+                yield _concat(held)
+                held, count = [], 0
+    if count:
+        yield _concat(held)
+
+
+def _concat(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
+    if len(batches) == 1:
+        return batches[0]
+    return pa.Table.from_batches(batches).combine_chunks().to_batches()[0]
+
+
+def _text_and_faults(batch: pa.RecordBatch, column: str, source: str) -> tuple[pa.Array, np.ndarray, pa.Array]:
+    """The text column as strings, a mask of rows with no usable text, and the reason per bad row."""
+    text = batch.column(column)
+    if not pa.types.is_string(text.type) and not pa.types.is_large_string(text.type):
+        try:
+            text = text.cast(pa.string())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+            raise InputError(f"{source}: field '{column}' holds {text.type}, not text") from error
+    missing = pc.is_null(text)
+    blank = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(pc.fill_null(text, ""))), 0)
+    reasons = pc.if_else(missing, "missing text", pc.if_else(blank, "empty text", pa.scalar(None, pa.string())))
+    bad = pc.is_valid(reasons).to_numpy(zero_copy_only=False)
+    return pc.fill_null(text, ""), bad, reasons
+
+
+def predict_stream(
+    tagger: Tagger,
+    batches: Iterator[pa.RecordBatch],
+    *,
+    source: str,
+    options: PredictOptions,
+    on_rows: Callable[[int], None] = lambda n: None,
+    notify: Callable[[str], None] = lambda message: None,
+) -> Iterator[tuple[pa.RecordBatch, int]]:
+    """Yield (output batch, bad rows in it) for every input batch of one source, in input order."""
+    first = next(batches, None)
+    if first is None:
+        return
+    names = first.schema.names
+    text_column = find_column(names, options.text_column, TEXT_CANDIDATES, source=source, role="text")
+    keep = _keep_columns(names, options, source)
+    clash = set(keep) & set(tagger.output_names())
+    if clash:
+        raise InputError(f"{source}: kept column(s) {sorted(clash)} clash with output columns; use --keep-columns")
+    notify(f"{source}: text column '{text_column}', keeping {', '.join(keep)}")
+
+    def chunks() -> Iterator[tuple[pa.Array, Any]]:
+        start = 0
+        for batch in _rebatch(_chain(first, batches), options.batch_size):
+            text, bad, reasons = _text_and_faults(batch, text_column, source)
+            if options.strict and bad.any():
+                row = start + int(np.argmax(bad))
+                raise InputError(f"{source}: row {row}: field '{text_column}': {reasons[int(np.argmax(bad))].as_py()} (--strict)")
+            kept = {
+                name: (pa.array(np.arange(start, start + batch.num_rows, dtype=np.int64)) if name == ROW_COLUMN and name not in names else batch.column(name))
+                for name in keep
+            }
+            start += batch.num_rows
+            yield text, (kept, bad, reasons)
+
+    for (kept, bad, reasons), outputs in tagger.tag(chunks()):
+        out = tagger.output_batch(kept, bad, reasons, outputs)
+        on_rows(out.num_rows)
+        yield out, int(bad.sum())
+
+
+def _chain(first: pa.RecordBatch, rest: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    yield first
+    yield from rest
+
+
+def _keep_columns(names: Sequence[str], options: PredictOptions, source: str) -> list[str]:
+    if options.keep_columns:
+        missing = [c for c in options.keep_columns if c not in names and c != ROW_COLUMN]
+        if missing:
+            raise InputError(f"{source}: no column(s) {missing} to keep (columns found: {', '.join(names)})")
+        return list(options.keep_columns)
+    if options.id_column and options.id_column not in names:
+        raise InputError(f"{source}: no id column '{options.id_column}' (columns found: {', '.join(names)})")
+    id_column = optional_column(names, options.id_column, ID_CANDIDATES)
+    return [id_column] if id_column else [ROW_COLUMN]
+
+
+def batch_predict(
+    inputs: Sequence[str],
+    model_dir: Path,
+    *,
+    output: str | None = None,
+    out_dir: Path | None = None,
+    options: PredictOptions = PredictOptions(),
+    on_rows: Callable[[int], None] = lambda n: None,
+    notify: Callable[[str], None] = lambda message: None,
+) -> PredictSummary:
+    """Tag every input; each output appears under its final name only once it is complete."""
+    from mlc.models.backend import device_summary
+
+    jobs = plan_jobs(expand_inputs(inputs), output, out_dir, options.output_format)
+    for job in jobs:  # fail on unknown formats before loading the model or writing anything
+        detect_format(job.source, options.input_format)
+        output_format(job.target, options.output_format)
+    tagger = Tagger(model_dir, options.top_k, options.threshold)
+    summary = PredictSummary(device=device_summary())
+    started = time.perf_counter()  # rows/s is the pipeline's throughput, after the one-off model load
+    lock_dir = out_dir if out_dir is not None else (None if output == STDOUT else Path(str(output)).resolve().parent)
+    with output_lock(lock_dir) if lock_dir is not None else _nothing():
+        for job in jobs:
+            if options.skip_existing and is_up_to_date(job):
+                summary.files.append(FileSummary(job.source, job.target, skipped=True))
+                notify(f"{job.source}: skipped, {job.target} is up to date")
+                continue
+            summary.files.append(_run_job(tagger, job, options, on_rows, notify))
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _run_job(tagger: Tagger, job: Job, options: PredictOptions, on_rows: Callable[[int], None], notify: Callable[[str], None]) -> FileSummary:
+    result = FileSummary(job.source, job.target)
+    fmt = output_format(job.target, options.output_format)
+    gzip = job.target.lower().endswith(".gz")
+    batches = read_batches(job.source, ReadOptions(input_format=options.input_format))
+    stream = predict_stream(tagger, batches, source=job.source, options=options, on_rows=on_rows, notify=notify)
+    first = next(stream, None)  # reads, checks columns and predicts the first batch before any output exists
+    if job.target == STDOUT:
+        _write_all(open_writer(STDOUT, fmt, gzip=gzip), first, stream, result, tagger)
+    else:
+        with atomic_path(Path(job.target)) as tmp:
+            _write_all(open_writer(tmp, fmt, gzip=gzip), first, stream, result, tagger)
+    notify(f"{job.source}: {result.rows} rows ({result.bad_rows} bad) -> {job.target}")
+    return result
+
+
+def _write_all(writer: Any, first: tuple[pa.RecordBatch, int] | None, rest: Iterator, result: FileSummary, tagger: Tagger) -> None:
+    try:
+        if first is None:
+            writer.write(_empty_output(tagger))
+            return
+        for batch, bad in _chain(first, rest):  # type: ignore[arg-type]
+            writer.write(batch)
+            result.rows += batch.num_rows
+            result.bad_rows += bad
+    finally:
+        writer.close()
+
+
+def _empty_output(tagger: Tagger) -> pa.RecordBatch:
+    fields = [pa.field(ROW_COLUMN, pa.int64())]
+    for i in range(1, tagger.top_k + 1):
+        fields += [pa.field(f"label_{i}", pa.string()), pa.field(f"score_{i}", pa.float32())]
+    fields += [pa.field("labels", pa.list_(pa.string())), pa.field("error", pa.string())]
+    return pa.RecordBatch.from_pylist([], schema=pa.schema(fields))
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None

@@ -1,0 +1,122 @@
+"""One writer per output format behind one tiny interface: `write(batch)` then `close()`.
+
+Writers never pick their own path: batch-predict opens them on a temp file from `atomic_path` and renames it
+when the whole input is done. Lists (`labels`) stay lists in Parquet and JSONL and are `;`-joined in CSV.
+"""
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from mlc.models.errors import InputError
+
+STDOUT = "-"
+
+
+class Writer(Protocol):
+    def write(self, batch: pa.RecordBatch) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def output_format(path: str | Path, override: str | None = None) -> str:
+    """The writer name: `--output-format`, else the suffix of `-o` (`.gz` looked through); stdout is JSONL."""
+    if override:
+        name = override.lower().lstrip(".")
+        if name not in WRITERS:
+            raise InputError(f"unknown output format '{override}' (choose from {', '.join(WRITERS)})")
+        return name
+    if str(path) == STDOUT:
+        return "jsonl"
+    suffixes = [s.lower() for s in Path(path).suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes = suffixes[:-1]
+    suffix = suffixes[-1] if suffixes else ""
+    name = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}.get(suffix)
+    if name is None:
+        raise InputError(f"{path}: cannot tell the output format from the suffix; use --output-format")
+    return name
+
+
+def _sink(path: Path | BinaryIO, gzip: bool) -> pa.NativeFile:
+    if isinstance(path, Path):
+        return pa.output_stream(str(path), compression="gzip" if gzip else None)
+    stream = pa.PythonFile(path, mode="w")
+    return pa.CompressedOutputStream(stream, "gzip") if gzip else stream
+
+
+class ParquetWriter:
+    def __init__(self, sink: Path | BinaryIO, gzip: bool = False) -> None:
+        self.sink, self.writer = sink, None
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.sink, batch.schema, compression="zstd")
+        self.writer.write_batch(batch)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+class CsvWriter:
+    def __init__(self, sink: Path | BinaryIO, gzip: bool = False) -> None:
+        self.stream, self.writer = _sink(sink, gzip), None
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        batch = _flatten_lists(batch)
+        if self.writer is None:
+            self.writer = pacsv.CSVWriter(self.stream, batch.schema)
+        self.writer.write_batch(batch)
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.stream.close()
+
+
+class JsonlWriter:
+    """JSON Lines through pandas' C encoder (Arrow has no JSON writer); one object per input row."""
+
+    def __init__(self, sink: Path | BinaryIO, gzip: bool = False) -> None:
+        self.stream = _sink(sink, gzip)
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        if batch.num_rows == 0:
+            return
+        frame = batch.to_pandas(types_mapper=None)
+        text = frame.to_json(orient="records", lines=True, force_ascii=False, double_precision=7)
+        self.stream.write(text.encode("utf-8") if text.endswith("\n") else (text + "\n").encode("utf-8"))
+
+    def close(self) -> None:
+        self.stream.close()
+
+
+def _flatten_lists(batch: pa.RecordBatch) -> pa.RecordBatch:
+    columns = []
+    for column in batch.columns:
+        if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
+            column = pc.binary_join(column, ";")
+        columns.append(column)
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
+
+
+WRITERS: dict[str, Callable[[Path | BinaryIO, bool], Writer]] = {
+    "parquet": ParquetWriter,
+    "csv": CsvWriter,
+    "jsonl": JsonlWriter,
+}
+
+
+def open_writer(target: Path | str, fmt: str, *, gzip: bool = False) -> Writer:
+    """A writer of `fmt` on a path, or on stdout for `-`."""
+    if str(target) == STDOUT:
+        return WRITERS[fmt](sys.stdout.buffer, gzip)
+    return WRITERS[fmt](Path(target), gzip)

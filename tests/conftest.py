@@ -1,0 +1,77 @@
+"""Shared fixtures: the real data in ../shared/data, one small model trained once per session, a CLI runner."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+os.environ["KERAS_BACKEND"] = "tensorflow"
+SHARED_DATA = Path(os.environ.get("MLC_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+ABSTRACTS_CSV = SHARED_DATA / "arxiv_abstracts.csv"
+METADATA_JSONL = SHARED_DATA / "arxiv_metadata.jsonl"
+
+
+@pytest.fixture(scope="session")
+def abstracts_csv() -> Path:
+    if not ABSTRACTS_CSV.exists():
+        pytest.fail(f"shared data not found at {SHARED_DATA} (set MLC_SHARED_DATA)")
+    return ABSTRACTS_CSV
+
+
+@pytest.fixture(scope="session")
+def metadata_jsonl() -> Path:
+    if not METADATA_JSONL.exists():
+        pytest.fail(f"shared data not found at {SHARED_DATA} (set MLC_SHARED_DATA)")
+    return METADATA_JSONL
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory, abstracts_csv: Path) -> Path:
+    """A model trained once per session on the shared abstracts (few epochs: tests check behaviour, not quality)."""
+    from mlc.models.train import TrainConfig
+    from mlc.pipeline.jobs import run_train
+    from mlc.pipeline.training_data import ColumnOptions
+
+    target = tmp_path_factory.mktemp("models") / "arxiv"
+    run_train(str(abstracts_csv), target, ColumnOptions(), TrainConfig(epochs=4, seed=7), quiet=True)
+    return target
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args: str, stdin: bytes | None = None, cwd: Path | None = None, timeout: float = 300) -> CliResult:
+    """Run the real `mlc` entry point in a child process, as a user would."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlc.cli.app", *map(str, args)],
+        input=stdin,
+        capture_output=True,
+        cwd=cwd,
+        timeout=timeout,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    return CliResult(proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace"))
+
+
+@pytest.fixture
+def cli():
+    return run_cli
+
+
+def assert_one_line_error(result: CliResult, code: int, *fragments: str) -> None:
+    """The contract for bad input: exit code, a single `mlc: error:` line naming what is wrong, no traceback."""
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.code == code, (result.code, result.stderr)
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("mlc: error: "), lines[0]
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import assert_one_line_error
+
+
+def test_help_lists_the_commands(cli):
+    result = cli("--help")
+    assert result.code == 0
+    for command in ("train", "evaluate", "info"):
+        assert command in result.stdout
+
+
+def test_train_missing_file(cli, tmp_path):
+    result = cli("train", "--data", tmp_path / "absent.csv", "--model-dir", tmp_path / "m")
+    assert_one_line_error(result, 3, "absent.csv", "no such file")
+    assert not (tmp_path / "m").exists()
+
+
+def test_train_missing_column_lists_columns(cli, tmp_path, abstracts_csv):
+    result = cli("train", "--data", abstracts_csv, "--model-dir", tmp_path / "m", "--labels-column", "tags")
+    assert_one_line_error(result, 3, "no labels column 'tags'", "'terms'")
+    assert not (tmp_path / "m").exists() and not list(tmp_path.iterdir())
+
+
+def test_train_empty_file(cli, tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    result = cli("train", "--data", empty, "--model-dir", tmp_path / "m")
+    assert_one_line_error(result, 3, "empty.csv", "empty")
+
+
+def test_train_unparsable_labels_names_the_row(cli, tmp_path):
+    data = tmp_path / "bad_labels.csv"
+    data.write_text("summaries,terms\nfirst text,['cs.LG']\nsecond text,\"['cs.CV', \"\n")
+    result = cli("train", "--data", data, "--model-dir", tmp_path / "m")
+    assert_one_line_error(result, 3, "bad_labels.csv", "row 1", "field 'terms'")
+
+
+def test_train_offline_default_download_says_to_pass_data(cli, tmp_path):
+    import os
+
+    result_env = {"MLC_CACHE_DIR": str(tmp_path / "cache")}
+    os.environ.update(result_env)
+    try:
+        result = cli("train", "--data", "http://127.0.0.1:9/arxiv_data.csv", "--model-dir", tmp_path / "m")
+    finally:
+        del os.environ["MLC_CACHE_DIR"]
+    assert_one_line_error(result, 6, "cannot download", "--data")
+    assert not list((tmp_path / "cache").glob("*")) if (tmp_path / "cache").exists() else True
+
+
+def test_evaluate_and_info_on_a_trained_model(cli, model_dir, abstracts_csv, tmp_path):
+    report_path = tmp_path / "report.json"
+    result = cli("evaluate", abstracts_csv, "--model-dir", model_dir, "--json", report_path)
+    assert result.code == 0, result.stderr
+    report = json.loads(report_path.read_text())
+    assert report["rows"] == 800
+    for name in ("binary_accuracy", "binary_accuracy_predict_nothing", "micro_f1", "macro_f1", "precision@1",
+                 "precision@3", "recall@3", "hamming_loss", "subset_accuracy"):
+        assert 0.0 <= report[name] <= 1.0, name
+    assert report["binary_accuracy"] > report["binary_accuracy_predict_nothing"]
+    assert report["unknown_labels"]["occurrences"] > 0  # rare labels dropped from training are reported
+    assert "micro_f1" in result.stdout and "cs.LG" in result.stdout
+    info = cli("info", model_dir)
+    assert info.code == 0 and "micro_f1" in info.stdout and "cs.LG" in info.stdout
+
+
+def test_evaluate_missing_model_dir(cli, tmp_path, abstracts_csv):
+    result = cli("evaluate", abstracts_csv, "--model-dir", tmp_path / "nomodel")
+    assert_one_line_error(result, 4, "no such model directory")
+
+
+def test_info_rejects_a_corrupt_model_dir(cli, model_dir, tmp_path):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(model_dir, broken)
+    (broken / "metadata.json").write_text("{not json")
+    assert_one_line_error(cli("info", broken), 4, "metadata.json", "not valid JSON")

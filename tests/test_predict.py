@@ -1,0 +1,169 @@
+from __future__ import annotations
+
+import fcntl
+import gzip
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import assert_one_line_error
+from mlc.models.errors import InputError
+from mlc.pipeline.predict import PredictOptions, batch_predict
+from mlc.pipeline.readers import read_table
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def abstracts(abstracts_csv) -> pa.Table:
+    table = read_table(abstracts_csv)
+    return table.append_column("id", pa.array([f"p{i:04d}" for i in range(table.num_rows)]))
+
+
+@pytest.fixture(scope="module")
+def expected_scores(model_dir, abstracts) -> np.ndarray:
+    """What the loaded model gives for the same texts, computed directly (no pipeline)."""
+    from mlc.models.bundle import load_bundle
+    from mlc.models.predictor import Predictor
+
+    bundle = load_bundle(model_dir)
+    return Predictor(bundle.model, bundle.labels).predict(abstracts.column("summaries").to_pylist())
+
+
+def write_input(table: pa.Table, path: Path) -> Path:
+    name = path.name
+    if name.endswith(".parquet"):
+        pq.write_table(table, path, row_group_size=150)
+    elif name.endswith((".csv", ".csv.gz")):
+        sink = pa.output_stream(str(path), compression="gzip" if name.endswith(".gz") else None)
+        pacsv.write_csv(table, sink)
+        sink.close()
+    else:
+        lines = "".join(json.dumps(row) + "\n" for row in table.to_pylist())
+        path.write_bytes(gzip.compress(lines.encode()) if name.endswith(".gz") else lines.encode())
+    return path
+
+
+def read_output(path: Path) -> list[dict]:
+    if path.suffix == ".parquet":
+        return pq.read_table(path).to_pylist()
+    if path.name.endswith(".csv"):
+        return pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(strings_can_be_null=True)).to_pylist()
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.mark.parametrize("in_name", ["in.csv", "in.csv.gz", "in.parquet", "in.jsonl", "in.jsonl.gz"])
+@pytest.mark.parametrize("out_suffix", [".parquet", ".csv", ".jsonl"])
+def test_every_format_to_every_format_keeps_rows_order_and_scores(
+    model_dir, abstracts, expected_scores, tmp_path, in_name, out_suffix
+):
+    source = write_input(abstracts, tmp_path / in_name)
+    target = tmp_path / f"out{out_suffix}"
+    summary = batch_predict([str(source)], model_dir, output=str(target), options=PredictOptions(batch_size=128))
+    assert summary.rows == 800 and summary.bad_rows == 0
+    rows = read_output(target)
+    assert [r["id"] for r in rows] == abstracts.column("id").to_pylist()
+    labels = json.loads((model_dir / "labels.json").read_text())
+    top = np.argsort(-expected_scores, axis=1, kind="stable")[:, :3]
+    for i, row in enumerate(rows):
+        for j in range(3):
+            assert row[f"score_{j + 1}"] == pytest.approx(float(expected_scores[i, top[i, j]]), abs=1e-5)
+        assert row["label_1"] == labels[top[i, 0]]
+        assert 0.0 <= row["score_3"] <= row["score_2"] <= row["score_1"] <= 1.0
+        expected_set = {labels[c] for c in np.nonzero(expected_scores[i] >= 0.5)[0]}
+        got = row["labels"].split(";") if isinstance(row["labels"], str) else (row["labels"] or [])
+        assert set(filter(None, got)) == expected_set
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_bad_rows_keep_their_place_with_an_error(model_dir, tmp_path):
+    source = tmp_path / "rows.jsonl"
+    source.write_text(
+        '{"text": "deep convolutional networks for image segmentation"}\n{"text": null}\n{"text": "   "}\n'
+        '{"other": 1}\n{"text": "stochastic gradient descent converges"}\n'
+    )
+    target = tmp_path / "out.jsonl"
+    summary = batch_predict([str(source)], model_dir, output=str(target), options=PredictOptions(top_k=2))
+    rows = read_output(target)
+    assert [r["row"] for r in rows] == [0, 1, 2, 3, 4]
+    assert [r["error"] for r in rows] == [None, "missing text", "empty text", "missing text", None]
+    assert rows[1]["label_1"] is None and rows[1]["labels"] == [] and rows[0]["label_1"] is not None
+    assert "label_3" not in rows[0]
+    assert summary.bad_rows == 3
+    with pytest.raises(InputError, match=r"row 1: field 'text': missing text \(--strict\)"):
+        batch_predict([str(source)], model_dir, output=str(tmp_path / "strict.jsonl"), options=PredictOptions(strict=True))
+    assert not (tmp_path / "strict.jsonl").exists()
+
+
+def test_failure_mid_stream_leaves_no_output(model_dir, tmp_path):
+    source = tmp_path / "long.jsonl"
+    good = "".join(json.dumps({"id": f"d{i}", "abstract": f"text number {i} about neural networks"}) + "\n" for i in range(30000))
+    source.write_text(good + "{this is not json}\n")
+    target = tmp_path / "out.parquet"
+    with pytest.raises(InputError, match="line 30001: invalid JSON"):
+        batch_predict([str(source)], model_dir, output=str(target), options=PredictOptions(batch_size=1000))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".mlc.lock", "long.jsonl"]
+
+
+def test_out_dir_skip_existing_and_rerun_after_change(model_dir, abstracts, tmp_path):
+    inbox, outbox = tmp_path / "inbox", tmp_path / "outbox"
+    inbox.mkdir()
+    write_input(abstracts.slice(0, 50), inbox / "a.jsonl")
+    write_input(abstracts.slice(50, 30), inbox / "b.csv")
+    options = PredictOptions(output_format="parquet", skip_existing=True)
+    first = batch_predict([str(inbox / "*")], model_dir, out_dir=outbox, options=options)
+    assert [(Path(f.target).name, f.rows, f.skipped) for f in first.files] == [("a.parquet", 50, False), ("b.parquet", 30, False)]
+    second = batch_predict([str(inbox)], model_dir, out_dir=outbox, options=options)
+    assert all(f.skipped for f in second.files)
+    later = (outbox / "a.parquet").stat().st_mtime + 10
+    os.utime(inbox / "a.jsonl", (later, later))
+    third = batch_predict([str(inbox)], model_dir, out_dir=outbox, options=options)
+    assert [f.skipped for f in third.files] == [False, True]
+    assert pq.read_table(outbox / "b.parquet").num_rows == 30
+
+
+def test_cli_missing_column_fails_before_any_output(cli, model_dir, abstracts, tmp_path):
+    source = write_input(abstracts.select(["id", "titles"]), tmp_path / "in.parquet")
+    result = cli("batch-predict", source, "--model-dir", model_dir, "-o", tmp_path / "out.parquet")
+    assert_one_line_error(result, 3, "in.parquet", "no text column", "'titles'")
+    assert not (tmp_path / "out.parquet").exists()
+
+
+def test_cli_truncated_parquet_and_invalid_utf8_csv(cli, model_dir, abstracts, tmp_path):
+    whole = write_input(abstracts, tmp_path / "whole.parquet").read_bytes()
+    (tmp_path / "cut.parquet").write_bytes(whole[: len(whole) // 2])
+    result = cli("batch-predict", tmp_path / "cut.parquet", "--model-dir", model_dir, "-o", tmp_path / "o1.jsonl")
+    assert_one_line_error(result, 3, "cut.parquet", "Parquet")
+    (tmp_path / "bad.csv").write_bytes(b"id,abstract\n1,fine text\n2,caf\xe9 text\n")
+    result = cli("batch-predict", tmp_path / "bad.csv", "--model-dir", model_dir, "-o", tmp_path / "o2.jsonl")
+    assert_one_line_error(result, 3, "bad.csv", "UTF")
+    assert not list(tmp_path.glob("o*"))
+
+
+def test_cli_stdin_to_stdout(cli, model_dir):
+    lines = b'{"id": "a", "abstract": "image segmentation with convolutional networks"}\n{"id": "b", "abstract": ""}\n'
+    result = cli("batch-predict", "-", "--model-dir", model_dir, "-o", "-", "--top-k", "1", stdin=gzip.compress(lines))
+    assert result.code == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["id"] for r in rows] == ["a", "b"] and rows[1]["error"] == "empty text"
+    assert set(rows[0]) == {"id", "label_1", "score_1", "labels", "error"}
+    assert "1 bad rows" in result.stderr
+
+
+def test_cli_second_run_on_a_locked_directory_says_so(cli, model_dir, abstracts, tmp_path):
+    source = write_input(abstracts.slice(0, 10), tmp_path / "in.jsonl")
+    outbox = tmp_path / "outbox"
+    outbox.mkdir()
+    with open(outbox / ".mlc.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        result = cli("batch-predict", source, "--model-dir", model_dir, "--out-dir", outbox)
+    assert_one_line_error(result, 5, "another mlc run")
+    assert not (outbox / "in.jsonl").exists()
+    again = cli("batch-predict", source, "--model-dir", model_dir, "--out-dir", outbox, "--quiet")
+    assert again.code == 0 and len(read_output(outbox / "in.jsonl")) == 10

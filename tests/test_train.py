@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from mlc.models.bundle import load_bundle
+from mlc.models.predictor import Predictor
+from mlc.pipeline.readers import read_table
+
+pytestmark = pytest.mark.slow
+
+
+def test_model_directory_is_complete(model_dir):
+    names = {p.name for p in model_dir.iterdir()}
+    assert {"model.keras", "labels.json", "metadata.json", "history.csv", "training_curves.png"} <= names
+    assert not [n for n in names if n.endswith(".tmp")]
+    metadata = json.loads((model_dir / "metadata.json").read_text())
+    assert metadata["steps"]["rows_read"] == 800
+    assert len(metadata["data"]["sha256"]) == 64
+    assert metadata["hyperparameters"]["max_tokens"] > 1000
+    test = metadata["metrics"]["test"]
+    assert 0.5 < test["binary_accuracy"] <= 1.0 and 0.0 < test["micro_f1"] <= 1.0
+    assert {"tensorflow", "keras", "python"} <= set(metadata["versions"])
+    assert (model_dir / "training_curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_reloaded_model_gives_the_same_probabilities(model_dir, abstracts_csv):
+    """The safe-mode reload of model.keras, run as saved (dense TF-IDF), equals the sparse fast path."""
+    from mlc.models.backend import tf_keras
+
+    tf, keras = tf_keras()
+    texts = read_table(abstracts_csv).column("summaries").to_pylist()[:200]
+    bundle = load_bundle(model_dir)
+    dense = keras.saving.load_model(model_dir / "model.keras", safe_mode=True).predict(tf.constant(texts), verbose=0)
+    sparse = Predictor(bundle.model, bundle.labels).predict(texts, batch_size=64)
+    assert dense.shape == (200, len(bundle.labels))
+    np.testing.assert_allclose(sparse, dense, atol=1e-5)
+    assert dense.max() > 0.5  # the model is not flat
+
+
+def test_train_on_other_schema(tmp_path, metadata_jsonl, cli):
+    target = tmp_path / "meta"
+    result = cli(
+        "train", "--data", metadata_jsonl, "--model-dir", target, "--text-column", "abstract",
+        "--labels-column", "categories", "--label-sep", " ", "--epochs", "2", "--quiet",
+    )
+    assert result.code == 0, result.stderr
+    labels = json.loads((target / "labels.json").read_text())
+    assert any(label.startswith(("math.", "hep-", "astro-ph")) for label in labels)
+    info = cli("info", target, "--json")
+    assert json.loads(info.stdout)["data"]["columns"]["labels"] == "categories"
