@@ -107,7 +107,7 @@ def batch_predict_command(
     keep_columns: Annotated[Optional[str], typer.Option(help="Comma-separated input columns to copy to the output ('row' is the row number).")] = None,
     top_k: Annotated[int, typer.Option(min=1, help="How many top labels, with scores.")] = 3,
     threshold: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Score for the `labels` column (default: the model's).")] = None,
-    batch_size: opt.BatchSize = 8192,
+    batch_size: opt.BatchSize = 4096,
     strict: Annotated[bool, typer.Option(help="Fail on rows with missing or empty text instead of flagging them.")] = False,
     skip_existing: Annotated[bool, typer.Option(help="Skip inputs whose output exists and is newer (for cron).")] = False,
     quiet: opt.Quiet = False,

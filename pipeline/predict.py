@@ -27,7 +27,7 @@ from mlc.pipeline.readers import ReadOptions, detect_format, read_batches
 from mlc.pipeline.writers import STDOUT, open_writer, output_format
 
 ROW_COLUMN = "row"
-DEFAULT_BATCH_SIZE = 8192
+DEFAULT_BATCH_SIZE = 4096
 
 
 @dataclass(frozen=True)

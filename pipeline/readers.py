@@ -211,12 +211,13 @@ def _table_to_batch(table: pa.Table) -> pa.RecordBatch:
 
 
 def read_parquet(source: str | Path, options: ReadOptions) -> Iterator[pa.RecordBatch]:
-    """Parquet, a row-group batch at a time."""
+    """Parquet in batches; pages are streamed through a small buffer, so a file written as one huge row group
+    (pandas' default) does not have to fit in memory whole."""
     if str(source) == STDIN:
         raise InputError("-: standard input is read as JSONL; Parquet needs a file path")
     path = Path(source)
     try:
-        parquet = pq.ParquetFile(path)
+        parquet = pq.ParquetFile(path, buffer_size=1 << 20, pre_buffer=False)
         yield from parquet.iter_batches(batch_size=options.parquet_batch_rows)
     except (pa.ArrowException, OSError) as error:
         raise InputError(f"{path}: unreadable Parquet: {_describe(error)}") from error
