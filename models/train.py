@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -38,7 +38,6 @@ class TrainResult:
     history: dict[str, list[float]]
     best_epoch: int
     epochs_run: int
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def label_vocabulary(label_lists: Sequence[Sequence[str]]) -> list[str]:

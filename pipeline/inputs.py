@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlc.models.errors import InputError, LockedError
-from mlc.pipeline.readers import STDIN, SUFFIXES
+from mlc.pipeline.readers import STDIN, SUFFIXES, detect_format, format_from_suffix
 from mlc.pipeline.writers import STDOUT
 
 LOCK_NAME = ".mlc.lock"
@@ -26,7 +26,10 @@ def expand_inputs(patterns: Sequence[str]) -> list[str]:
             continue
         path = Path(pattern)
         if path.is_dir():
-            found.extend(str(p) for p in sorted(path.iterdir()) if p.is_file() and _known(p) and not p.name.startswith("."))
+            found.extend(
+                str(p) for p in sorted(path.iterdir())
+                if p.is_file() and format_from_suffix(p) and not p.name.startswith(".")
+            )
         elif glob.has_magic(pattern):
             matches = [m for m in sorted(glob.glob(pattern)) if Path(m).is_file() and not Path(m).name.startswith(".")]
             if not matches:
@@ -39,13 +42,6 @@ def expand_inputs(patterns: Sequence[str]) -> list[str]:
     if found.count(STDIN) > 1:
         raise InputError("standard input (-) can be read only once")
     return found
-
-
-def _known(path: Path) -> bool:
-    suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] == ".gz":
-        suffixes = suffixes[:-1]
-    return bool(suffixes) and suffixes[-1] in SUFFIXES
 
 
 def stem(source: str) -> str:
@@ -63,7 +59,9 @@ class Job:
     target: str  # a path, or "-" for stdout
 
 
-def plan_jobs(sources: Sequence[str], output: str | None, out_dir: Path | None, fmt: str | None) -> list[Job]:
+def plan_jobs(
+    sources: Sequence[str], output: str | None, out_dir: Path | None, fmt: str | None, input_format: str | None = None
+) -> list[Job]:
     """Pair each input with its output; refuse ambiguous or colliding targets before anything is written."""
     if (output is None) == (out_dir is None):
         raise InputError("give exactly one of -o/--output FILE and --out-dir DIR")
@@ -75,9 +73,7 @@ def plan_jobs(sources: Sequence[str], output: str | None, out_dir: Path | None, 
     jobs: list[Job] = []
     seen: dict[str, str] = {}
     for source in sources:
-        from mlc.pipeline.readers import detect_format
-
-        suffix = OUTPUT_SUFFIX[fmt or detect_format(source)]
+        suffix = OUTPUT_SUFFIX[fmt or detect_format(source, input_format)]
         target = out_dir / (stem(source) + suffix)
         if str(target) in seen:
             raise InputError(f"{source} and {seen[str(target)]} would both write {target}")

@@ -249,7 +249,7 @@ def batch_predict(
     """Tag every input; each output appears under its final name only once it is complete."""
     from mlc.models.backend import device_summary
 
-    jobs = plan_jobs(expand_inputs(inputs), output, out_dir, options.output_format)
+    jobs = plan_jobs(expand_inputs(inputs), output, out_dir, options.output_format, options.input_format)
     for job in jobs:  # fail on unknown formats before loading the model or writing anything
         detect_format(job.source, options.input_format)
         output_format(job.target, options.output_format)

@@ -44,17 +44,21 @@ def detect_format(source: str | Path, override: str | None = None) -> str:
         return name
     if str(source) == STDIN:
         return "jsonl"
-    suffixes = [s.lower() for s in Path(source).suffixes]
-    if suffixes and suffixes[-1] == ".gz":
-        suffixes = suffixes[:-1]
-    suffix = suffixes[-1] if suffixes else ""
-    name = SUFFIXES.get(suffix)
+    name = format_from_suffix(source)
     if name is None:
         raise InputError(
-            f"{source}: cannot tell the format from the suffix '{suffix or '(none)'}'; "
+            f"{source}: cannot tell the format from the suffix '{Path(source).suffix or '(none)'}'; "
             f"use --input-format ({', '.join(READERS)})"
         )
     return name
+
+
+def format_from_suffix(path: str | Path) -> str | None:
+    """`parquet`, `csv` or `jsonl` from a file name (`.gz` looked through), or None; shared by readers and writers."""
+    suffixes = [s.lower() for s in Path(path).suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes = suffixes[:-1]
+    return SUFFIXES.get(suffixes[-1]) if suffixes else None
 
 
 def read_batches(source: str | Path, options: ReadOptions = ReadOptions()) -> Iterator[pa.RecordBatch]:

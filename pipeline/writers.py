@@ -16,6 +16,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from mlc.models.errors import InputError
+from mlc.pipeline.readers import format_from_suffix
 
 STDOUT = "-"
 
@@ -35,11 +36,7 @@ def output_format(path: str | Path, override: str | None = None) -> str:
         return name
     if str(path) == STDOUT:
         return "jsonl"
-    suffixes = [s.lower() for s in Path(path).suffixes]
-    if suffixes and suffixes[-1] == ".gz":
-        suffixes = suffixes[:-1]
-    suffix = suffixes[-1] if suffixes else ""
-    name = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}.get(suffix)
+    name = format_from_suffix(path)
     if name is None:
         raise InputError(f"{path}: cannot tell the output format from the suffix; use --output-format")
     return name
