@@ -36,19 +36,24 @@ class ReadOptions:
 
 
 def detect_format(source: str | Path, override: str | None = None) -> str:
-    """The reader name for `source`: `--input-format` wins, then the suffix (`.gz` looked through)."""
+    """The reader name for `source`: `--input-format` wins, then the suffix (`.gz` looked through); stdin is JSONL."""
+    return resolve_format(source, override, known=list(READERS), stream=STDIN, option="--input-format")
+
+
+def resolve_format(path: str | Path, override: str | None, *, known: list[str], stream: str, option: str) -> str:
+    """The one rule for input and output formats: the option wins, then the suffix; `-` (a stream) is JSONL."""
     if override:
         name = override.lower().lstrip(".")
-        if name not in READERS:
-            raise InputError(f"unknown input format '{override}' (choose from {', '.join(READERS)})")
+        if name not in known:
+            raise InputError(f"unknown format '{override}' for {option} (choose from {', '.join(known)})")
         return name
-    if str(source) == STDIN:
+    if str(path) == stream:
         return "jsonl"
-    name = format_from_suffix(source)
+    name = format_from_suffix(path)
     if name is None:
         raise InputError(
-            f"{source}: cannot tell the format from the suffix '{Path(source).suffix or '(none)'}'; "
-            f"use --input-format ({', '.join(READERS)})"
+            f"{path}: cannot tell the format from the suffix '{Path(path).suffix or '(none)'}'; "
+            f"use {option} ({', '.join(known)})"
         )
     return name
 

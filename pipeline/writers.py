@@ -16,7 +16,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from mlc.models.errors import InputError
-from mlc.pipeline.readers import format_from_suffix
+from mlc.pipeline.readers import resolve_format
 
 STDOUT = "-"
 
@@ -29,17 +29,7 @@ class Writer(Protocol):
 
 def output_format(path: str | Path, override: str | None = None) -> str:
     """The writer name: `--output-format`, else the suffix of `-o` (`.gz` looked through); stdout is JSONL."""
-    if override:
-        name = override.lower().lstrip(".")
-        if name not in WRITERS:
-            raise InputError(f"unknown output format '{override}' (choose from {', '.join(WRITERS)})")
-        return name
-    if str(path) == STDOUT:
-        return "jsonl"
-    name = format_from_suffix(path)
-    if name is None:
-        raise InputError(f"{path}: cannot tell the output format from the suffix; use --output-format")
-    return name
+    return resolve_format(path, override, known=list(WRITERS), stream=STDOUT, option="--output-format")
 
 
 def _sink(path: Path | BinaryIO, gzip: bool) -> pa.NativeFile:
