@@ -1,4 +1,4 @@
-"""Benchmark batch-predict end to end (Parquet in, Parquet out, top-3) against the Keras example's way.
+"""Benchmark batch-predict end to end (Parquet in, Parquet out, top-3) against the Keras example's way and fastText.
 
 Each pipeline runs as its own process on the same input in the same run; wall time covers start-up, model
 load, read, predict and write. Peak RSS is the child's maximum resident set (wait4). Inputs come from
@@ -6,7 +6,8 @@ load, read, predict and write. Peak RSS is the child's maximum resident set (wai
 
     python ../shared/tools/make_corpus.py --rows 100000  --out /tmp/corpus_100k.parquet
     python ../shared/tools/make_corpus.py --rows 1000000 --out /tmp/corpus_1m.parquet
-    python bench/batch_predict.py --model-dir runs/arxiv /tmp/corpus_100k.parquet /tmp/corpus_1m.parquet
+    python bench/batch_predict.py --model-dir runs/arxiv75 --fasttext-data ../shared/data/arxiv_abstracts.csv \
+        /tmp/corpus_100k.parquet /tmp/corpus_1m.parquet
 """
 from __future__ import annotations
 
@@ -49,47 +50,63 @@ def machine() -> str:
     return f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu}), {memory:.0f} GiB RAM, Python {platform.python_version()}"
 
 
+def median_run(command: list[str], repeat: int) -> tuple[float, float]:
+    """Median wall time (and the peak RSS of that run) over `repeat` runs: this 2-core VM varies by up to 1.6x."""
+    runs = sorted(run(command) for _ in range(repeat))
+    return runs[len(runs) // 2]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("inputs", nargs="+", type=Path)
     parser.add_argument("--model-dir", type=Path, required=True)
     parser.add_argument("--batch-size", type=int, default=None, help="mlc --batch-size (default: mlc's)")
-    parser.add_argument("--baseline-max-rows", type=int, default=100_000)
+    parser.add_argument("--baseline-max-rows", type=int, default=100_000, help="largest input the example's way runs on")
+    parser.add_argument("--fasttext-data", type=Path, help="train fastText on this labelled file and run it too")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per pipeline and input; the median is reported")
     args = parser.parse_args()
 
     mlc = [sys.executable, "-m", "mlc.cli.app"]
     results = []
     with tempfile.TemporaryDirectory() as scratch:
+        fasttext_model = None
+        if args.fasttext_data:
+            fasttext_model = Path(scratch) / "fasttext.bin"
+            subprocess.run([sys.executable, str(HERE / "fasttext_way.py"), "train", str(args.fasttext_data), str(fasttext_model)], check=True)
         for source in args.inputs:
             rows = pq.ParquetFile(source).metadata.num_rows
             out = Path(scratch) / "out.parquet"
             command = [*mlc, "batch-predict", str(source), "--model-dir", str(args.model_dir), "-o", str(out), "--quiet"]
             if args.batch_size:
                 command += ["--batch-size", str(args.batch_size)]
-            seconds, rss = run(command)
+            entry: dict = {"rows": rows, "mlc": median_run(command, args.repeat)}
             assert pq.ParquetFile(out).metadata.num_rows == rows
-            entry = {"rows": rows, "mlc_s": seconds, "mlc_rss": rss, "base_s": None, "base_rss": None}
             if rows <= args.baseline_max_rows:
-                entry["base_s"], entry["base_rss"] = run(
-                    [sys.executable, str(HERE / "example_way.py"), str(source), str(args.model_dir), str(out)]
-                )
+                entry["example"] = median_run(
+                    [sys.executable, str(HERE / "example_way.py"), str(source), str(args.model_dir), str(out)], 1)
+            if fasttext_model is not None:
+                entry["fasttext"] = median_run(
+                    [sys.executable, str(HERE / "fasttext_way.py"), "predict", str(fasttext_model), str(source), str(out)], args.repeat)
             results.append(entry)
-            print(f"{rows:>9,} rows  mlc {rows / seconds:>9,.0f} rows/s  {rss:>7,.0f} MB", end="")
-            if entry["base_s"]:
-                print(f"   example's way {rows / entry['base_s']:>8,.0f} rows/s  {entry['base_rss']:>7,.0f} MB"
-                      f"   speed x{entry['base_s'] / seconds:.1f}, memory /{entry['base_rss'] / rss:.1f}", end="")
-            print(flush=True)
+            line = f"{rows:>9,} rows  " + "  ".join(
+                f"{name} {rows / timing[0]:>8,.0f} rows/s {timing[1]:>6,.0f} MB" for name, timing in entry.items() if name != "rows")
+            print(line, flush=True)
 
-    print("\n| rows | pipeline | seconds | rows/s | peak RSS (MB) | vs example's way |")
-    print("| ---: | --- | ---: | ---: | ---: | --- |")
+    names = {"mlc": "mlc batch-predict", "example": "the example's way", "fasttext": "fastText (ova, bigrams)"}
+    print(f"\nmodel: {args.model_dir}; median of {args.repeat} runs for mlc and fastText, one run of the example's way")
+    print("\n| rows | pipeline | seconds | rows/s | peak RSS (MB) | mlc speed-up |")
+    print("| ---: | --- | ---: | ---: | ---: | ---: |")
     for e in results:
-        ratio = f"{e['base_s'] / e['mlc_s']:.1f}x faster, {e['base_rss'] / e['mlc_rss']:.1f}x less memory" if e["base_s"] else "(baseline not run: holds all rows densely)"
-        print(f"| {e['rows']:,} | mlc batch-predict | {e['mlc_s']:.1f} | {e['rows'] / e['mlc_s']:,.0f} | {e['mlc_rss']:,.0f} | {ratio} |")
-        if e["base_s"]:
-            print(f"| {e['rows']:,} | example's way | {e['base_s']:.1f} | {e['rows'] / e['base_s']:,.0f} | {e['base_rss']:,.0f} | 1.0x |")
+        mlc_seconds = e["mlc"][0]
+        for name in ("mlc", "example", "fasttext"):
+            if name in e:
+                seconds, rss = e[name]
+                ratio = "" if name == "mlc" else f"**{seconds / mlc_seconds:.1f}x**"
+                print(f"| {e['rows']:,} | {names[name]} | {seconds:.1f} | {e['rows'] / seconds:,.0f} | {rss:,.0f} | {ratio} |")
     if len(results) > 1:
-        print(f"\npeak RSS at {results[-1]['rows']:,} rows / at {results[0]['rows']:,} rows: {results[-1]['mlc_rss'] / results[0]['mlc_rss']:.2f}")
-    print(f"\nmachine: {machine()}")
+        small, large = min(results, key=lambda e: e["rows"]), max(results, key=lambda e: e["rows"])
+        print(f"\nmlc peak RSS at {large['rows']:,} rows / at {small['rows']:,} rows: {large['mlc'][1] / small['mlc'][1]:.2f}")
+    print(f"machine: {machine()}")
 
 
 if __name__ == "__main__":

@@ -28,3 +28,9 @@ InputFormat = Annotated[
 ]
 BatchSize = Annotated[int, typer.Option(envvar="MLC_BATCH_SIZE", min=1, help="Rows per batch.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars; errors and the summary only.")]
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+RedisUrl = Annotated[
+    str, typer.Option(envvar="MLC_REDIS_URL", help="Redis URL (redis://[:password@]host:port/db); passwords are never printed.", show_default=True)
+]
+Stream = Annotated[str, typer.Option(envvar="MLC_STREAM", help="Redis stream of input messages.")]
+TextField = Annotated[str, typer.Option(help="Message field that holds the text.")]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlc.models.archive import ModelWeights
 from mlc.models.atomic import atomic_path
 from mlc.models.errors import ModelError
 
@@ -28,7 +29,7 @@ DEFAULT_THRESHOLD = 0.5
 @dataclass
 class ModelBundle:
     path: Path
-    model: Any
+    weights: ModelWeights
     labels: list[str]
     metadata: dict[str, Any]
 
@@ -73,23 +74,31 @@ def read_metadata(path: Path) -> tuple[dict[str, Any], list[str]]:
 
 
 def load_bundle(path: Path) -> ModelBundle:
-    """Load a model directory in Keras safe mode (no code from the file runs) and check it is consistent."""
-    from mlc.models.backend import tf_keras
+    """Metadata, labels and weights of a model directory, checked for consistency. The model file is read as
+    data (`mlc.models.archive`): no Keras object is built from it and no code in it can run."""
+    from mlc.models.archive import read_archive
 
     path = Path(path)
     metadata, labels = read_metadata(path)
     model_file = path / MODEL_FILE
     if not model_file.is_file():
         raise ModelError(f"{model_file}: missing")
+    weights = read_archive(model_file)
+    if weights.n_outputs != len(labels):
+        raise ModelError(f"{path}: the model has {weights.n_outputs} outputs but {LABELS_FILE} lists {len(labels)} labels")
+    return ModelBundle(path=path, weights=weights, labels=labels, metadata=metadata)
+
+
+def load_keras_model(path: Path) -> Any:
+    """The end-to-end Keras model itself, in safe mode (for users who want the Keras object; tests compare it)."""
+    from mlc.models.backend import tf_keras
+
+    model_file = Path(path) / MODEL_FILE
     _, keras = tf_keras()
     try:
-        model = keras.saving.load_model(model_file, compile=False, safe_mode=True)
+        return keras.saving.load_model(model_file, compile=False, safe_mode=True)
     except Exception as error:  # Keras raises many types for a bad file; all mean the same to the user
         raise ModelError(f"{model_file}: cannot load the model: {' '.join(str(error).split())[:300]}") from error
-    outputs = model.outputs[0].shape[-1]
-    if outputs != len(labels):
-        raise ModelError(f"{path}: the model has {outputs} outputs but {LABELS_FILE} lists {len(labels)} labels")
-    return ModelBundle(path=path, model=model, labels=labels, metadata=metadata)
 
 
 def _read_json(file: Path) -> Any:

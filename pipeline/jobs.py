@@ -74,7 +74,7 @@ def run_train(
     )
     from mlc.models.predictor import Predictor
 
-    predictor = Predictor(result.model, result.labels)
+    predictor = Predictor.from_model(result.model, result.labels)
     test_metrics = evaluate_scores(split.test.labels, predictor.predict(split.test.texts), result.labels)
     metadata = {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -112,7 +112,7 @@ def run_evaluate(data: str, model_dir: Path, columns: ColumnOptions, *, threshol
     path, source = resolve_data(data)
     bundle = load_bundle(model_dir)
     labelled = load_labelled(path, columns, source=source)
-    predictor = Predictor(bundle.model, bundle.labels)
+    predictor = Predictor(bundle.weights, bundle.labels)
     scores = predictor.predict(labelled.texts)
     report = evaluate_scores(
         labelled.labels, scores, bundle.labels, threshold=bundle.threshold if threshold is None else threshold

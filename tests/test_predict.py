@@ -33,7 +33,7 @@ def expected_scores(model_dir, abstracts) -> np.ndarray:
     from mlc.models.predictor import Predictor
 
     bundle = load_bundle(model_dir)
-    return Predictor(bundle.model, bundle.labels).predict(abstracts.column("summaries").to_pylist())
+    return Predictor(bundle.weights, bundle.labels).predict(abstracts.column("summaries").to_pylist())
 
 
 def write_input(table: pa.Table, path: Path) -> Path:

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from mlc.models.bundle import load_bundle
+from mlc.models.bundle import load_bundle, load_keras_model
 from mlc.models.predictor import Predictor
 from mlc.pipeline.readers import read_table
 
@@ -33,8 +33,8 @@ def test_reloaded_model_gives_the_same_probabilities(model_dir, abstracts_csv):
     tf, keras = tf_keras()
     texts = read_table(abstracts_csv).column("summaries").to_pylist()[:200]
     bundle = load_bundle(model_dir)
-    dense = keras.saving.load_model(model_dir / "model.keras", safe_mode=True).predict(tf.constant(texts), verbose=0)
-    sparse = Predictor(bundle.model, bundle.labels).predict(texts, batch_size=64)
+    dense = load_keras_model(model_dir).predict(tf.constant(texts), verbose=0)
+    sparse = Predictor(bundle.weights, bundle.labels).predict(texts, batch_size=64)
     assert dense.shape == (200, len(bundle.labels))
     np.testing.assert_allclose(sparse, dense, atol=1e-5)
     assert dense.max() > 0.5  # the model is not flat

@@ -1,0 +1,448 @@
+"""The Redis Streams queue: `enqueue` pushes file rows as messages, `consume` tags them, at least once.
+
+    producer --XADD--> <stream> --XREADGROUP (group)--> consume --one MULTI/EXEC per batch--> <results stream>
+                                                                                   \\-> <stream>:dead
+
+Commit per batch is one MULTI/EXEC holding one Lua call that, per message, runs `XACK` and, only when that XACK
+acknowledged something, `XADD`s the result (or the dead letter). (One call per batch, not per message: the
+per-message call cost a third of the worker's time in command packing.) Inside one transaction nothing is stored
+without its ack or acked without its result, so a crash at any point leaves the message pending, to be
+reclaimed (XAUTOCLAIM) and tagged again. The XACK-first condition is why a plain MULTI of XADD + XACK is not
+enough: when two workers hold the same message (one slow, one that reclaimed it), both would publish; here
+only the first commit counts, and a commit retried after a lost reply adds nothing.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+import pyarrow as pa
+
+from mlc.models.errors import InputError, NetworkError
+from mlc.pipeline.columns import ID_CANDIDATES, TEXT_CANDIDATES, find_column, optional_column
+from mlc.pipeline.inputs import expand_inputs
+from mlc.pipeline.readers import ReadOptions, read_batches
+
+DEFAULT_URL = "redis://127.0.0.1:6379/0"
+COMMIT = """
+-- KEYS: input stream, results stream, dead stream. ARGV: group, then per message: entry id, 'r' or 'd', n, n fields.
+local results, dead, done = 0, 0, 0
+local i = 2
+while i <= #ARGV do
+  local id, kind, n = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+  if redis.call('XACK', KEYS[1], ARGV[1], id) == 1 then
+    local fields = {}
+    for j = i + 3, i + 2 + n do fields[#fields + 1] = ARGV[j] end
+    if kind == 'r' then
+      redis.call('XADD', KEYS[2], '*', unpack(fields))
+      results = results + 1
+    else
+      redis.call('XADD', KEYS[3], '*', unpack(fields))
+      dead = dead + 1
+    end
+  else
+    done = done + 1
+  end
+  i = i + 3 + n
+end
+return {results, dead, done}
+"""
+
+
+class QueueError(NetworkError):
+    """The queue cannot be used (unreachable at start, wrong URL, not a stream)."""
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for every message a user or a log may see."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
+
+
+def connect(url: str) -> Any:
+    """A client for `url`, checked with a PING; one-line error naming the (redacted) URL otherwise."""
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=30, health_check_interval=30)
+        client.ping()
+    except (ValueError, redis.RedisError) as error:
+        raise QueueError(f"{redact(url)}: cannot reach Redis ({error.__class__.__name__}: {_first_line(error)})") from error
+    return client
+
+
+# ----------------------------------------------------------------------------------------------------- enqueue
+@dataclass
+class EnqueueSummary:
+    messages: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+    files: list[str] = field(default_factory=list)
+
+
+def enqueue(
+    inputs: Sequence[str],
+    url: str,
+    stream: str,
+    *,
+    text_column: str | None = None,
+    id_column: str | None = None,
+    text_field: str = "text",
+    input_format: str | None = None,
+    chunk: int = 1000,
+    on_rows: Callable[[int], None] = lambda n: None,
+) -> EnqueueSummary:
+    """XADD every row with text as a message: `text_field`, `id` (if the file has one) and the other columns."""
+    client = connect(url)
+    summary = EnqueueSummary()
+    started = time.perf_counter()
+    for source in expand_inputs(inputs):
+        summary.files.append(source)
+        for batch in read_batches(source, ReadOptions(input_format=input_format)):
+            names = batch.schema.names
+            text_name = find_column(names, text_column, TEXT_CANDIDATES, source=source, role="text")
+            id_name = optional_column(names, id_column, ID_CANDIDATES)
+            if id_column and id_name is None:
+                raise InputError(f"{source}: no id column '{id_column}' (columns found: {', '.join(names)})")
+            columns = {name: _as_strings(batch.column(name)) for name in names}
+            rename = {text_name: text_field, **({id_name: "id"} if id_name else {})}
+            pipe = client.pipeline(transaction=False)
+            pending = 0
+            for row in range(batch.num_rows):
+                message = {rename.get(n, n): v[row] for n, v in columns.items() if v[row] is not None}
+                if not str(message.get(text_field, "")).strip():
+                    summary.skipped += 1
+                    continue
+                pipe.xadd(stream, message)
+                pending += 1
+                if pending == chunk:
+                    _execute(pipe, url)
+                    on_rows(pending)
+                    summary.messages += pending
+                    pipe, pending = client.pipeline(transaction=False), 0
+            if pending:
+                _execute(pipe, url)
+                on_rows(pending)
+                summary.messages += pending
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _as_strings(column: pa.Array) -> list[str | None]:
+    if not pa.types.is_string(column.type) and not pa.types.is_large_string(column.type):
+        try:
+            column = column.cast(pa.string())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return [None if v is None else json.dumps(v, default=str) for v in column.to_pylist()]
+    return column.to_pylist()
+
+
+def _execute(pipe: Any, url: str) -> list[Any]:
+    import redis
+
+    try:
+        return pipe.execute()
+    except redis.RedisError as error:
+        raise QueueError(f"{redact(url)}: {error.__class__.__name__}: {_first_line(error)}") from error
+
+
+# ----------------------------------------------------------------------------------------------------- consume
+@dataclass(frozen=True)
+class ConsumeOptions:
+    stream: str = "mlc:abstracts"
+    group: str = "taggers"
+    consumer: str = ""
+    results_stream: str = "mlc:tags"
+    text_field: str = "text"
+    batch_size: int = 512
+    max_wait_ms: int = 1000
+    claim_idle_ms: int = 60_000
+    claim_interval: float = 30.0
+    max_deliveries: int = 5
+    drain: bool = False
+    max_messages: int | None = None
+    top_k: int = 3
+    threshold: float | None = None
+    log_interval: float = 10.0
+
+    @property
+    def dead_stream(self) -> str:
+        return f"{self.stream}:dead"
+
+    @property
+    def consumer_name(self) -> str:
+        return self.consumer or f"{socket.gethostname()}-{os.getpid()}"
+
+
+@dataclass
+class ConsumeSummary:
+    results: int = 0
+    dead: int = 0
+    duplicates: int = 0  # commits that found the message already acknowledged (another worker won)
+    reconnects: int = 0
+    seconds: float = 0.0
+
+    @property
+    def messages_per_second(self) -> float:
+        return (self.results + self.dead) / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class Message:
+    entry_id: str
+    fields: dict[str, str]
+    deliveries: int = 1
+    not_utf8: list[str] = field(default_factory=list)
+
+    @classmethod
+    def parse(cls, entry_id: Any, raw: dict[Any, Any], deliveries: int = 1) -> Message:
+        """Fields as text; a value that is not UTF-8 is kept with replacement characters and noted in `not_utf8`."""
+        fields: dict[str, str] = {}
+        broken: list[str] = []
+        for key, value in raw.items():
+            name = key.decode("utf-8", "replace") if isinstance(key, bytes) else str(key)
+            if isinstance(value, bytes):
+                try:
+                    value = value.decode("utf-8")
+                except UnicodeDecodeError:
+                    value = value.decode("utf-8", "replace")
+                    broken.append(name)
+            fields[name] = str(value)
+        return cls(_text(entry_id), fields, deliveries, broken)
+
+
+class _Stop:
+    """SIGTERM/SIGINT set a flag; the batch in hand is finished and committed before the loop ends."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _Stop:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.requested = True
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def consume(
+    url: str,
+    model_dir: Path,
+    options: ConsumeOptions,
+    *,
+    log: Callable[[str], None] = lambda line: None,
+) -> ConsumeSummary:
+    """Tag messages until stopped (signal, --drain with nothing left, --max-messages); return the counts."""
+    import redis
+
+    from mlc.pipeline.predict import Tagger
+
+    tagger = Tagger(model_dir, options.top_k, options.threshold)
+    client = connect(url)
+    worker = _Worker(client, url, tagger, options, log)
+    summary = worker.summary
+    started = time.perf_counter()
+    last_claim = 0.0
+    last_log = time.monotonic()
+    with _Stop() as stop:
+        worker.ensure_group()
+        while not stop.requested:
+            if options.max_messages is not None and summary.results + summary.dead >= options.max_messages:
+                break
+            try:
+                room = options.batch_size
+                if options.max_messages is not None:
+                    room = min(room, options.max_messages - summary.results - summary.dead)
+                batch: list[Message] = []
+                if time.monotonic() - last_claim >= options.claim_interval or options.drain:
+                    batch = worker.claim(room)
+                    last_claim = time.monotonic()
+                if not batch:
+                    batch = worker.read(room, stop)
+                if batch:
+                    worker.process(batch)
+                elif options.drain and worker.pending() == 0:
+                    break
+            except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as error:
+                worker.wait_for_redis(error, stop)
+            if time.monotonic() - last_log >= options.log_interval:
+                last_log = time.monotonic()
+                log(worker.status_line(time.perf_counter() - started))
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+class _Worker:
+    def __init__(self, client: Any, url: str, tagger: Any, options: ConsumeOptions, log: Callable[[str], None]) -> None:
+        self.client, self.url, self.tagger, self.options, self.log = client, url, tagger, options, log
+        self.name = options.consumer_name
+        self.commit = client.register_script(COMMIT)
+        self.quoted_labels = [json.dumps(label) for label in tagger.labels]  # JSON-quoted once, not per message
+        self.summary = ConsumeSummary()
+
+    def ensure_group(self) -> None:
+        import redis
+
+        try:
+            self.client.xgroup_create(self.options.stream, self.options.group, id="0", mkstream=True)
+        except redis.ResponseError as error:
+            if "BUSYGROUP" not in str(error):
+                raise QueueError(f"{redact(self.url)}: stream '{self.options.stream}': {_first_line(error)}") from error
+
+    def read(self, room: int, stop: _Stop) -> list[Message]:
+        """New messages: block up to max-wait-ms for the first, then top the batch up until it is full or time is out."""
+        deadline = time.monotonic() + self.options.max_wait_ms / 1000
+        messages: list[Message] = []
+        while len(messages) < room and not stop.requested:
+            left_ms = int((deadline - time.monotonic()) * 1000)
+            if left_ms <= 0 and messages:
+                break
+            reply = self.client.xreadgroup(
+                self.options.group, self.name, {self.options.stream: ">"}, count=room - len(messages), block=max(left_ms, 1)
+            )
+            got = [Message.parse(entry_id, fields) for _, entries in reply or [] for entry_id, fields in entries]
+            if not got:
+                break
+            messages += got
+        return messages
+
+    def claim(self, room: int) -> list[Message]:
+        """Entries idle longer than claim-idle-ms in other consumers' hands (they died), with their delivery counts."""
+        reply = self.client.xautoclaim(self.options.stream, self.options.group, self.name, self.options.claim_idle_ms, start_id="0-0", count=room)
+        entries = [(entry_id, fields) for entry_id, fields in reply[1] if fields is not None] if reply else []
+        deleted = [entry_id for entry_id, fields in (reply[1] if reply else []) if fields is None]
+        if deleted:  # trimmed from the stream while pending: nothing to tag, clear them
+            self.client.xack(self.options.stream, self.options.group, *deleted)
+        if not entries:
+            return []
+        ids = [_text(entry_id) for entry_id, _ in entries]
+        counts = {
+            _text(p["message_id"]): int(p["times_delivered"])
+            for p in self.client.xpending_range(self.options.stream, self.options.group, min=ids[0], max=ids[-1], count=len(ids) * 2 + 10, consumername=self.name)
+        }
+        return [Message.parse(i, fields, counts.get(i, 1)) for i, (_, fields) in zip(ids, entries)]
+
+    def pending(self) -> int:
+        return int(self.client.xpending(self.options.stream, self.options.group)["pending"])
+
+    def process(self, batch: list[Message]) -> None:
+        """Tag the batch, then commit results and dead letters in one transaction (retried until Redis takes it)."""
+        dead: list[tuple[Message, str]] = []
+        good: list[Message] = []
+        for message in batch:
+            text = message.fields.get(self.options.text_field)
+            if message.deliveries > self.options.max_deliveries:
+                dead.append((message, f"delivered {message.deliveries} times (max {self.options.max_deliveries})"))
+            elif self.options.text_field in message.not_utf8:
+                dead.append((message, f"'{self.options.text_field}' field is not UTF-8"))
+            elif text is None:
+                dead.append((message, f"no '{self.options.text_field}' field"))
+            elif not text.strip():
+                dead.append((message, f"empty '{self.options.text_field}' field"))
+            else:
+                good.append(message)
+        results = self._tag(good) if good else []
+        while True:
+            try:
+                self._commit(results, dead)
+                return
+            except Exception as error:
+                import redis
+
+                if not isinstance(error, (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)):
+                    raise
+                self.wait_for_redis(error, None)
+
+    def _tag(self, messages: list[Message]) -> list[tuple[Message, list[str]]]:
+        texts = pa.array([m.fields[self.options.text_field] for m in messages], pa.string())
+        values, indices, above = self.tagger.tag_batch(texts)
+        quoted = self.quoted_labels
+        scores = np.round(values.astype(np.float64), 6).tolist()
+        out = []
+        skip = (self.options.text_field, "id")
+        for row, message in enumerate(messages):
+            top = [(quoted[j], v) for j, v in zip(indices[row].tolist(), scores[row])]
+            fields = [x for kv in message.fields.items() if kv[0] not in skip for x in kv]
+            fields += [
+                "id", message.fields.get("id", message.entry_id),
+                "source", message.entry_id,
+                "labels", "[" + ", ".join(quoted[j] for j in np.flatnonzero(above[row]).tolist()) + "]",
+                "scores", "[" + ", ".join(repr(v) for _, v in top) + "]",
+                "top_k", "[" + ", ".join(f'{{"label": {q}, "score": {v!r}}}' for q, v in top) + "]",
+            ]
+            out.append((message, fields))
+        return out
+
+    def _commit(self, results: list[tuple[Message, list[str]]], dead: list[tuple[Message, str]]) -> None:
+        args: list[str] = [self.options.group]
+        for message, flat in results:
+            args += [message.entry_id, "r", str(len(flat)), *flat]
+        for message, reason in dead:
+            fields = {**message.fields, "source": message.entry_id, "reason": reason, "deliveries": str(message.deliveries)}
+            flat = [x for kv in fields.items() for x in kv]
+            args += [message.entry_id, "d", str(len(flat)), *flat]
+        pipe = self.client.pipeline(transaction=True)
+        self.commit(keys=[self.options.stream, self.options.results_stream, self.options.dead_stream], args=args, client=pipe)
+        (stored_results, stored_dead, already_done), = pipe.execute()
+        self.summary.results += int(stored_results)
+        self.summary.dead += int(stored_dead)
+        self.summary.duplicates += int(already_done)
+        for message, reason in dead:
+            self.log(f"dead-lettered {message.entry_id} to {self.options.dead_stream}: {reason}")
+
+    def wait_for_redis(self, error: Exception, stop: _Stop | None) -> None:
+        """Back off (0.2 s doubling to 5 s) until Redis answers; one log line per attempt, never a crash."""
+        import redis
+
+        delay = 0.2
+        self.summary.reconnects += 1
+        while True:
+            self.log(f"redis unavailable at {redact(self.url)} ({error.__class__.__name__}: {_first_line(error)}); retrying in {delay:.1f}s")
+            time.sleep(delay)
+            try:
+                self.client.ping()
+                self.ensure_group()
+                return
+            except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as again:
+                error = again
+                delay = min(delay * 2, 5.0)
+                if stop is not None and stop.requested:
+                    return
+
+    def status_line(self, seconds: float) -> str:
+        s = self.summary
+        try:
+            pending = self.pending()
+        except Exception:  # a status line never stops the worker
+            pending = -1
+        rate = (s.results + s.dead) / seconds if seconds > 0 else 0.0
+        return f"{s.results} tagged, {s.dead} dead-lettered, {rate:,.0f} messages/s, {pending} pending in group '{self.options.group}'"
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).splitlines() or [""])[0][:300]

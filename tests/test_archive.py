@@ -1,0 +1,75 @@
+"""Reading model.keras as data: same weights as Keras's own loader, and nothing but mlc's architecture accepted."""
+from __future__ import annotations
+
+import json
+import shutil
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import assert_one_line_error
+from mlc.models.archive import read_archive, weights_from_model
+from mlc.models.bundle import load_keras_model
+from mlc.models.errors import ModelError
+
+pytestmark = pytest.mark.slow
+
+
+def test_archive_weights_equal_keras_loaded_weights(model_dir):
+    ours = read_archive(model_dir / "model.keras")
+    keras_side = weights_from_model(load_keras_model(model_dir))
+    assert ours.vocabulary == keras_side.vocabulary
+    assert ours.vectorizer == keras_side.vectorizer
+    np.testing.assert_array_equal(ours.idf, keras_side.idf)
+    assert [d.activation for d in ours.dense] == ["relu", "relu", "sigmoid"]
+    for a, b in zip(ours.dense, keras_side.dense, strict=True):
+        np.testing.assert_array_equal(a.kernel, b.kernel)
+        np.testing.assert_array_equal(a.bias, b.bias)
+
+
+def lambda_model_dir(model_dir: Path, target: Path, marker: Path) -> Path:
+    """A copy of a real model directory whose model.keras carries a Lambda layer that writes `marker` if run."""
+    from mlc.models.backend import tf_keras
+
+    tf, keras = tf_keras()
+    shutil.copytree(model_dir, target)
+    original = load_keras_model(model_dir)
+    texts = keras.Input(shape=(), dtype="string")
+    hidden = original.layers[1](texts)
+    path = str(marker)
+    hidden = keras.layers.Lambda(lambda x: (open(path, "w").write("ran"), x)[1])(hidden)
+    for layer in original.layers[2:]:
+        hidden = layer(hidden)
+    keras.Model(texts, hidden).save(target / "model.keras")
+    marker.unlink(missing_ok=True)  # building the model ran the function once; loading must not
+    return target
+
+
+def test_lambda_layer_is_refused_and_never_runs(model_dir, tmp_path, cli):
+    marker = tmp_path / "code-ran"
+    hostile = lambda_model_dir(model_dir, tmp_path / "hostile", marker)
+    with pytest.raises(ModelError, match="Lambda"):
+        read_archive(hostile / "model.keras")
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps({"text": "deep learning for images"}) + "\n")
+    result = cli("batch-predict", source, "--model-dir", hostile, "-o", tmp_path / "out.jsonl")
+    assert_one_line_error(result, 4, "Lambda", "model.keras")
+    assert not marker.exists()
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+@pytest.mark.parametrize("damage", ["truncate", "no-config", "no-weights"])
+def test_damaged_archive_is_a_model_error(model_dir, tmp_path, damage):
+    target = tmp_path / "model.keras"
+    if damage == "truncate":
+        target.write_bytes((model_dir / "model.keras").read_bytes()[:5000])
+    else:
+        skip = "config.json" if damage == "no-config" else "model.weights.h5"
+        with zipfile.ZipFile(model_dir / "model.keras") as src, zipfile.ZipFile(target, "w") as dst:
+            for item in src.infolist():
+                if item.filename != skip:
+                    dst.writestr(item, src.read(item))
+    with pytest.raises(ModelError, match="model.keras"):
+        read_archive(target)

@@ -1,0 +1,154 @@
+"""`mlc enqueue` / `mlc consume` against a real redis-server: counts, identities, scores, crashes, restarts."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import assert_one_line_error
+
+pytestmark = [pytest.mark.redis, pytest.mark.slow]
+STREAM, RESULTS = "mlc:abstracts", "mlc:tags"
+
+
+def consumer(server, model_dir: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "mlc.cli.app", "consume", "--redis-url", server.url, "--stream", STREAM,
+         "--results-stream", RESULTS, "--model-dir", str(model_dir), "--log-interval", "1", *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+
+
+def finish(proc: subprocess.Popen, timeout: float = 240) -> str:
+    _, stderr = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, stderr.decode()
+    return stderr.decode()
+
+
+def enqueue(cli, server, source: Path, times: int = 1) -> int:
+    for _ in range(times):
+        result = cli("enqueue", source, "--redis-url", server.url, "--stream", STREAM, "--quiet")
+        assert result.code == 0, result.stderr
+    return server.client().xlen(STREAM)
+
+
+def results(server) -> list[dict]:
+    return [fields for _, fields in server.client().xrange(RESULTS)]
+
+
+def wait_for(predicate, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def assert_exactly_once(server, n: int) -> None:
+    sources = [r["source"] for r in results(server)]
+    assert len(sources) == n and len(set(sources)) == n
+    assert set(sources) == {entry_id for entry_id, _ in server.client().xrange(STREAM)}
+    assert server.client().xpending(STREAM, "taggers")["pending"] == 0
+
+
+def test_results_match_batch_predict(redis_server, model_dir, abstracts_csv, cli, tmp_path):
+    n = enqueue(cli, redis_server, abstracts_csv)
+    assert n == 800
+    finish(consumer(redis_server, model_dir, "--drain", "--batch-size", "128"))
+    assert_exactly_once(redis_server, n)
+    out = tmp_path / "out.parquet"
+    assert cli("batch-predict", abstracts_csv, "-m", model_dir, "-o", out, "--quiet").code == 0
+    expected = pq.read_table(out).to_pylist()
+    order = {entry_id: row for row, (entry_id, _) in enumerate(redis_server.client().xrange(STREAM))}
+    for result in results(redis_server):
+        want = expected[order[result["source"]]]
+        top = json.loads(result["top_k"])
+        assert [t["label"] for t in top] == [want["label_1"], want["label_2"], want["label_3"]]
+        assert [t["score"] for t in top] == pytest.approx([want["score_1"], want["score_2"], want["score_3"]], abs=2e-6)
+        assert json.loads(result["labels"]) == list(want["labels"])
+        assert result["id"] == result["source"]  # no id field: the entry id stands in
+        assert result["terms"] and result["titles"]  # other fields pass through
+
+
+def test_two_consumers_share_the_work(redis_server, model_dir, abstracts_csv, cli):
+    n = enqueue(cli, redis_server, abstracts_csv, times=3)
+    procs = [consumer(redis_server, model_dir, "--drain", "--batch-size", "8", "--consumer", f"c{i}") for i in range(2)]
+    logs = [finish(p) for p in procs]
+    assert_exactly_once(redis_server, n)
+    tagged = [int(log.split("done: ")[1].split(" tagged")[0]) for log in logs]
+    assert sum(tagged) == n and min(tagged) > 0, tagged
+
+
+def test_kill_9_mid_batch_loses_nothing(redis_server, model_dir, abstracts_csv, cli):
+    n = enqueue(cli, redis_server, abstracts_csv, times=3)
+    victim = consumer(redis_server, model_dir, "--batch-size", "64", "--consumer", "victim")
+    wait_for(lambda: redis_server.client().xlen(RESULTS) > 0)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    assert redis_server.client().xlen(RESULTS) < n
+    finish(consumer(redis_server, model_dir, "--drain", "--claim-idle-ms", "100", "--claim-interval", "0"))
+    assert_exactly_once(redis_server, n)
+
+
+def test_poison_messages_go_to_the_dead_stream(redis_server, model_dir):
+    client = redis_server.client()
+    client.xadd(STREAM, {"text": "Deep networks for image segmentation.", "id": "good"})
+    client.xadd(STREAM, {"title": "no text field", "id": "no-text"})
+    client.xadd(STREAM, {"text": "   ", "id": "blank"})
+    raw = __import__("redis").Redis.from_url(redis_server.url)
+    raw.xadd(STREAM, {b"text": b"\xff\xfe not utf-8", b"id": b"bytes"})
+    client.xadd(STREAM, {"text": "A message that keeps crashing its workers.", "id": "retried"})
+    raw.xgroup_create(STREAM, "taggers", id="0")
+    (_, entries), = raw.xreadgroup("taggers", "ghost", {STREAM: ">"})
+    retried = entries[-1][0]
+    raw.xack(STREAM, "taggers", *[e for e, _ in entries[:-1]])  # leave only 'retried' pending, as if redelivered
+    raw.xclaim(STREAM, "taggers", "ghost", 0, [retried], retrycount=9)
+    for _, fields in entries[:-1]:  # put the others back as new work
+        raw.xadd(STREAM, fields)
+    finish(consumer(redis_server, model_dir, "--drain", "--max-deliveries", "3", "--claim-idle-ms", "0"))
+    lenient = __import__("redis").Redis.from_url(redis_server.url, decode_responses=True, encoding_errors="replace")
+    dead = {fields["id"]: fields["reason"] for _, fields in lenient.xrange(f"{STREAM}:dead")}
+    assert set(dead) == {"no-text", "blank", "bytes", "retried"}
+    assert "no 'text' field" in dead["no-text"] and "empty" in dead["blank"]
+    assert "not UTF-8" in dead["bytes"] and "delivered 10 times" in dead["retried"]
+    assert [r["id"] for r in results(redis_server)] == ["good"]
+    assert client.xpending(STREAM, "taggers")["pending"] == 0
+
+
+def test_redis_restart_mid_run(redis_server, model_dir, abstracts_csv, cli):
+    n = enqueue(cli, redis_server, abstracts_csv, times=3)
+    proc = consumer(redis_server, model_dir, "--drain", "--batch-size", "16")
+    wait_for(lambda: redis_server.client().xlen(RESULTS) > 0)
+    redis_server.stop()
+    time.sleep(1.5)
+    redis_server.start()
+    log = finish(proc)
+    assert "redis unavailable" in log
+    assert_exactly_once(redis_server, n)
+
+
+def test_sigterm_finishes_the_batch_in_hand(redis_server, model_dir, abstracts_csv, cli):
+    enqueue(cli, redis_server, abstracts_csv)
+    proc = consumer(redis_server, model_dir, "--batch-size", "32")
+    wait_for(lambda: redis_server.client().xlen(RESULTS) > 0)
+    proc.send_signal(signal.SIGTERM)
+    finish(proc, timeout=60)
+    client = redis_server.client()
+    assert client.xpending(STREAM, "taggers")["pending"] == 0
+    assert len({r["source"] for r in results(redis_server)}) == client.xlen(RESULTS)
+
+
+def test_queue_errors_are_one_line(redis_server, model_dir, abstracts_csv, cli, tmp_path):
+    hidden = "redis://:s3cret@127.0.0.1:1/0"
+    result = cli("enqueue", abstracts_csv, "--redis-url", hidden)
+    assert_one_line_error(result, 6, "cannot reach Redis", "127.0.0.1:1")
+    assert "s3cret" not in result.stderr
+    result = cli("enqueue", abstracts_csv, "--redis-url", redis_server.url, "--text-column", "nope")
+    assert_one_line_error(result, 3, "nope")
+    assert redis_server.client().xlen(STREAM) == 0
