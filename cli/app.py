@@ -76,7 +76,7 @@ def evaluate_command(
     labels_column: opt.LabelsColumn = None,
     label_sep: opt.LabelSep = None,
     input_format: opt.InputFormat = None,
-    threshold: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Decision threshold (default: the model's).")] = None,
+    threshold: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="One decision threshold for every label (default: the model's tuned ones).")] = None,
     json_path: Annotated[Optional[Path], typer.Option("--json", help="Also write the full report as JSON.")] = None,
 ) -> None:
     """Score a model on labelled data: binary accuracy and the metrics that judge a multi-label tagger."""
@@ -106,7 +106,7 @@ def batch_predict_command(
     id_column: Annotated[Optional[str], typer.Option(help="Id column to keep (default: id if present, else the row number).")] = None,
     keep_columns: Annotated[Optional[str], typer.Option(help="Comma-separated input columns to copy to the output ('row' is the row number).")] = None,
     top_k: Annotated[int, typer.Option(min=1, help="How many top labels, with scores.")] = 3,
-    threshold: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Score for the `labels` column (default: the model's).")] = None,
+    threshold: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="One threshold for the `labels` column (default: the model's tuned per-label ones).")] = None,
     batch_size: opt.BatchSize = 4096,
     strict: Annotated[bool, typer.Option(help="Fail on rows with missing or empty text instead of flagging them.")] = False,
     skip_existing: Annotated[bool, typer.Option(help="Skip inputs whose output exists and is newer (for cron).")] = False,
@@ -209,7 +209,7 @@ def info_command(
     console.print(f"data: {data.get('source')} (sha256 {str(data.get('sha256'))[:12]}…), columns {data.get('columns')}")
     console.print(f"labels ({len(info['labels'])}): {', '.join(info['labels'][:30])}{' …' if len(info['labels']) > 30 else ''}")
     console.print(f"hyper-parameters: {info.get('hyperparameters')}")
-    console.print(f"threshold: {info.get('threshold')}   versions: {info.get('versions')}")
+    console.print(f"threshold: {info.get('threshold')} (per label: {info.get('thresholds') or 'none'})   versions: {info.get('versions')}")
     console.print(steps_table(info.get("steps", {})))
     console.print(metrics_table(info.get("metrics", {}).get("test", {}), "Metrics on the test split"))
 

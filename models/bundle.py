@@ -37,6 +37,16 @@ class ModelBundle:
     def threshold(self) -> float:
         return float(self.metadata.get("threshold", DEFAULT_THRESHOLD))
 
+    def thresholds(self, override: float | None = None) -> Any:
+        """Per-label decision thresholds in output order: `override` for all, else the tuned ones (global where
+        a label has none of its own)."""
+        import numpy as np
+
+        if override is not None:
+            return np.full(len(self.labels), override, dtype=np.float32)
+        per_label = self.metadata.get("thresholds") or {}
+        return np.array([per_label.get(label, self.threshold) for label in self.labels], dtype=np.float32)
+
 
 def save_bundle(
     target: Path, model: Any, labels: list[str], metadata: dict[str, Any], history: dict[str, list[float]]
@@ -70,6 +80,11 @@ def read_metadata(path: Path) -> tuple[dict[str, Any], list[str]]:
     threshold = metadata.get("threshold", DEFAULT_THRESHOLD)
     if not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
         raise ModelError(f"{path / METADATA_FILE}: threshold {threshold!r} is not a number in [0, 1]")
+    per_label = metadata.get("thresholds", {})
+    if not isinstance(per_label, dict) or any(
+        label not in labels or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0 for label, value in per_label.items()
+    ):
+        raise ModelError(f"{path / METADATA_FILE}: 'thresholds' must map the model's labels to numbers in [0, 1]")
     return metadata, labels
 
 

@@ -74,8 +74,14 @@ def run_train(
     )
     from mlc.models.predictor import Predictor
 
+    from mlc.models.thresholds import tune_thresholds
+    from mlc.models.train import multi_hot
+
     predictor = Predictor.from_model(result.model, result.labels)
-    test_metrics = evaluate_scores(split.test.labels, predictor.predict(split.test.texts), result.labels)
+    tuned = tune_thresholds(multi_hot(split.validation.labels, result.labels), predictor.predict(split.validation.texts))
+    test_scores = predictor.predict(split.test.texts)
+    test_metrics = evaluate_scores(split.test.labels, test_scores, result.labels, threshold=tuned.per_label)
+    at_half = evaluate_scores(split.test.labels, test_scores, result.labels, threshold=0.5)
     metadata = {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "data": {
@@ -87,9 +93,15 @@ def run_train(
         "steps": split.steps,
         "hyperparameters": {**config.as_dict(), "max_tokens": result.max_tokens, "test_size": test_size, "ngrams": 2},
         "n_labels": len(result.labels),
-        "threshold": 0.5,
+        # tuned on the validation split: global (maximises micro-F1), and per label with >= MIN_SUPPORT positives
+        "threshold": tuned.global_threshold,
+        "thresholds": {label: round(float(t), 2) for label, t, own in zip(result.labels, tuned.per_label, tuned.tuned) if own},
+        "threshold_tuning": tuned.note,
         "training": {"epochs_run": result.epochs_run, "best_epoch": result.best_epoch},
-        "metrics": {"test": {k: v for k, v in test_metrics.items() if k != "per_label"}},
+        "metrics": {
+            "test": {k: v for k, v in test_metrics.items() if k != "per_label"},
+            "test_at_0.5": {k: at_half[k] for k in ("micro_f1", "macro_f1", "subset_accuracy")},
+        },
         "versions": versions(),
     }
     save_bundle(model_dir, result.model, result.labels, metadata, result.history)
@@ -115,7 +127,7 @@ def run_evaluate(data: str, model_dir: Path, columns: ColumnOptions, *, threshol
     predictor = Predictor(bundle.weights, bundle.labels)
     scores = predictor.predict(labelled.texts)
     report = evaluate_scores(
-        labelled.labels, scores, bundle.labels, threshold=bundle.threshold if threshold is None else threshold
+        labelled.labels, scores, bundle.labels, threshold=bundle.thresholds(threshold)
     )
     report["data"] = {"source": source, "columns": labelled.columns, "steps": labelled.steps}
     report["model_dir"] = str(model_dir)

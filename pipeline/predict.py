@@ -104,8 +104,7 @@ class Tagger:
         self.labels = bundle.labels
         self.label_array = pa.array(self.labels, pa.string())
         self.top_k = min(top_k, len(self.labels))
-        chosen = bundle.threshold if threshold is None else threshold
-        self.thresholds = np.full(len(self.labels), chosen, dtype=np.float32)
+        self.thresholds = bundle.thresholds(threshold)
         self.predictor = Predictor(bundle.weights, bundle.labels)
         del bundle  # the numpy weights; the predictor holds its own tensors
         self.batch_fn = top_k_graph(self.predictor, self.top_k, self.thresholds)

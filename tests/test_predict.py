@@ -70,13 +70,16 @@ def test_every_format_to_every_format_keeps_rows_order_and_scores(
     rows = read_output(target)
     assert [r["id"] for r in rows] == abstracts.column("id").to_pylist()
     labels = json.loads((model_dir / "labels.json").read_text())
+    from mlc.models.bundle import load_bundle
+
+    thresholds = load_bundle(model_dir).thresholds()  # the tuned per-label thresholds from metadata.json
     top = np.argsort(-expected_scores, axis=1, kind="stable")[:, :3]
     for i, row in enumerate(rows):
         for j in range(3):
             assert row[f"score_{j + 1}"] == pytest.approx(float(expected_scores[i, top[i, j]]), abs=1e-5)
         assert row["label_1"] == labels[top[i, 0]]
         assert 0.0 <= row["score_3"] <= row["score_2"] <= row["score_1"] <= 1.0
-        expected_set = {labels[c] for c in np.nonzero(expected_scores[i] >= 0.5)[0]}
+        expected_set = {labels[c] for c in np.nonzero(expected_scores[i] >= thresholds)[0]}
         got = row["labels"].split(";") if isinstance(row["labels"], str) else (row["labels"] or [])
         assert set(filter(None, got)) == expected_set
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
@@ -167,3 +170,12 @@ def test_cli_second_run_on_a_locked_directory_says_so(cli, model_dir, abstracts,
     assert not (outbox / "in.jsonl").exists()
     again = cli("batch-predict", source, "--model-dir", model_dir, "--out-dir", outbox, "--quiet")
     assert again.code == 0 and len(read_output(outbox / "in.jsonl")) == 10
+
+
+def test_threshold_option_overrides_the_tuned_thresholds(model_dir, abstracts, expected_scores, tmp_path):
+    source = write_input(abstracts, tmp_path / "in.parquet")
+    target = tmp_path / "out.parquet"
+    batch_predict([str(source)], model_dir, output=str(target), options=PredictOptions(threshold=0.3))
+    labels = json.loads((model_dir / "labels.json").read_text())
+    for i, row in enumerate(read_output(target)):
+        assert set(row["labels"]) == {labels[c] for c in np.nonzero(expected_scores[i] >= 0.3)[0]}

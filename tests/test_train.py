@@ -23,6 +23,10 @@ def test_model_directory_is_complete(model_dir):
     test = metadata["metrics"]["test"]
     assert 0.5 < test["binary_accuracy"] <= 1.0 and 0.0 < test["micro_f1"] <= 1.0
     assert {"tensorflow", "keras", "python"} <= set(metadata["versions"])
+    assert metadata["threshold_tuning"].startswith("tuned on ")  # 800 rows give enough validation positives
+    assert 0.05 <= metadata["threshold"] <= 0.95
+    assert set(metadata["thresholds"]) <= set(json.loads((model_dir / "labels.json").read_text()))
+    assert set(metadata["metrics"]["test_at_0.5"]) == {"micro_f1", "macro_f1", "subset_accuracy"}
     assert (model_dir / "training_curves.png").read_bytes()[:4] == b"\x89PNG"
 
 
