@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from mlc.cli import options as opt
-from mlc.cli.render import console, err_console, metrics_table, per_label_table, steps_table
+from mlc.cli.render import compare_table, console, err_console, metrics_table, per_label_table, steps_table
 from mlc.models.errors import EXIT_INTERRUPTED, EXIT_UNEXPECTED, MlcError
 
 app = typer.Typer(
@@ -77,6 +77,8 @@ def evaluate_command(
     label_sep: opt.LabelSep = None,
     input_format: opt.InputFormat = None,
     threshold: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="One decision threshold for every label (default: the model's tuned ones).")] = None,
+    at_k: Annotated[str, typer.Option(help="Comma-separated k for precision@k, recall@k and nDCG@k.")] = "1,3",
+    compare: Annotated[Optional[Path], typer.Option(help="A second model directory, scored on the same rows and shown beside the first.")] = None,
     json_path: Annotated[Optional[Path], typer.Option("--json", help="Also write the full report as JSON.")] = None,
 ) -> None:
     """Score a model on labelled data: binary accuracy and the metrics that judge a multi-label tagger."""
@@ -84,13 +86,23 @@ def evaluate_command(
     from mlc.pipeline.jobs import run_evaluate
     from mlc.pipeline.training_data import ColumnOptions
 
+    try:
+        ks = sorted({int(k) for k in at_k.split(",") if k.strip()})
+    except ValueError:
+        raise typer.BadParameter(f"{at_k!r} is not a comma-separated list of whole numbers", param_hint="--at-k") from None
+    if not ks or min(ks) < 1:
+        raise typer.BadParameter("every k must be at least 1", param_hint="--at-k")
     columns = ColumnOptions(text_column, labels_column, None, label_sep, input_format)
-    report = run_evaluate(data, model_dir, columns, threshold=threshold)
-    console.print(metrics_table(report, f"{data} with {model_dir}"))
-    console.print(per_label_table(report["per_label"]))
+    model_dirs = [model_dir] if compare is None else [model_dir, compare]
+    reports = run_evaluate(data, model_dirs, columns, threshold=threshold, ks=ks)
+    if compare is None:
+        console.print(metrics_table(reports[0], f"{data} with {model_dir}"))
+        console.print(per_label_table(reports[0]["per_label"]))
+    else:
+        console.print(compare_table(reports[0], reports[1], f"{data}: {model_dir} vs {compare}"))
     if json_path is not None:
         with atomic_path(json_path) as tmp:
-            tmp.write_text(json.dumps(report, indent=2) + "\n")
+            tmp.write_text(json.dumps(reports[0] if compare is None else reports, indent=2) + "\n")
         console.print(f"report written to {json_path}")
 
 
@@ -274,12 +286,13 @@ def main() -> None:
         err_console.print("mlc: interrupted", markup=False)
         code = EXIT_INTERRUPTED
     except Exception as error:  # noqa: BLE001 - the last line of defence: one line, not a traceback
-        import click
-
-        if isinstance(error, click.exceptions.ClickException):
+        # Typer raises the exceptions of the click it runs on (its vendored copy in recent versions), so take
+        # the classes from Typer itself rather than importing click.
+        click_exception = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+        if isinstance(error, click_exception):
             error.show()
             code = error.exit_code
-        elif isinstance(error, click.exceptions.Abort):
+        elif isinstance(error, typer.Abort):
             err_console.print("mlc: aborted", markup=False)
             code = EXIT_INTERRUPTED
         else:

@@ -100,16 +100,23 @@ def evaluate_scores(
 
 
 def at_k(y_true: np.ndarray, scores: np.ndarray, n_model: int, ks: Sequence[int]) -> dict[str, float]:
-    """precision@k and recall@k over rows that have at least one true label; the top k come from known labels."""
+    """precision@k, recall@k and nDCG@k (binary relevance) over rows that have at least one true label; the top k
+    come from known labels. Unknown true labels count in the denominators (recall, ideal DCG) as misses."""
     has_labels = y_true.any(axis=1)
     result: dict[str, float] = {}
     if not has_labels.any() or n_model == 0:
-        return {f"{name}@{k}": float("nan") for k in ks for name in ("precision", "recall")}
+        return {f"{name}@{k}": float("nan") for k in ks for name in ("precision", "recall", "ndcg")}
     truth = y_true[has_labels]
+    n_true = truth.sum(axis=1)
     ranked = np.argsort(-scores[has_labels, :n_model], axis=1, kind="stable")
     for k in ks:
         top = ranked[:, : min(k, n_model)]
-        hits = np.take_along_axis(truth[:, :n_model], top, axis=1).sum(axis=1)
+        relevant = np.take_along_axis(truth[:, :n_model], top, axis=1)
+        hits = relevant.sum(axis=1)
+        discounts = 1.0 / np.log2(np.arange(2, k + 2))
+        dcg = (relevant * discounts[: relevant.shape[1]]).sum(axis=1)
+        ideal = np.cumsum(discounts)[np.minimum(n_true, k) - 1]
         result[f"precision@{k}"] = float(np.mean(hits / k))
-        result[f"recall@{k}"] = float(np.mean(hits / truth.sum(axis=1)))
+        result[f"recall@{k}"] = float(np.mean(hits / n_true))
+        result[f"ndcg@{k}"] = float(np.mean(dcg / ideal))
     return result

@@ -1,6 +1,8 @@
 """`train`, `evaluate` and `info` end to end: read data, call the model code, return a summary to print."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import platform
 import time
 from dataclasses import dataclass
@@ -117,21 +119,28 @@ def run_train(
     )
 
 
-def run_evaluate(data: str, model_dir: Path, columns: ColumnOptions, *, threshold: float | None = None) -> dict[str, Any]:
-    """Score every labelled row of `data` with the model; the report `mlc evaluate` prints and saves."""
+def run_evaluate(
+    data: str,
+    model_dirs: Sequence[Path],
+    columns: ColumnOptions,
+    *,
+    threshold: float | None = None,
+    ks: Sequence[int] = (1, 3),
+) -> list[dict[str, Any]]:
+    """Score every labelled row of `data` with each model (the data is read once); one report per model."""
     from mlc.models.predictor import Predictor
 
+    bundles = [load_bundle(model_dir) for model_dir in model_dirs]  # a bad model dir fails before the data is read
     path, source = resolve_data(data)
-    bundle = load_bundle(model_dir)
     labelled = load_labelled(path, columns, source=source)
-    predictor = Predictor(bundle.weights, bundle.labels)
-    scores = predictor.predict(labelled.texts)
-    report = evaluate_scores(
-        labelled.labels, scores, bundle.labels, threshold=bundle.thresholds(threshold)
-    )
-    report["data"] = {"source": source, "columns": labelled.columns, "steps": labelled.steps}
-    report["model_dir"] = str(model_dir)
-    return report
+    reports = []
+    for model_dir, bundle in zip(model_dirs, bundles):
+        scores = Predictor(bundle.weights, bundle.labels).predict(labelled.texts)
+        report = evaluate_scores(labelled.labels, scores, bundle.labels, threshold=bundle.thresholds(threshold), ks=ks)
+        report["data"] = {"source": source, "columns": labelled.columns, "steps": labelled.steps}
+        report["model_dir"] = str(model_dir)
+        reports.append(report)
+    return reports
 
 
 def run_info(model_dir: Path) -> dict[str, Any]:

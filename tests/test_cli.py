@@ -69,6 +69,18 @@ def test_evaluate_and_info_on_a_trained_model(cli, model_dir, abstracts_csv, tmp
     assert info.code == 0 and "micro_f1" in info.stdout and "cs.LG" in info.stdout
 
 
+def test_evaluate_compare_and_at_k(cli, model_dir, abstracts_csv, tmp_path):
+    report_path = tmp_path / "both.json"
+    result = cli("evaluate", abstracts_csv, "--model-dir", model_dir, "--compare", model_dir, "--at-k", "5,1", "--json", report_path)
+    assert result.code == 0, result.stderr
+    first, second = json.loads(report_path.read_text())
+    assert {"precision@5", "recall@5", "ndcg@5", "ndcg@1"} <= set(first) and "precision@3" not in first
+    assert first["micro_f1"] == second["micro_f1"]  # the same model on the same rows
+    assert "difference" in result.stdout and "ndcg@5" in result.stdout and "+0.0000" in result.stdout
+    bad = cli("evaluate", abstracts_csv, "--model-dir", model_dir, "--at-k", "three")
+    assert bad.code == 2 and "--at-k" in bad.stderr
+
+
 def test_evaluate_missing_model_dir(cli, tmp_path, abstracts_csv):
     result = cli("evaluate", abstracts_csv, "--model-dir", tmp_path / "nomodel")
     assert_one_line_error(result, 4, "no such model directory")

@@ -34,6 +34,11 @@ def test_metrics_on_a_hand_computed_case():
     # Top-3 of 3 known labels holds every known label: hits 1, 2, 1, 1 of true 1, 2, 1, 2.
     assert report["precision@3"] == pytest.approx(np.mean([1 / 3, 2 / 3, 1 / 3, 1 / 3]))
     assert report["recall@3"] == pytest.approx(np.mean([1, 1, 1, 0.5]))
+    # nDCG@3, binary relevance; ranks: row0 a|b c, row1 a c b (hits 1 and 3), row2 c, row3 b (z unknown still counts
+    # in the ideal DCG: two true labels).
+    ideal_two = 1 + 1 / np.log2(3)
+    assert report["ndcg@1"] == pytest.approx(1.0)
+    assert report["ndcg@3"] == pytest.approx(np.mean([1.0, (1 + 1 / np.log2(4)) / ideal_two, 1.0, 1 / ideal_two]))
     # Wrong cells of 16 (4 known labels incl. z): b and c of row1, z of row3.
     assert report["hamming_loss"] == pytest.approx(3 / 16)
     assert report["unknown_labels"] == {"occurrences": 1, "rows": 1, "labels": {"z": 1}}
