@@ -53,7 +53,7 @@ def folds(keys: list[str], k: int, rng: np.random.Generator) -> list[list[int]]:
     return out
 
 
-def mlc_scores(train_texts, train_labels, test_texts, seed: int, val_share: float = 0.05):
+def mlc_scores(train_texts, train_labels, test_texts, seed: int, val_share: float = 0.05, **overrides):
     from mlc.models.predictor import Predictor
     from mlc.models.thresholds import tune_thresholds
     from mlc.models.train import TrainConfig, multi_hot, train
@@ -61,7 +61,7 @@ def mlc_scores(train_texts, train_labels, test_texts, seed: int, val_share: floa
     rng = np.random.default_rng(seed)
     rest, val = stratified_split([combination_key(l) for l in train_labels], val_share, rng)
     result = train([train_texts[i] for i in rest], [train_labels[i] for i in rest],
-                   [train_texts[i] for i in val], [train_labels[i] for i in val], TrainConfig(seed=seed))
+                   [train_texts[i] for i in val], [train_labels[i] for i in val], TrainConfig(seed=seed, **overrides))
     predictor = Predictor.from_model(result.model, result.labels)
     val_scores = predictor.predict([train_texts[i] for i in val])
     tuned = tune_thresholds(multi_hot([train_labels[i] for i in val], result.labels), val_scores, min_positives=0)
@@ -90,10 +90,18 @@ def main() -> None:
     parser.add_argument("--text-column")
     parser.add_argument("--labels-column")
     parser.add_argument("--label-sep")
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME=VALUE[,NAME=VALUE]",
+                        help="also run mlc with these TrainConfig overrides, e.g. dropout=0.5 or weight_decay=0.01")
+    parser.add_argument("--with-titles", action="store_true", help="feed 'title. abstract' to every model")
     args = parser.parse_args()
+    variants = {v: {k: float(x) for k, x in (kv.split("=") for kv in v.split(","))} for v in args.variant}
 
     data = load_labelled(args.data, ColumnOptions(args.text_column, args.labels_column, None, args.label_sep))
     rows = usable_rows(data)
+    if args.with_titles:
+        if data.titles is None:
+            raise SystemExit(f"{args.data}: no title column")
+        data.texts = [f"{title}. {text}" for title, text in zip(data.titles, data.texts)]
     keys = [combination_key(data.labels[i]) for i in rows]
     results: dict[str, list[dict]] = defaultdict(list)
     started = time.perf_counter()
@@ -106,6 +114,9 @@ def main() -> None:
         labels, scores, tuned = mlc_scores(train_texts, train_labels, test_texts, args.seed + fold)
         results["mlc defaults = the example's model and settings (threshold 0.5)"].append(evaluate_scores(test_labels, scores, labels))
         results["mlc, thresholds tuned on its 5% validation split"].append(evaluate_scores(test_labels, scores, labels, threshold=tuned))
+        for name, overrides in variants.items():
+            v_labels, v_scores, v_tuned = mlc_scores(train_texts, train_labels, test_texts, args.seed + fold, **overrides)
+            results[f"mlc {name}, tuned thresholds"].append(evaluate_scores(test_labels, v_scores, v_labels, threshold=v_tuned))
         sk_labels, sk_scores = sklearn_scores(train_texts, train_labels, test_texts)
         results["scikit-learn TF-IDF (1-2 grams, sublinear) + one-vs-rest logistic regression (C=10)"].append(
             evaluate_scores(test_labels, sk_scores, sk_labels))

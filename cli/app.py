@@ -47,6 +47,8 @@ def train_command(
     batch_size: Annotated[int, typer.Option(min=1)] = 128,
     learning_rate: Annotated[float, typer.Option(min=0.0)] = 1e-3,
     patience: Annotated[int, typer.Option(min=1, help="Early-stopping patience, in epochs of no better val_loss.")] = 3,
+    dropout: Annotated[float, typer.Option(min=0.0, max=0.9, help="Dropout after each hidden layer (default 0, the example's).")] = 0.0,
+    weight_decay: Annotated[float, typer.Option(min=0.0, help="AdamW weight decay (default 0: plain Adam, the example's).")] = 0.0,
     test_size: Annotated[float, typer.Option(help="Held-out share, split half validation, half test.")] = 0.1,
     seed: int = 42,
     quiet: opt.Quiet = False,
@@ -57,7 +59,7 @@ def train_command(
     from mlc.pipeline.training_data import ColumnOptions
 
     columns = ColumnOptions(text_column, labels_column, title_column, label_sep, input_format)
-    config = TrainConfig(max_tokens, epochs, batch_size, learning_rate, patience, seed)
+    config = TrainConfig(max_tokens, epochs, batch_size, learning_rate, patience, seed, dropout, weight_decay)
     with _epoch_progress(epochs, quiet) as on_epoch:
         summary = run_train(data, model_dir, columns, config, test_size=test_size, quiet=quiet, on_epoch=on_epoch)
     console.print(steps_table(summary.steps))

@@ -57,7 +57,8 @@ def weights_from_model(model: Any) -> ModelWeights:
     _, keras = tf_keras()
     vectorizers = [l for l in model.layers if isinstance(l, keras.layers.TextVectorization)]
     dense = [l for l in model.layers if isinstance(l, keras.layers.Dense)]
-    if len(vectorizers) != 1 or not dense or len(model.layers) != 2 + len(dense):
+    dropout = [l for l in model.layers if isinstance(l, keras.layers.Dropout)]  # identity at inference
+    if len(vectorizers) != 1 or not dense or len(model.layers) != 2 + len(dense) + len(dropout):
         raise ModelError("model is not an mlc model (expected one TextVectorization layer followed by Dense layers)")
     config = vectorizers[0].get_config()
     vocabulary, idf = vectorizer_state(vectorizers[0])
@@ -100,14 +101,15 @@ def _check_architecture(path: Path, config: Any) -> list[dict[str, Any]]:
     for layer in layers:
         if layer.get("module") != "keras.layers" or layer.get("registered_name") not in (None, layer["class_name"]):
             raise ModelError(f"{path}: layer '{layer.get('name')}' is a {layer.get('module')}.{layer['class_name']}; mlc loads only its own Keras layers")
-    if kinds[:2] != ["InputLayer", "TextVectorization"] or len(kinds) < 3 or set(kinds[2:]) != {"Dense"}:
-        raise ModelError(f"{path}: layers {kinds} are not mlc's (InputLayer, TextVectorization, Dense...); refusing to load")
+    if kinds[:2] != ["InputLayer", "TextVectorization"] or "Dense" not in kinds[2:] or not set(kinds[2:]) <= {"Dense", "Dropout"}:
+        raise ModelError(f"{path}: layers {kinds} are not mlc's (InputLayer, TextVectorization, Dense/Dropout...); refusing to load")
     vectorizer = layers[1]["config"]
     if vectorizer.get("output_mode") != "tf_idf" or vectorizer.get("standardize") not in STANDARDIZE or vectorizer.get("split") not in ("whitespace", "character", None):
         raise ModelError(f"{path}: vectorizer settings {({k: vectorizer.get(k) for k in VECTORIZER_KEYS})} are not mlc's")
     for layer in layers[2:]:
-        _activation_name(layer["config"].get("activation"), path)
-    return layers
+        if layer["class_name"] == "Dense":
+            _activation_name(layer["config"].get("activation"), path)
+    return [*layers[:2], *(layer for layer in layers[2:] if layer["class_name"] == "Dense")]  # Dropout: identity
 
 
 def _weights(path: Path, layers: list[dict[str, Any]], vocabulary: list[str], weights: Any) -> ModelWeights:

@@ -25,13 +25,16 @@ def make_vectorizer(texts: Sequence[str], max_tokens: int, *, batch_size: int = 
     return layer
 
 
-def make_mlp(n_features: int, n_labels: int) -> Any:
-    """Dense 512 ReLU, Dense 256 ReLU, Dense n_labels sigmoid, on sparse TF-IDF input."""
+def make_mlp(n_features: int, n_labels: int, dropout: float = 0.0) -> Any:
+    """Dense 512 ReLU, Dense 256 ReLU, Dense n_labels sigmoid, on sparse TF-IDF input (Dropout after each hidden
+    layer when `dropout` > 0; it does nothing at inference)."""
     _, keras = tf_keras()
     features = keras.Input(shape=(n_features,), sparse=True, name="tfidf")
     hidden = features
     for i, units in enumerate(HIDDEN_UNITS):
         hidden = keras.layers.Dense(units, activation="relu", name=f"dense_{i}")(hidden)
+        if dropout > 0:
+            hidden = keras.layers.Dropout(dropout, name=f"dropout_{i}")(hidden)
     probabilities = keras.layers.Dense(n_labels, activation="sigmoid", name="probabilities")(hidden)
     return keras.Model(features, probabilities, name="mlp")
 

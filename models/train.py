@@ -25,6 +25,8 @@ class TrainConfig:
     learning_rate: float = 1e-3
     patience: int = 3
     seed: int = 42
+    dropout: float = 0.0
+    weight_decay: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -72,9 +74,14 @@ def train(
     max_tokens = config.max_tokens or vocabulary_size(train_texts)
     vectorizer = make_vectorizer(train_texts, max_tokens)
     features = SparseTfIdf.from_layer(vectorizer)
-    mlp = make_mlp(features.vocabulary_size, len(labels))
+    mlp = make_mlp(features.vocabulary_size, len(labels), config.dropout)
+    optimizer = (
+        keras.optimizers.AdamW(config.learning_rate, weight_decay=config.weight_decay)
+        if config.weight_decay > 0
+        else keras.optimizers.Adam(config.learning_rate)
+    )
     mlp.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate),
+        optimizer=optimizer,
         loss="binary_crossentropy",
         metrics=["binary_accuracy"],
     )

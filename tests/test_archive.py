@@ -73,3 +73,23 @@ def test_damaged_archive_is_a_model_error(model_dir, tmp_path, damage):
                     dst.writestr(item, src.read(item))
     with pytest.raises(ModelError, match="model.keras"):
         read_archive(target)
+
+
+def test_dropout_model_loads_and_matches_keras(tmp_path, abstracts_csv, cli):
+    """Dropout layers (identity at inference) are accepted in the archive and the scores still equal Keras's."""
+    from mlc.models.backend import tf_keras
+    from mlc.models.bundle import load_bundle
+    from mlc.models.predictor import Predictor
+    from mlc.pipeline.readers import read_table
+
+    target = tmp_path / "dropout"
+    result = cli("train", "--data", abstracts_csv, "--model-dir", target, "--dropout", "0.5", "--weight-decay", "0.01", "--epochs", "2", "--quiet")
+    assert result.code == 0, result.stderr
+    config = json.loads(zipfile.ZipFile(target / "model.keras").read("config.json"))
+    assert [l["class_name"] for l in config["config"]["layers"]].count("Dropout") == 2
+    tf, _ = tf_keras()
+    texts = read_table(abstracts_csv).column("summaries").to_pylist()[:100]
+    dense = load_keras_model(target).predict(tf.constant(texts), verbose=0)
+    bundle = load_bundle(target)
+    np.testing.assert_allclose(Predictor(bundle.weights, bundle.labels).predict(texts), dense, atol=1e-5)
+    assert json.loads((target / "metadata.json").read_text())["hyperparameters"]["dropout"] == 0.5
