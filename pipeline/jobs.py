@@ -1,10 +1,9 @@
 """`train`, `evaluate` and `info` end to end: read data, call the model code, return a summary to print."""
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import platform
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata as importlib_metadata
@@ -75,7 +74,6 @@ def run_train(
         split.train.texts, split.train.labels, split.validation.texts, split.validation.labels, config, on_epoch
     )
     from mlc.models.predictor import Predictor
-
     from mlc.models.thresholds import tune_thresholds
     from mlc.models.train import multi_hot
 

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlc.models.atomic import atomic_path
-from mlc.models.errors import InputError, MlcError
+from mlc.models.errors import InputError
 from mlc.pipeline.columns import ID_CANDIDATES, TEXT_CANDIDATES, find_column, optional_column
 from mlc.pipeline.inputs import Job, expand_inputs, is_up_to_date, output_lock, plan_jobs
 from mlc.pipeline.readers import ReadOptions, detect_format, read_batches
@@ -94,7 +94,7 @@ def parallel_batches() -> int:
 class Tagger:
     """The model as a batch function: Arrow text in, Arrow top-k columns out, through one tf.data pipeline."""
 
-    def __init__(self, model_dir: Path, top_k: int = 3, threshold: float | None = None, parallel: int | None = None) -> None:
+    def __init__(self, model_dir: Path, top_k: int = 3, threshold: float | None = None) -> None:
         from mlc.models.bundle import load_bundle
         from mlc.models.predictor import Predictor, top_k_graph
 
@@ -108,7 +108,7 @@ class Tagger:
         self.predictor = Predictor(bundle.weights, bundle.labels)
         del bundle  # the numpy weights; the predictor holds its own tensors
         self.batch_fn = top_k_graph(self.predictor, self.top_k, self.thresholds)
-        self.parallel = parallel or parallel_batches()
+        self.parallel = parallel_batches()
         self._batch_graph: Any = None
 
     def tag_batch(self, texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -18,7 +18,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,12 +27,11 @@ from urllib.parse import urlsplit, urlunsplit
 import numpy as np
 import pyarrow as pa
 
-from mlc.models.errors import InputError, NetworkError
+from mlc.models.errors import InputError, MlcError, NetworkError
 from mlc.pipeline.columns import ID_CANDIDATES, TEXT_CANDIDATES, find_column, optional_column
 from mlc.pipeline.inputs import expand_inputs
 from mlc.pipeline.readers import ReadOptions, read_batches
 
-DEFAULT_URL = "redis://127.0.0.1:6379/0"
 COMMIT = """
 -- KEYS: input stream, results stream, dead stream. ARGV: group, then per message: entry id, 'r' or 'd', n, n fields.
 local results, dead, done = 0, 0, 0
@@ -60,6 +59,13 @@ return {results, dead, done}
 
 class QueueError(NetworkError):
     """The queue cannot be used (unreachable at start, wrong URL, not a stream)."""
+
+
+def transient_errors() -> tuple[type[BaseException], ...]:
+    """The Redis errors that mean "not reachable right now": waited out, never fatal, once the worker runs."""
+    import redis
+
+    return (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
 
 
 def redact(url: str) -> str:
@@ -107,40 +113,57 @@ def enqueue(
     chunk: int = 1000,
     on_rows: Callable[[int], None] = lambda n: None,
 ) -> EnqueueSummary:
-    """XADD every row with text as a message: `text_field`, `id` (if the file has one) and the other columns."""
+    """XADD every row with text as a message: `text_field`, `id` (if the file has one) and the other columns.
+
+    Files stream through in reader batches, so a file that turns out malformed midway has its earlier rows
+    already queued; the error says how many, so the rest can be sent on its own."""
     client = connect(url)
     summary = EnqueueSummary()
     started = time.perf_counter()
     for source in expand_inputs(inputs):
         summary.files.append(source)
-        for batch in read_batches(source, ReadOptions(input_format=input_format)):
-            names = batch.schema.names
-            text_name = find_column(names, text_column, TEXT_CANDIDATES, source=source, role="text")
-            id_name = optional_column(names, id_column, ID_CANDIDATES)
-            if id_column and id_name is None:
-                raise InputError(f"{source}: no id column '{id_column}' (columns found: {', '.join(names)})")
-            columns = {name: _as_strings(batch.column(name)) for name in names}
-            rename = {text_name: text_field, **({id_name: "id"} if id_name else {})}
-            pipe = client.pipeline(transaction=False)
-            pending = 0
-            for row in range(batch.num_rows):
-                message = {rename.get(n, n): v[row] for n, v in columns.items() if v[row] is not None}
-                if not str(message.get(text_field, "")).strip():
-                    summary.skipped += 1
-                    continue
-                pipe.xadd(stream, message)
-                pending += 1
-                if pending == chunk:
-                    _execute(pipe, url)
-                    on_rows(pending)
-                    summary.messages += pending
-                    pipe, pending = client.pipeline(transaction=False), 0
-            if pending:
-                _execute(pipe, url)
-                on_rows(pending)
-                summary.messages += pending
+        before = summary.messages
+        try:
+            for batch in read_batches(source, ReadOptions(input_format=input_format)):
+                _enqueue_batch(client, url, stream, batch, source, summary, text_column, id_column, text_field, chunk, on_rows)
+        except MlcError as error:
+            sent = summary.messages - before
+            if not sent:
+                raise
+            raise type(error)(f"{error.message} ({sent} earlier rows of {source} are already enqueued)") from error
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _enqueue_batch(
+    client: Any, url: str, stream: str, batch: pa.RecordBatch, source: str, summary: EnqueueSummary,
+    text_column: str | None, id_column: str | None, text_field: str, chunk: int, on_rows: Callable[[int], None],
+) -> None:
+    names = batch.schema.names
+    text_name = find_column(names, text_column, TEXT_CANDIDATES, source=source, role="text")
+    id_name = optional_column(names, id_column, ID_CANDIDATES)
+    if id_column and id_name is None:
+        raise InputError(f"{source}: no id column '{id_column}' (columns found: {', '.join(names)})")
+    rename = {text_name: text_field, **({id_name: "id"} if id_name else {})}
+    # other columns pass through under their own names, except one that would shadow the text or id field
+    fields = {rename.get(n, n): _as_strings(batch.column(n)) for n in names if n in rename or n not in rename.values()}
+    pipe, pending = client.pipeline(transaction=False), 0
+    for row in range(batch.num_rows):
+        message = {name: values[row] for name, values in fields.items() if values[row] is not None}
+        if not message.get(text_field, "").strip():
+            summary.skipped += 1
+            continue
+        pipe.xadd(stream, message)
+        pending += 1
+        if pending == chunk:
+            _execute(pipe, url)
+            on_rows(pending)
+            summary.messages += pending
+            pipe, pending = client.pipeline(transaction=False), 0
+    if pending:
+        _execute(pipe, url)
+        on_rows(pending)
+        summary.messages += pending
 
 
 def _as_strings(column: pa.Array) -> list[str | None]:
@@ -254,8 +277,6 @@ def consume(
     log: Callable[[str], None] = lambda line: None,
 ) -> ConsumeSummary:
     """Tag messages until stopped (signal, --drain with nothing left, --max-messages); return the counts."""
-    import redis
-
     from mlc.pipeline.predict import Tagger
 
     tagger = Tagger(model_dir, options.top_k, options.threshold)
@@ -284,7 +305,7 @@ def consume(
                     worker.process(batch)
                 elif options.drain and worker.pending() == 0:
                     break
-            except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as error:
+            except transient_errors() as error:
                 worker.wait_for_redis(error, stop)
             if time.monotonic() - last_log >= options.log_interval:
                 last_log = time.monotonic()
@@ -367,11 +388,7 @@ class _Worker:
             try:
                 self._commit(results, dead)
                 return
-            except Exception as error:
-                import redis
-
-                if not isinstance(error, (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)):
-                    raise
+            except transient_errors() as error:  # keep the batch in hand; the commit is safe to repeat
                 self.wait_for_redis(error, None)
 
     def _tag(self, messages: list[Message]) -> list[tuple[Message, list[str]]]:
@@ -413,8 +430,6 @@ class _Worker:
 
     def wait_for_redis(self, error: Exception, stop: _Stop | None) -> None:
         """Back off (0.2 s doubling to 5 s) until Redis answers; one log line per attempt, never a crash."""
-        import redis
-
         delay = 0.2
         self.summary.reconnects += 1
         while True:
@@ -424,7 +439,7 @@ class _Worker:
                 self.client.ping()
                 self.ensure_group()
                 return
-            except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as again:
+            except transient_errors() as again:
                 error = again
                 delay = min(delay * 2, 5.0)
                 if stop is not None and stop.requested:

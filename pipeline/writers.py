@@ -15,7 +15,6 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from mlc.models.errors import InputError
 from mlc.pipeline.readers import resolve_format
 
 STDOUT = "-"

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -152,3 +151,21 @@ def test_queue_errors_are_one_line(redis_server, model_dir, abstracts_csv, cli, 
     result = cli("enqueue", abstracts_csv, "--redis-url", redis_server.url, "--text-column", "nope")
     assert_one_line_error(result, 3, "nope")
     assert redis_server.client().xlen(STREAM) == 0
+
+
+def test_enqueue_error_midway_says_how_much_was_sent(redis_server, abstracts_csv, cli, tmp_path):
+    """Files stream in 8 MiB blocks: a bad line after the first block fails with its line number and the count
+    of rows already queued, and that count is exactly what the stream holds."""
+    from mlc.pipeline.readers import read_table
+
+    texts = read_table(abstracts_csv).column("summaries").to_pylist()
+    lines = [json.dumps({"abstract": t, "text": "shadowed", "n": i}) for i, t in enumerate(texts * 12)]
+    source = tmp_path / "big.jsonl"
+    source.write_text("\n".join(lines) + "\n{not json\n")
+    result = cli("enqueue", source, "--redis-url", redis_server.url, "--stream", STREAM)
+    assert_one_line_error(result, 3, str(source), f"line {len(lines) + 1}", "already enqueued")
+    sent = int(result.stderr.split("(")[-1].split(" earlier rows")[0])
+    client = redis_server.client()
+    assert 0 < sent < len(lines) and client.xlen(STREAM) == sent
+    _, first = client.xrange(STREAM, count=1)[0]
+    assert first["text"] == texts[0] and first["n"] == "0"  # the chosen text column wins over a 'text' column
