@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from mlc.models.backend import tf_keras
+from mlc.models.sparse_ops import plain_dense, sparse_input_dense
 
 HIDDEN_UNITS = (512, 256)
 
@@ -25,14 +26,16 @@ def make_vectorizer(texts: Sequence[str], max_tokens: int, *, batch_size: int = 
     return layer
 
 
-def make_mlp(n_features: int, n_labels: int, dropout: float = 0.0) -> Any:
+def make_mlp(n_features: int, n_labels: int, dropout: float = 0.0, *, stock: bool = False) -> Any:
     """Dense 512 ReLU, Dense 256 ReLU, Dense n_labels sigmoid, on sparse TF-IDF input (Dropout after each hidden
-    layer when `dropout` > 0; it does nothing at inference)."""
+    layer when `dropout` > 0; it does nothing at inference). The first layer trains with a CSR matmul unless
+    `stock` (the benchmark's baseline) asks for Keras's own Dense."""
     _, keras = tf_keras()
     features = keras.Input(shape=(n_features,), sparse=True, name="tfidf")
     hidden = features
     for i, units in enumerate(HIDDEN_UNITS):
-        hidden = keras.layers.Dense(units, activation="relu", name=f"dense_{i}")(hidden)
+        layer = sparse_input_dense if i == 0 and not stock else keras.layers.Dense
+        hidden = layer(units, activation="relu", name=f"dense_{i}")(hidden)
         if dropout > 0:
             hidden = keras.layers.Dropout(dropout, name=f"dropout_{i}")(hidden)
     probabilities = keras.layers.Dense(n_labels, activation="sigmoid", name="probabilities")(hidden)
@@ -42,11 +45,12 @@ def make_mlp(n_features: int, n_labels: int, dropout: float = 0.0) -> Any:
 def make_end_to_end(vectorizer: Any, mlp: Any) -> Any:
     """Raw strings in, label probabilities out: the vectorizer followed by the MLP's own layers (shared weights).
 
-    Built from the layers, not the compiled MLP, so the saved file holds weights only, no optimizer state.
+    Built from the layers, not the compiled MLP, so the saved file holds weights only, no optimizer state; the
+    first layer, trained with a sparse-aware matmul, is saved as a stock Dense with its weights.
     """
     _, keras = tf_keras()
     texts = keras.Input(shape=(), dtype="string", name="text")
     hidden = vectorizer(texts)
-    for layer in mlp.layers[1:]:
-        hidden = layer(hidden)
+    for i, layer in enumerate(mlp.layers[1:]):
+        hidden = (plain_dense(layer) if i == 0 and type(layer) is not keras.layers.Dense else layer)(hidden)
     return keras.Model(texts, hidden, name="mlc_end_to_end")

@@ -1,6 +1,7 @@
 """The train loop: multi-hot targets, sparse TF-IDF batches from tf.data, Adam + binary cross-entropy, early stopping."""
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -11,6 +12,7 @@ import numpy as np
 from mlc.models.backend import tf_keras
 from mlc.models.build import make_end_to_end, make_mlp, make_vectorizer, vocabulary_size
 from mlc.models.features import SparseTfIdf
+from mlc.models.optim import fused_adam
 
 EpochHook = Callable[[int, dict[str, float]], None]
 
@@ -74,14 +76,11 @@ def train(
     max_tokens = config.max_tokens or vocabulary_size(train_texts)
     vectorizer = make_vectorizer(train_texts, max_tokens)
     features = SparseTfIdf.from_layer(vectorizer)
-    mlp = make_mlp(features.vocabulary_size, len(labels), config.dropout)
-    optimizer = (
-        keras.optimizers.AdamW(config.learning_rate, weight_decay=config.weight_decay)
-        if config.weight_decay > 0
-        else keras.optimizers.Adam(config.learning_rate)
-    )
+    # MLC_STOCK_TRAINING=1: Keras's own Dense and Adam, the baseline bench/train_time.py measures against.
+    stock = os.environ.get("MLC_STOCK_TRAINING") == "1"
+    mlp = make_mlp(features.vocabulary_size, len(labels), config.dropout, stock=stock)
     mlp.compile(
-        optimizer=optimizer,
+        optimizer=_stock_adam(keras, config) if stock else fused_adam(config.learning_rate, config.weight_decay),
         loss="binary_crossentropy",
         metrics=["binary_accuracy"],
     )
@@ -120,6 +119,12 @@ def train(
         best_epoch=best_epoch,
         epochs_run=len(history.get("loss", [])),
     )
+
+
+def _stock_adam(keras: Any, config: TrainConfig) -> Any:
+    if config.weight_decay > 0:
+        return keras.optimizers.AdamW(config.learning_rate, weight_decay=config.weight_decay)
+    return keras.optimizers.Adam(config.learning_rate)
 
 
 def _EpochCallback(keras: Any, hook: EpochHook) -> Any:

@@ -1,0 +1,74 @@
+"""Sparse TF-IDF x dense kernel, for inference and for training the first layer.
+
+TensorFlow's CSR kernel (`tf.linalg.sparse` internals) measured ~15x faster than `tf.sparse.sparse_dense_matmul`
+for the first layer at inference (280k vs 18k rows/s, 4096-row batches, identical results). In training, the
+kernel's gradient `x^T @ dy` through `sparse_dense_matmul(adjoint_a=True)` took 55 ms of a 88 ms step at a 63k
+vocabulary; the same product as a CSR matmul of the transposed batch takes 7 ms.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from mlc.models.backend import tf_keras
+
+
+def _csr_ops() -> Any:
+    try:
+        from tensorflow.python.ops.linalg.sparse import sparse_csr_matrix_ops as csr
+    except ImportError:  # pragma: no cover - depends on the TensorFlow build
+        return None
+    return csr
+
+
+def sparse_matmul(indices: Any, values: Any, dense_shape: Any, kernel: Any) -> Any:
+    """Sparse [n, V] (indices in row order) x dense [V, h]; the public op where the CSR ops are missing."""
+    tf, _ = tf_keras()
+    csr = _csr_ops()
+    if csr is None:  # pragma: no cover - depends on the TensorFlow build
+        return tf.sparse.sparse_dense_matmul(tf.SparseTensor(indices, values, dense_shape), kernel)
+    matrix = csr.sparse_tensor_to_csr_sparse_matrix(indices, values, dense_shape)
+    return csr.sparse_matrix_mat_mul(matrix, kernel)
+
+
+def trainable_sparse_matmul(x: Any, kernel: Any) -> Any:
+    """`x @ kernel` for a SparseTensor batch, differentiable in `kernel` (inputs are data, never trained)."""
+    tf, _ = tf_keras()
+
+    @tf.custom_gradient
+    def product(k: Any) -> Any:
+        def gradient(dy: Any) -> Any:
+            # x^T, its index columns swapped by hand: tf.sparse.transpose's int64 transpose logs a oneDNN error
+            # line on CPUs without AVX-512.
+            swapped = tf.stack([x.indices[:, 1], x.indices[:, 0]], axis=1)
+            xt = tf.sparse.reorder(tf.SparseTensor(swapped, x.values, tf.stack([x.dense_shape[1], x.dense_shape[0]])))
+            return sparse_matmul(xt.indices, xt.values, xt.dense_shape, dy)
+
+        return sparse_matmul(x.indices, x.values, x.dense_shape, k), gradient
+
+    return product(tf.convert_to_tensor(kernel))
+
+
+def sparse_input_dense(units: int, activation: str, name: str) -> Any:
+    """A `keras.layers.Dense` whose matmul on sparse input is `trainable_sparse_matmul`. Training only: the
+    saved model gets a plain Dense with the same weights (`plain_dense`), so nothing custom is ever loaded."""
+    tf, keras = tf_keras()
+
+    class SparseInputDense(keras.layers.Dense):
+        def call(self, inputs: Any, training: Any = None) -> Any:
+            if not isinstance(inputs, tf.SparseTensor):
+                return super().call(inputs, training=training)
+            outputs = trainable_sparse_matmul(inputs, self.kernel)
+            if self.use_bias:
+                outputs = outputs + self.bias
+            return self.activation(outputs) if self.activation is not None else outputs
+
+    return SparseInputDense(units, activation=activation, name=name)
+
+
+def plain_dense(layer: Any) -> Any:
+    """A stock Dense with `layer`'s configuration and weights (shape known from its kernel)."""
+    _, keras = tf_keras()
+    dense = keras.layers.Dense.from_config(layer.get_config())
+    dense.build((None, layer.kernel.shape[0]))
+    dense.set_weights(layer.get_weights())
+    return dense
