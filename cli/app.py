@@ -124,6 +124,10 @@ def batch_predict_command(
     batch_size: opt.BatchSize = 4096,
     strict: Annotated[bool, typer.Option(help="Fail on rows with missing or empty text instead of flagging them.")] = False,
     skip_existing: Annotated[bool, typer.Option(help="Skip inputs whose output exists and is newer (for cron).")] = False,
+    engine: Annotated[str, typer.Option(help="local (this process) or ray (Ray Data: this machine or a cluster; needs mlc[ray]).")] = "local",
+    ray_address: Annotated[Optional[str], typer.Option(envvar="RAY_ADDRESS", help="Ray cluster to join (default: start a local one).")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="--engine ray: tagging actors.")] = 1,
+    gpus_per_worker: Annotated[float, typer.Option(min=0.0, help="--engine ray: GPUs per actor.")] = 0.0,
     quiet: opt.Quiet = False,
 ) -> None:
     """Tag files with their top-k labels and probabilities, streaming, in large batches."""
@@ -135,9 +139,18 @@ def batch_predict_command(
         top_k=top_k, threshold=threshold, batch_size=batch_size, strict=strict,
         input_format=input_format, output_format=output_format, skip_existing=skip_existing,
     )
-    notify = (lambda message: None) if quiet else (lambda message: err_console.print(message, markup=False, highlight=False))
-    with _row_progress(quiet) as on_rows:
-        summary = batch_predict(inputs, model_dir, output=output, out_dir=out_dir, options=options, on_rows=on_rows, notify=notify)
+    notify = (lambda message: None) if quiet else (lambda message: err_console.print(message, markup=False, highlight=False, soft_wrap=True))
+    if engine not in ("local", "ray"):
+        raise typer.BadParameter(f"'{engine}' is not one of local, ray", param_hint="--engine")
+    if engine == "ray":
+        from mlc.pipeline.ray_engine import RayOptions, UsageError, ray_batch_predict
+
+        if output is not None:
+            raise UsageError("--engine ray writes one file per block: give --out-dir DIR, not -o")
+        summary = ray_batch_predict(inputs, model_dir, out_dir, options, RayOptions(ray_address, workers, gpus_per_worker), notify=notify)
+    else:
+        with _row_progress(quiet) as on_rows:
+            summary = batch_predict(inputs, model_dir, output=output, out_dir=out_dir, options=options, on_rows=on_rows, notify=notify)
     done = [f for f in summary.files if not f.skipped]
     err_console.print(
         f"{len(done)} file(s), {len(summary.files) - len(done)} skipped, {summary.rows} rows, {summary.bad_rows} bad rows, "
@@ -201,7 +214,7 @@ def consume_command(
     log = lambda line: err_console.print(f"mlc consume: {line}", markup=False, highlight=False, soft_wrap=True)  # noqa: E731
     summary = consume(redis_url, model_dir, options, log=log)
     log(
-        f"done: {summary.results} tagged, {summary.dead} dead-lettered, {summary.duplicates} already done elsewhere, "
+        f"done: {summary.results} tagged, {summary.dead} dead-lettered, {summary.duplicates} already done elsewhere, {summary.claimed} claimed, "
         f"{summary.reconnects} reconnects, {summary.messages_per_second:,.0f} messages/s; results in '{results_stream}' at {redact(redis_url)}"
     )
 
@@ -279,6 +292,8 @@ def main() -> None:
     try:
         result = app(standalone_mode=False)
         code = result if isinstance(result, int) else 0
+        if code == EXIT_INTERRUPTED:  # Typer turns Ctrl-C into a silent Exit(130)
+            err_console.print("mlc: interrupted", markup=False)
     except MlcError as error:
         if _state["debug"]:
             traceback.print_exc()
@@ -287,6 +302,11 @@ def main() -> None:
     except KeyboardInterrupt:
         err_console.print("mlc: interrupted", markup=False)
         code = EXIT_INTERRUPTED
+    except MemoryError:
+        if _state["debug"]:
+            traceback.print_exc()
+        err_console.print("mlc: error: out of memory; lower --batch-size or allow more memory", markup=False)
+        code = EXIT_UNEXPECTED
     except Exception as error:  # noqa: BLE001 - the last line of defence: one line, not a traceback
         # Typer raises the exceptions of the click it runs on (its vendored copy in recent versions), so take
         # the classes from Typer itself rather than importing click.

@@ -11,7 +11,11 @@ ModelDir = Annotated[
 ]
 TextColumn = Annotated[
     Optional[str],
-    typer.Option(envvar="MLC_TEXT_COLUMN", help="Text column (default: first of summaries, abstract, summary, text)."),
+    typer.Option(
+        envvar="MLC_TEXT_COLUMN",
+        help="Text column, or several joined by commas (titles,summaries: their texts joined by a space). Default: "
+        "the model's training columns when the input has them, else the first of summaries, abstract, summary, text.",
+    ),
 ]
 LabelsColumn = Annotated[
     Optional[str], typer.Option(help="Labels column (default: first of terms, categories, labels, label).")

@@ -70,6 +70,23 @@ def weights_from_model(model: Any) -> ModelWeights:
     )
 
 
+def check_archive(path: Path) -> None:
+    """A quick look without reading the weights (for `mlc info`): the file is a whole zip archive holding an mlc
+    architecture and a weights file. Truncation loses the zip's central directory, so it shows here."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: missing")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            _check_architecture(path, json.loads(archive.read("config.json")))
+            if "model.weights.h5" not in archive.namelist():
+                raise ModelError(f"{path}: no model.weights.h5 in the archive")
+    except ModelError:
+        raise
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile, UnicodeDecodeError) as error:
+        raise ModelError(f"{path}: cannot read the model: {' '.join(str(error).split())[:300]}") from error
+
+
 def read_archive(path: Path) -> ModelWeights:
     """Weights of `path` (a model.keras file), after checking its architecture is mlc's; ModelError otherwise."""
     import h5py

@@ -2,11 +2,19 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from mlc.models.errors import MlcError, OutputError
+
+# Failures that mean "this output cannot be written here", whoever raised them (Python, pyarrow, h5py, Keras).
+WRITE_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+_ERRNO_TEXT = re.compile(r"errno\]?\s*=?\s*(\d+)", re.IGNORECASE)  # "[Errno 28]", "[errno 27]", "errno = 28"
 
 
 @contextlib.contextmanager
@@ -17,14 +25,17 @@ def atomic_path(target: Path, *, directory: bool = False) -> Iterator[Path]:
     output; it is removed on every exit path, Ctrl-C included.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
     prefix = f".{target.name}."
-    if directory:
-        tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=target.parent))
-    else:
-        fd, name = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=target.parent)  # mode 0600
-        os.close(fd)
-        tmp = Path(name)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if directory:
+            tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=target.parent))
+        else:
+            fd, name = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=target.parent)  # mode 0600
+            os.close(fd)
+            tmp = Path(name)
+    except OSError as error:
+        raise write_error(target, error) from error
     try:
         yield tmp
         if directory:
@@ -40,13 +51,39 @@ def atomic_path(target: Path, *, directory: bool = False) -> Iterator[Path]:
         else:
             os.chmod(tmp, 0o666 & ~_umask())
             os.replace(tmp, target)
-    except BaseException:
+    except BaseException as error:
         if directory:
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
+        if is_write_failure(error):
+            raise write_error(target, error) from error
         raise
+
+
+def is_write_failure(error: BaseException) -> bool:
+    """An OSError whose errno says the file system refused the write, or a library's error (h5py, Keras) that
+    wraps a full disk or a file-size limit. Our own errors (an InputError caused by an OSError) are not."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, MlcError):
+            return False
+        if isinstance(seen, OSError) and seen.errno in WRITE_ERRNOS:
+            return True
+        codes = {int(code) for code in _ERRNO_TEXT.findall(str(seen))}
+        if codes & {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def write_error(target: Path | str, error: BaseException) -> OutputError:
+    """`OutputError` naming the final output (not its temp file) and the system's reason."""
+    codes = [int(c) for c in _ERRNO_TEXT.findall(str(error))]
+    code = error.errno if isinstance(error, OSError) and error.errno else (codes[0] if codes else None)
+    reason = os.strerror(code) if code else " ".join(str(error).split())[:200]
+    return OutputError(f"{target}: cannot write: {reason}; nothing was written under this name")
 
 
 def _umask() -> int:

@@ -37,6 +37,14 @@ class ModelBundle:
     def threshold(self) -> float:
         return float(self.metadata.get("threshold", DEFAULT_THRESHOLD))
 
+    @property
+    def text_columns(self) -> list[str] | None:
+        """The input column(s) the model was trained on (several when trained on e.g. titles + abstracts)."""
+        text = self.metadata.get("data", {}).get("columns", {}).get("text")
+        if isinstance(text, str):
+            return [text]
+        return [str(t) for t in text] if isinstance(text, list) and text else None
+
     def thresholds(self, override: float | None = None) -> Any:
         """Per-label decision thresholds in output order: `override` for all, else the tuned ones (global where
         a label has none of its own)."""

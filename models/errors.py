@@ -9,6 +9,7 @@ EXIT_INPUT = 3
 EXIT_MODEL = 4
 EXIT_LOCKED = 5
 EXIT_NETWORK = 6
+EXIT_OUTPUT = 7
 EXIT_INTERRUPTED = 130
 
 
@@ -47,3 +48,9 @@ class NetworkError(MlcError):
     """A download that could not be made (offline, HTTP error)."""
 
     exit_code = EXIT_NETWORK
+
+
+class OutputError(MlcError):
+    """An output that could not be written (disk full, file-size limit, read-only or missing directory)."""
+
+    exit_code = EXIT_OUTPUT

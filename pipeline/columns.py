@@ -2,6 +2,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import reduce
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from mlc.models.errors import InputError
 
@@ -29,6 +34,49 @@ def find_column(
         f"{source}: no {role} column; looked for {', '.join(candidates)} "
         f"(columns found: {_listing(names)}); pass --{role}-column"
     )
+
+
+def text_columns(
+    names: Sequence[str], requested: str | None, *, source: str, preferred: Sequence[str] | None = None
+) -> list[str]:
+    """The column(s) whose text is used: `requested` (a name, or several joined by commas, e.g.
+    `titles,summaries`), else `preferred` (a model's training columns) when the input has them all, else the
+    first of TEXT_CANDIDATES. A name that itself contains a comma still matches exactly."""
+    if requested:
+        if requested in names:
+            return [requested]
+        parts = [part.strip() for part in requested.split(",") if part.strip()]
+        return [find_column(names, part, TEXT_CANDIDATES, source=source, role="text") for part in parts]
+    if preferred and all(name in names for name in preferred):
+        return list(preferred)
+    return [find_column(names, None, TEXT_CANDIDATES, source=source, role="text")]
+
+
+def joined_text(columns: Sequence[Any], names: Sequence[str], source: str) -> Any:
+    """One string per row: the text columns cast to string and joined by a space (a null counts as ""); null
+    only where every column is null. Arrays or chunked arrays in, the same kind out."""
+    texts = [_as_string(column, name, source) for column, name in zip(columns, names)]
+    if len(texts) == 1:
+        return texts[0]
+    # Nulls as "" rather than null_handling="skip": in pyarrow 26 "skip" drops rows where every input is null,
+    # so the result came out shorter than the batch.
+    joined = pc.binary_join_element_wise(*[pc.fill_null(text, "") for text in texts], " ")
+    all_null = reduce(pc.and_, [pc.is_null(text) for text in texts])
+    return pc.if_else(all_null, pa.scalar(None, pa.string()), joined)
+
+
+def _as_string(column: Any, name: str, source: str) -> Any:
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        return column
+    try:
+        return column.cast(pa.string())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as error:
+        raise InputError(f"{source}: field '{name}' holds {column.type}, not text") from error
+
+
+def describe(columns: Sequence[str]) -> str:
+    """`'summaries'` or `'titles' + 'summaries'`, for messages."""
+    return " + ".join(repr(c) for c in columns)
 
 
 def optional_column(names: Sequence[str], requested: str | None, candidates: Sequence[str]) -> str | None:

@@ -1,6 +1,7 @@
 """Where batch-predict reads from and writes to: expanded inputs, output names that stay inside --out-dir, a lock."""
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import glob
 import os
@@ -92,17 +93,34 @@ def is_up_to_date(job: Job) -> bool:
 
 @contextmanager
 def output_lock(directory: Path) -> Iterator[None]:
-    """An exclusive lock on the output directory: a second run over the same outputs stops at once."""
+    """An exclusive lock on the output directory: a second run over the same outputs stops at once.
+
+    The lock file is removed on release so nothing is left beside the outputs; a run that locked a file another
+    run had just removed sees the inode changed and stops as well (the usual flock-and-unlink check).
+    """
     directory.mkdir(parents=True, exist_ok=True)
     lock_path = directory / LOCK_NAME
     handle = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if not _same_file(handle, lock_path):
+                raise BlockingIOError
         except BlockingIOError as error:
             raise LockedError(f"{directory}: another mlc run is writing here (lock {lock_path}); try again later") from error
         os.ftruncate(handle, 0)
         os.write(handle, f"{os.getpid()}\n".encode())
-        yield
+        try:
+            yield
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(lock_path)
     finally:
         os.close(handle)
+
+
+def _same_file(handle: int, path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(handle), os.stat(path))
+    except FileNotFoundError:
+        return False

@@ -10,7 +10,8 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
-from mlc.models.bundle import load_bundle, read_metadata, save_bundle
+from mlc.models.archive import check_archive
+from mlc.models.bundle import MODEL_FILE, load_bundle, read_metadata, save_bundle
 from mlc.models.errors import InputError
 from mlc.models.metrics import evaluate_scores
 from mlc.models.train import EpochHook, TrainConfig, train
@@ -130,7 +131,8 @@ def run_evaluate(
 
     bundles = [load_bundle(model_dir) for model_dir in model_dirs]  # a bad model dir fails before the data is read
     path, source = resolve_data(data)
-    labelled = load_labelled(path, columns, source=source)
+    # by default, the text column(s) the (first) model was trained on, where the data has them
+    labelled = load_labelled(path, columns, source=source, preferred_text=bundles[0].text_columns)
     reports = []
     for model_dir, bundle in zip(model_dirs, bundles):
         scores = Predictor(bundle.weights, bundle.labels).predict(labelled.texts)
@@ -142,6 +144,7 @@ def run_evaluate(
 
 
 def run_info(model_dir: Path) -> dict[str, Any]:
-    """What a model directory holds, from its metadata alone (no TensorFlow start-up)."""
+    """What a model directory holds, from its metadata and a quick look at model.keras (no TensorFlow start-up)."""
     metadata, labels = read_metadata(model_dir)
+    check_archive(Path(model_dir) / MODEL_FILE)
     return {"model_dir": str(model_dir), "labels": labels, **metadata}

@@ -8,6 +8,7 @@ input size. Row order is kept: the map is deterministic and the side data of eac
 """
 from __future__ import annotations
 
+import glob
 import os
 import time
 from collections import deque
@@ -21,8 +22,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlc.models.atomic import atomic_path
-from mlc.models.errors import InputError
-from mlc.pipeline.columns import ID_CANDIDATES, TEXT_CANDIDATES, find_column, optional_column
+from mlc.models.errors import InputError, OutputError
+from mlc.pipeline.columns import ID_CANDIDATES, describe, joined_text, optional_column, text_columns
 from mlc.pipeline.inputs import Job, expand_inputs, is_up_to_date, output_lock, plan_jobs
 from mlc.pipeline.readers import ReadOptions, detect_format, read_batches
 from mlc.pipeline.writers import STDOUT, open_writer, output_format
@@ -105,6 +106,7 @@ class Tagger:
         self.label_array = pa.array(self.labels, pa.string())
         self.top_k = min(top_k, len(self.labels))
         self.thresholds = bundle.thresholds(threshold)
+        self.text_columns = bundle.text_columns
         self.predictor = Predictor(bundle.weights, bundle.labels)
         del bundle  # the numpy weights; the predictor holds its own tensors
         self.batch_fn = top_k_graph(self.predictor, self.top_k, self.thresholds)
@@ -192,14 +194,9 @@ def _concat(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
     return pa.Table.from_batches(batches).combine_chunks().to_batches()[0]
 
 
-def _text_and_faults(batch: pa.RecordBatch, column: str, source: str) -> tuple[pa.Array, np.ndarray, pa.Array]:
-    """The text column as strings, a mask of rows with no usable text, and the reason per bad row."""
-    text = batch.column(column)
-    if not pa.types.is_string(text.type) and not pa.types.is_large_string(text.type):
-        try:
-            text = text.cast(pa.string())
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
-            raise InputError(f"{source}: field '{column}' holds {text.type}, not text") from error
+def _text_and_faults(batch: pa.RecordBatch, columns: Sequence[str], source: str) -> tuple[pa.Array, np.ndarray, pa.Array]:
+    """The text (the columns joined) as strings, a mask of rows with no usable text, and the reason per bad row."""
+    text = joined_text([batch.column(c) for c in columns], columns, source)
     missing = pc.is_null(text)
     blank = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(pc.fill_null(text, ""))), 0)
     reasons = pc.if_else(missing, "missing text", pc.if_else(blank, "empty text", pa.scalar(None, pa.string())))
@@ -221,20 +218,20 @@ def predict_stream(
     if first is None:
         return
     names = first.schema.names
-    text_column = find_column(names, options.text_column, TEXT_CANDIDATES, source=source, role="text")
+    text_cols = text_columns(names, options.text_column, source=source, preferred=tagger.text_columns)
     keep = _keep_columns(names, options, source)
     clash = set(keep) & set(tagger.output_names())
     if clash:
         raise InputError(f"{source}: kept column(s) {sorted(clash)} clash with output columns; use --keep-columns")
-    notify(f"{source}: text column '{text_column}', keeping {', '.join(keep)}")
+    notify(f"{source}: text column {describe(text_cols)}, keeping {', '.join(keep)}")
 
     def chunks() -> Iterator[tuple[pa.Array, Any]]:
         start = 0
         for batch in _rebatch(_chain(first, batches), options.batch_size):
-            text, bad, reasons = _text_and_faults(batch, text_column, source)
+            text, bad, reasons = _text_and_faults(batch, text_cols, source)
             if options.strict and bad.any():
                 row = start + int(np.argmax(bad))
-                raise InputError(f"{source}: row {row}: field '{text_column}': {reasons[int(np.argmax(bad))].as_py()} (--strict)")
+                raise InputError(f"{source}: row {row}: field {describe(text_cols)}: {reasons[int(np.argmax(bad))].as_py()} (--strict)")
             kept = {
                 name: (pa.array(np.arange(start, start + batch.num_rows, dtype=np.int64)) if name == ROW_COLUMN and name not in names else batch.column(name))
                 for name in keep
@@ -288,6 +285,7 @@ def batch_predict(
     lock_dir = out_dir if out_dir is not None else (None if output == STDOUT else Path(str(output)).resolve().parent)
     with output_lock(lock_dir) if lock_dir is not None else _nothing():
         for job in jobs:
+            _remove_stale_temps(job, notify)
             if options.skip_existing and is_up_to_date(job):
                 summary.files.append(FileSummary(job.source, job.target, skipped=True))
                 notify(f"{job.source}: skipped, {job.target} is up to date")
@@ -295,6 +293,18 @@ def batch_predict(
             summary.files.append(_run_job(tagger, job, options, on_rows, notify))
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _remove_stale_temps(job: Job, notify: Callable[[str], None]) -> None:
+    """Temp files of this target left by a run that was killed (SIGKILL, power loss): we hold the directory's lock,
+    so no live run is writing them."""
+    if job.target == STDOUT:
+        return
+    target = Path(job.target)
+    for stale in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        if stale.is_file():
+            stale.unlink(missing_ok=True)
+            notify(f"{stale}: removed, left by an interrupted run")
 
 
 def _run_job(tagger: Tagger, job: Job, options: PredictOptions, on_rows: Callable[[int], None], notify: Callable[[str], None]) -> FileSummary:
@@ -305,7 +315,10 @@ def _run_job(tagger: Tagger, job: Job, options: PredictOptions, on_rows: Callabl
     stream = predict_stream(tagger, batches, source=job.source, options=options, on_rows=on_rows, notify=notify)
     first = next(stream, None)  # reads, checks columns and predicts the first batch before any output exists
     if job.target == STDOUT:
-        _write_all(open_writer(STDOUT, fmt, gzip=gzip), first, stream, result, tagger)
+        try:
+            _write_all(open_writer(STDOUT, fmt, gzip=gzip), first, stream, result, tagger)
+        except BrokenPipeError as error:  # `mlc batch-predict ... -o - | head`: the reader left
+            raise OutputError("-: standard output was closed before all rows were written") from error
     else:
         with atomic_path(Path(job.target)) as tmp:
             _write_all(open_writer(tmp, fmt, gzip=gzip), first, stream, result, tagger)

@@ -28,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 
 from mlc.models.errors import InputError, MlcError, NetworkError
-from mlc.pipeline.columns import ID_CANDIDATES, TEXT_CANDIDATES, find_column, optional_column
+from mlc.pipeline.columns import ID_CANDIDATES, joined_text, optional_column, text_columns
 from mlc.pipeline.inputs import expand_inputs
 from mlc.pipeline.readers import ReadOptions, read_batches
 
@@ -140,13 +140,16 @@ def _enqueue_batch(
     text_column: str | None, id_column: str | None, text_field: str, chunk: int, on_rows: Callable[[int], None],
 ) -> None:
     names = batch.schema.names
-    text_name = find_column(names, text_column, TEXT_CANDIDATES, source=source, role="text")
+    text_cols = text_columns(names, text_column, source=source)
     id_name = optional_column(names, id_column, ID_CANDIDATES)
     if id_column and id_name is None:
         raise InputError(f"{source}: no id column '{id_column}' (columns found: {', '.join(names)})")
-    rename = {text_name: text_field, **({id_name: "id"} if id_name else {})}
-    # other columns pass through under their own names, except one that would shadow the text or id field
-    fields = {rename.get(n, n): _as_strings(batch.column(n)) for n in names if n in rename or n not in rename.values()}
+    rename = {**({id_name: "id"} if id_name else {})}
+    # other columns pass through under their own names, except the text column(s) (their text is the text field)
+    # and one that would shadow the text or id field
+    passed = [n for n in names if n in rename or (n not in text_cols and n not in (text_field, "id"))]
+    fields = {rename.get(n, n): _as_strings(batch.column(n)) for n in passed}
+    fields[text_field] = joined_text([batch.column(c) for c in text_cols], text_cols, source).to_pylist()
     pipe, pending = client.pipeline(transaction=False), 0
     for row in range(batch.num_rows):
         message = {name: values[row] for name, values in fields.items() if values[row] is not None}
@@ -217,6 +220,7 @@ class ConsumeSummary:
     results: int = 0
     dead: int = 0
     duplicates: int = 0  # commits that found the message already acknowledged (another worker won)
+    claimed: int = 0  # messages taken over from consumers that held them longer than claim-idle-ms
     reconnects: int = 0
     seconds: float = 0.0
 
@@ -362,6 +366,8 @@ class _Worker:
             _text(p["message_id"]): int(p["times_delivered"])
             for p in self.client.xpending_range(self.options.stream, self.options.group, min=ids[0], max=ids[-1], count=len(ids) * 2 + 10, consumername=self.name)
         }
+        self.summary.claimed += len(entries)
+        self.log(f"claimed {len(entries)} message(s) idle over {self.options.claim_idle_ms} ms in other consumers' hands")
         return [Message.parse(i, fields, counts.get(i, 1)) for i, (_, fields) in zip(ids, entries)]
 
     def pending(self) -> int:

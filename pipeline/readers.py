@@ -9,12 +9,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
@@ -24,6 +26,10 @@ from mlc.models.errors import InputError
 
 STDIN = "-"
 GZIP_MAGIC = b"\x1f\x8b"
+# pyarrow's JSON parser recurses per level and crashed the process (SIGSEGV) on a line nested 100,000 deep;
+# real records nest a few levels, so lines deeper than this are refused before any parser sees them.
+MAX_JSON_DEPTH = 64
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 
 
 @dataclass(frozen=True)
@@ -60,10 +66,10 @@ def resolve_format(path: str | Path, override: str | None, *, known: list[str], 
 
 def format_from_suffix(path: str | Path) -> str | None:
     """`parquet`, `csv` or `jsonl` from a file name (`.gz` looked through), or None; shared by readers and writers."""
-    suffixes = [s.lower() for s in Path(path).suffixes]
-    if suffixes and suffixes[-1] == ".gz":
-        suffixes = suffixes[:-1]
-    return SUFFIXES.get(suffixes[-1]) if suffixes else None
+    name = Path(path).name.lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
+    return SUFFIXES.get(Path(name).suffix) if name else None
 
 
 def read_batches(source: str | Path, options: ReadOptions = ReadOptions()) -> Iterator[pa.RecordBatch]:
@@ -105,6 +111,8 @@ def read_csv(source: str | Path, options: ReadOptions) -> Iterator[pa.RecordBatc
             convert_options=pacsv.ConvertOptions(column_types={name: pa.string() for name in names}),
         )
         yield from reader
+    except MemoryError:
+        raise  # out of memory is not bad input (pyarrow's ArrowMemoryError is a MemoryError)
     except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as error:
         raise InputError(f"{path}: malformed CSV: {_describe(error)}") from error
 
@@ -166,6 +174,7 @@ def _open_jsonl(source: str | Path) -> BinaryIO:
 
 
 def _parse_jsonl_block(lines: list[bytes], name: str, first_line: int) -> pa.RecordBatch:
+    _check_depth(lines, name, first_line)
     try:
         table = pajson.read_json(
             pa.BufferReader(b"".join(lines)),
@@ -175,6 +184,18 @@ def _parse_jsonl_block(lines: list[bytes], name: str, first_line: int) -> pa.Rec
         return _table_to_batch(table)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         return _parse_jsonl_slowly(lines, name, first_line)
+
+
+def _check_depth(lines: list[bytes], name: str, first_line: int) -> None:
+    """Refuse a line nested deeper than MAX_JSON_DEPTH. Only lines with that many opening brackets can be, so
+    the exact scan (strings removed, brackets summed) runs on almost none of them."""
+    for offset, line in enumerate(lines):
+        if line.count(b"[") + line.count(b"{") <= MAX_JSON_DEPTH:
+            continue
+        codes = np.frombuffer(_JSON_STRING.sub(b"", line), dtype=np.uint8)
+        steps = np.isin(codes, (ord("["), ord("{"))).astype(np.int64) - np.isin(codes, (ord("]"), ord("}")))
+        if steps.size and int(np.cumsum(steps).max()) > MAX_JSON_DEPTH:
+            raise InputError(f"{name}: line {first_line + offset}: JSON nested deeper than {MAX_JSON_DEPTH} levels")
 
 
 def _parse_jsonl_slowly(lines: list[bytes], name: str, first_line: int) -> pa.RecordBatch:
@@ -228,6 +249,8 @@ def read_parquet(source: str | Path, options: ReadOptions) -> Iterator[pa.Record
     try:
         parquet = pq.ParquetFile(path, buffer_size=1 << 20, pre_buffer=False)
         yield from parquet.iter_batches(batch_size=options.parquet_batch_rows)
+    except MemoryError:
+        raise  # out of memory is not bad input (pyarrow's ArrowMemoryError is a MemoryError)
     except (pa.ArrowException, OSError) as error:
         raise InputError(f"{path}: unreadable Parquet: {_describe(error)}") from error
 

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from mlc.models.errors import InputError
-from mlc.pipeline.columns import LABEL_CANDIDATES, TEXT_CANDIDATES, TITLE_CANDIDATES, find_column, optional_column
+from mlc.pipeline.columns import LABEL_CANDIDATES, TITLE_CANDIDATES, find_column, joined_text, optional_column, text_columns
 from mlc.pipeline.labels import parse_label_column
 from mlc.pipeline.readers import ReadOptions, read_table
 
@@ -72,21 +72,23 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def load_labelled(path: Path, options: ColumnOptions, *, source: str | None = None) -> LabelledData:
+def load_labelled(
+    path: Path, options: ColumnOptions, *, source: str | None = None, preferred_text: list[str] | None = None
+) -> LabelledData:
     """Read a labelled file; rows without text or without labels are dropped and counted, bad labels fail."""
     name = source or str(path)
     table = read_table(path, ReadOptions(input_format=options.input_format))
     names = table.column_names
-    text_column = find_column(names, options.text_column, TEXT_CANDIDATES, source=name, role="text")
+    text_cols = text_columns(names, options.text_column, source=name, preferred=preferred_text)
     labels_column = find_column(names, options.labels_column, LABEL_CANDIDATES, source=name, role="labels")
     title_column = optional_column(names, options.title_column, TITLE_CANDIDATES)
     if options.title_column and title_column is None:
         raise InputError(f"{name}: no title column '{options.title_column}' (columns found: {', '.join(names)})")
-    texts = _as_text(table.column(text_column), name, text_column)
+    texts = _as_text(joined_text([table.column(c) for c in text_cols], text_cols, name))
     labels = parse_label_column(
         table.column(labels_column).to_pylist(), source=name, column=labels_column, label_sep=options.label_sep
     )
-    titles = _as_text(table.column(title_column), name, title_column) if title_column else None
+    titles = _as_text(joined_text([table.column(title_column)], [title_column], name)) if title_column else None
     keep = [i for i, (t, l) in enumerate(zip(texts, labels)) if t.strip() and l]
     steps = {"rows_read": len(texts), "rows_with_text_and_labels": len(keep)}
     return LabelledData(
@@ -94,17 +96,12 @@ def load_labelled(path: Path, options: ColumnOptions, *, source: str | None = No
         texts=[texts[i] for i in keep],
         labels=[labels[i] for i in keep],
         titles=[titles[i] for i in keep] if titles is not None else None,
-        columns={"text": text_column, "labels": labels_column, "title": title_column},
+        columns={"text": text_cols[0] if len(text_cols) == 1 else text_cols, "labels": labels_column, "title": title_column},
         steps=steps,
     )
 
 
-def _as_text(column: pa.ChunkedArray, source: str, name: str) -> list[str]:
-    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
-        try:
-            column = column.cast(pa.string())
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
-            raise InputError(f"{source}: field '{name}' holds {column.type}, not text") from error
+def _as_text(column: pa.ChunkedArray) -> list[str]:
     return ["" if value is None else value for value in column.to_pylist()]
 
 

@@ -131,3 +131,19 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory):
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def make_corpus(tmp_path_factory: pytest.TempPathFactory):
+    """`make_corpus(rows, suffix)`: distinct synthetic abstracts from ../shared/tools/make_corpus.py, cached per session."""
+    tool = SHARED_DATA.parent / "tools" / "make_corpus.py"
+    made: dict[tuple[int, str], Path] = {}
+
+    def build(rows: int, suffix: str = ".parquet") -> Path:
+        if (rows, suffix) not in made:
+            target = tmp_path_factory.mktemp("corpus") / f"corpus_{rows}{suffix}"
+            subprocess.run([sys.executable, str(tool), "--rows", str(rows), "--out", str(target)], check=True, capture_output=True)
+            made[rows, suffix] = target
+        return made[rows, suffix]
+
+    return build

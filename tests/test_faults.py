@@ -1,0 +1,99 @@
+"""Process faults with real processes: kill -9 mid-file, a full disk (RLIMIT_FSIZE), Ctrl-C. After each: nothing
+under a final name that is not complete, no temp file left once a run ends, and a rerun that completes."""
+from __future__ import annotations
+
+import resource
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import assert_one_line_error
+
+pytestmark = pytest.mark.slow
+
+
+def _start(*args: object, limit_bytes: int | None = None) -> subprocess.Popen:
+    def limit() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # a shell's background job would hand its children SIGINT ignored
+        if limit_bytes is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "mlc.cli.app", *map(str, args)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=limit,
+    )
+
+
+def _wait_for_temp(directory: Path, name: str, process: subprocess.Popen, timeout: float = 120) -> Path:
+    """The temp file of output `name` once it holds data: the run is then mid-file."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for candidate in directory.glob(f".{name}.*.tmp"):
+            if candidate.stat().st_size > 0:
+                return candidate
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.02)
+    raise AssertionError(f"no temp file for {name} within {timeout}s")
+
+
+def test_kill_9_mid_file_then_skip_existing_completes(model_dir, abstracts_csv, make_corpus, tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "a.csv").write_bytes(abstracts_csv.read_bytes())
+    big = inbox / "b.parquet"
+    big.write_bytes(make_corpus(300_000).read_bytes())
+    out = tmp_path / "out"
+    run = ("batch-predict", inbox, "--model-dir", model_dir, "--out-dir", out, "--output-format", "parquet", "--batch-size", "1024")
+    process = _start(*run)
+    temp = _wait_for_temp(out, "b.parquet", process)
+    assert stat.S_IMODE(temp.stat().st_mode) == 0o600  # private while it is being written
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert (out / "a.parquet").exists() and pq.read_metadata(out / "a.parquet").num_rows == 800
+    assert not (out / "b.parquet").exists(), "a killed run must leave nothing under the final name"
+    first_done = (out / "a.parquet").stat().st_mtime_ns
+
+    rerun = subprocess.run([sys.executable, "-m", "mlc.cli.app", *map(str, run), "--skip-existing"], capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "a.csv: skipped" in rerun.stderr and "removed, left by an interrupted run" in rerun.stderr
+    assert (out / "a.parquet").stat().st_mtime_ns == first_done
+    assert pq.read_metadata(out / "b.parquet").num_rows == 300_000
+    assert sorted(p.name for p in out.iterdir()) == ["a.parquet", "b.parquet"]  # no temp, no lock file left
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_full_disk_is_a_clean_error_with_no_partial_output(model_dir, make_corpus, tmp_path, suffix):
+    target = tmp_path / f"tags{suffix}"
+    process = _start("batch-predict", make_corpus(20_000), "--model-dir", model_dir, "-o", target, "--quiet", limit_bytes=64_000)
+    _, stderr = process.communicate(timeout=300)
+    from conftest import CliResult
+
+    assert_one_line_error(CliResult(process.returncode, "", stderr.decode()), 7, str(target), "cannot write", "File too large")
+    assert not list(tmp_path.iterdir())
+
+
+def test_full_disk_while_saving_a_model(abstracts_csv, tmp_path):
+    target = tmp_path / "model"
+    process = _start("train", "--data", abstracts_csv, "--model-dir", target, "--epochs", "1", "--quiet", limit_bytes=500_000)
+    _, stderr = process.communicate(timeout=300)
+    from conftest import CliResult
+
+    assert_one_line_error(CliResult(process.returncode, "", stderr.decode()), 7, str(target), "cannot write")
+    assert not list(tmp_path.iterdir())
+
+
+def test_ctrl_c_mid_file_removes_the_temp_file(model_dir, make_corpus, tmp_path):
+    out = tmp_path / "out"
+    process = _start("batch-predict", make_corpus(300_000), "--model-dir", model_dir, "--out-dir", out, "--batch-size", "1024")
+    _wait_for_temp(out, "corpus_300000.parquet", process)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr.decode()
+    assert not list(out.iterdir())

@@ -1,0 +1,60 @@
+"""Several text columns (`--text-column titles,summaries`): joined per row, remembered by the model, used again by
+batch-predict and enqueue."""
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from mlc.models.errors import InputError
+from mlc.pipeline.columns import joined_text, text_columns
+
+
+def test_columns_are_resolved_and_joined_skipping_nulls():
+    names = ["Title", "Abstract", "n"]
+    assert text_columns(names, "title, abstract", source="f") == ["Title", "Abstract"]
+    assert text_columns(names, None, source="f", preferred=["Title", "Abstract"]) == ["Title", "Abstract"]
+    assert text_columns(names, None, source="f", preferred=["titles", "Abstract"]) == ["Abstract"]  # not all present
+    with pytest.raises(InputError, match="no text column 'body'"):
+        text_columns(names, "title,body", source="f")
+    title = pa.array(["A title", None, None, "T"])
+    abstract = pa.array(["an abstract", "only abstract", None, ""])
+    number = pa.array([1, 2, None, 4])
+    joined = joined_text([title, abstract, number], ["Title", "Abstract", "n"], "f").to_pylist()
+    assert joined == ["A title an abstract 1", " only abstract 2", None, "T  4"]
+    with pytest.raises(InputError, match="field 'x' holds struct"):
+        joined_text([title, pa.array([{"a": 1}] * 4)], ["Title", "x"], "f")
+
+
+@pytest.mark.slow
+def test_train_on_titles_and_abstracts_then_predict_with_the_same_columns(cli, abstracts_csv, tmp_path):
+    model = tmp_path / "model"
+    trained = cli("train", "--data", abstracts_csv, "--model-dir", model, "--text-column", "titles,summaries", "--epochs", "2", "--quiet")
+    assert trained.code == 0, trained.stderr
+    assert json.loads((model / "metadata.json").read_text())["data"]["columns"]["text"] == ["titles", "summaries"]
+    default = cli("batch-predict", abstracts_csv, "--model-dir", model, "-o", tmp_path / "default.parquet")
+    assert default.code == 0, default.stderr
+    assert "text column 'titles' + 'summaries'" in default.stderr
+    explicit = cli("batch-predict", abstracts_csv, "--model-dir", model, "-o", tmp_path / "explicit.parquet",
+                   "--text-column", "titles,summaries", "--quiet")
+    abstract_only = cli("batch-predict", abstracts_csv, "--model-dir", model, "-o", tmp_path / "abstract.parquet",
+                        "--text-column", "summaries", "--quiet")
+    assert explicit.code == 0 and abstract_only.code == 0
+    a, b, c = (pq.read_table(tmp_path / f"{n}.parquet") for n in ("default", "explicit", "abstract"))
+    assert a.equals(b)
+    assert not a.column("score_1").equals(c.column("score_1"))  # the title really is part of the input
+
+
+@pytest.mark.slow
+@pytest.mark.redis
+def test_enqueue_joins_the_text_columns(cli, abstracts_csv, redis_server):
+    result = cli("enqueue", abstracts_csv, "--redis-url", redis_server.url, "--text-column", "titles,summaries", "--quiet")
+    assert result.code == 0, result.stderr
+    (_, first), = redis_server.client().xrange("mlc:abstracts", count=1)
+    import pandas as pd
+
+    row = pd.read_csv(abstracts_csv).iloc[0]
+    assert first["text"] == f"{row['titles']} {row['summaries']}"
+    assert "titles" not in first and "summaries" not in first and first["terms"] == row["terms"]
