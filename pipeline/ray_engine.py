@@ -1,0 +1,346 @@
+"""`batch-predict --engine ray`: the same tagging on Ray Data, on this machine or on a Ray cluster.
+
+Reading uses mlc's own readers inside Ray read tasks (one task per CSV/JSONL file, one per span of Parquet row
+groups), so formats, errors and row numbers are the local engine's. Tagging runs in `map_batches` on a pool of
+actors, each building one `Tagger` (the local engine's class and graph function) from the model directory's
+bytes, which travel through Ray's object store, so cluster nodes need no shared filesystem for the model. Ray
+writes one file per block; they land in a hidden temp folder in --out-dir and are renamed to
+`<input stem>-<task>-<block>.<ext>` only when the whole input is done. Row order across blocks is not kept:
+every row carries its id column or its 0-based row number in the input (`row`).
+"""
+from __future__ import annotations
+
+import glob
+import os
+import warnings
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from mlc.models.errors import EXIT_USAGE, InputError, MlcError
+from mlc.pipeline.inputs import Job, expand_inputs, output_lock, plan_jobs, stem
+from mlc.pipeline.predict import (
+    ROW_COLUMN, FileSummary, PredictOptions, PredictSummary, Tagger, _keep_columns, _text_and_faults,
+)
+from mlc.pipeline.readers import ReadOptions, detect_format, read_batches
+from mlc.pipeline.writers import _flatten_lists
+from mlc.pipeline.columns import describe, text_columns
+
+ROW_FIELD = "__mlc_row"  # the row number the read task adds; becomes `row` where it is kept
+MODEL_FILES = ("model.keras", "labels.json", "metadata.json")
+PARQUET_ROWS_PER_TASK = 200_000
+
+
+class UsageError(MlcError):
+    exit_code = EXIT_USAGE
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    address: str | None = None  # None: start a local Ray instance (or join RAY_ADDRESS)
+    workers: int = 1
+    gpus_per_worker: float = 0.0
+    cpus_per_worker: float = 1.0
+
+
+def import_ray() -> Any:
+    try:
+        import ray
+        import ray.data  # noqa: F401
+    except ImportError as error:
+        raise UsageError("--engine ray needs Ray Data: pip install 'mlc[ray]'") from error
+    return ray
+
+
+# --- reading ---------------------------------------------------------------------------------------------
+
+
+def read_tasks(source: str, options: ReadOptions, batch_rows: int) -> list[tuple[Callable[[], Iterator[pa.Table]], int | None]]:
+    """(read function, row count if known) per task: Parquet split by row groups, other formats one task."""
+    if detect_format(source, options.input_format) == "parquet":
+        try:
+            metadata = pq.read_metadata(source)
+        except (pa.ArrowException, OSError) as error:
+            raise InputError(f"{source}: unreadable Parquet: {' '.join(str(error).split())}") from error
+        spans, start, first, rows = [], 0, 0, 0
+        for group in range(metadata.num_row_groups):
+            rows += metadata.row_group(group).num_rows
+            if rows >= PARQUET_ROWS_PER_TASK or group == metadata.num_row_groups - 1:
+                spans.append((first, group + 1, start, rows))
+                start, first, rows = start + rows, group + 1, 0
+        return [(_parquet_task(source, a, b, offset, batch_rows), n) for a, b, offset, n in spans] or [(_file_task(source, options, batch_rows), 0)]
+    return [(_file_task(source, options, batch_rows), None)]
+
+
+def _numbered(batch: pa.RecordBatch, start: int) -> pa.Table:
+    rows = pa.array(np.arange(start, start + batch.num_rows, dtype=np.int64))
+    return pa.Table.from_batches([batch]).append_column(ROW_FIELD, rows)
+
+
+def _file_task(source: str, options: ReadOptions, batch_rows: int) -> Callable[[], Iterator[pa.Table]]:
+    def read() -> Iterator[pa.Table]:
+        start = 0
+        for batch in read_batches(source, options):
+            for offset in range(0, batch.num_rows, batch_rows):
+                piece = batch.slice(offset, batch_rows)
+                yield _numbered(piece, start)
+                start += piece.num_rows
+
+    return read
+
+
+def _parquet_task(source: str, first: int, end: int, row_offset: int, batch_rows: int) -> Callable[[], Iterator[pa.Table]]:
+    def read() -> Iterator[pa.Table]:
+        start = row_offset
+        try:
+            parquet = pq.ParquetFile(source, buffer_size=1 << 20, pre_buffer=False)
+            for batch in parquet.iter_batches(batch_size=batch_rows, row_groups=list(range(first, end))):
+                yield _numbered(batch, start)
+                start += batch.num_rows
+        except (pa.ArrowException, OSError) as error:
+            raise InputError(f"{source}: unreadable Parquet: {' '.join(str(error).split())}") from error
+
+    return read
+
+
+def _datasource(ray: Any, source: str, options: ReadOptions, batch_rows: int) -> Any:
+    from ray.data.block import BlockMetadata
+    from ray.data.datasource import Datasource, ReadTask
+
+    tasks = read_tasks(source, options, batch_rows)
+    size = Path(source).stat().st_size
+
+    class MlcFiles(Datasource):
+        def estimate_inmemory_data_size(self) -> int:
+            return size * 2
+
+        def get_read_tasks(self, parallelism: int, per_task_row_limit: Any = None, data_context: Any = None) -> list:
+            return [
+                ReadTask(fn, BlockMetadata(num_rows=n, size_bytes=size // len(tasks), input_files=[source], exec_stats=None))
+                for fn, n in tasks
+            ]
+
+    return MlcFiles()
+
+
+# --- tagging ---------------------------------------------------------------------------------------------
+
+
+class TagActor:
+    """One per Ray worker: the model loaded once, then batches of rows in, output columns out."""
+
+    def __init__(self, model_files: Any, source: str, options: PredictOptions, output_format: str) -> None:
+        import ray
+
+        if isinstance(model_files, ray.ObjectRef):  # constructor arguments are not resolved by Ray Data
+            model_files = ray.get(model_files)
+        scratch = Path(tempfile.mkdtemp(prefix="mlc-ray-model-"))
+        try:
+            for name, data in model_files.items():
+                (scratch / name).write_bytes(data)
+            self.tagger = Tagger(scratch, options.top_k, options.threshold)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        self.source, self.options, self.csv = source, options, output_format == "csv"
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        batch = table.combine_chunks().to_batches()[0] if table.num_rows else None
+        if batch is None:
+            return table
+        names = [n for n in batch.schema.names if n != ROW_FIELD]
+        text_cols = text_columns(names, self.options.text_column, source=self.source, preferred=self.tagger.text_columns)
+        keep = _keep_columns(names, self.options, self.source)
+        text, bad, reasons = _text_and_faults(batch, text_cols, self.source)
+        if self.options.strict and bad.any():
+            row = int(batch.column(ROW_FIELD)[int(np.argmax(bad))].as_py())
+            raise InputError(f"{self.source}: row {row}: field {describe(text_cols)}: {reasons[int(np.argmax(bad))].as_py()} (--strict)")
+        kept = {name: batch.column(ROW_FIELD if name == ROW_COLUMN and name not in names else name) for name in keep}
+        out = self.tagger.output_batch(kept, bad, reasons, self.tagger.tag_batch(text))
+        return pa.Table.from_batches([_flatten_lists(out) if self.csv else out])
+
+
+# --- the job ---------------------------------------------------------------------------------------------
+
+
+def ray_batch_predict(
+    inputs: Sequence[str],
+    model_dir: Path,
+    out_dir: Path | None,
+    options: PredictOptions,
+    ray_options: RayOptions,
+    *,
+    notify: Callable[[str], None] = lambda message: None,
+) -> PredictSummary:
+    """Tag every input on Ray; each input's files appear in --out-dir only once all of its rows are written."""
+    if out_dir is None:
+        raise UsageError("--engine ray writes one file per block: give --out-dir DIR (not -o)")
+    ray = import_ray()
+    jobs = plan_jobs(expand_inputs(inputs), None, out_dir, options.output_format, options.input_format)
+    for job in jobs:
+        if job.source == "-":
+            raise UsageError("--engine ray reads files, not standard input")
+        if not Path(job.source).is_file():
+            raise InputError(f"{job.source}: no such file")
+    model_files = _model_files(model_dir)
+    Tagger(model_dir, options.top_k, options.threshold)  # a bad model dir fails here, before Ray starts
+    _init(ray, ray_options)
+    summary = PredictSummary(device=f"Ray ({ray_options.workers} worker(s), {ray_options.gpus_per_worker:g} GPU each)")
+    started = time.perf_counter()
+    model_ref = ray.put(model_files)
+    with output_lock(out_dir):
+        for job in jobs:
+            if options.skip_existing and is_up_to_date(job, out_dir):
+                summary.files.append(FileSummary(job.source, job.target, skipped=True))
+                notify(f"{job.source}: skipped, its outputs in {out_dir} are up to date")
+                continue
+            summary.files.append(_run_job(ray, job, model_ref, options, ray_options, out_dir, notify))
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _model_files(model_dir: Path) -> dict[str, bytes]:
+    from mlc.models.bundle import load_bundle
+
+    load_bundle(model_dir)  # the same checks as the local engine, with its messages
+    return {name: (Path(model_dir) / name).read_bytes() for name in MODEL_FILES}
+
+
+def _init(ray: Any, options: RayOptions, quiet: bool = True) -> None:
+    import logging
+
+    if not os.environ.get("MLC_DEBUG"):  # Ray's INFO lines and progress bars would bury mlc's own on stderr
+        os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
+        for name in ("ray", "ray.data", "ray.data._internal"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+        warnings.filterwarnings("ignore", module=r"ray(\.|$)")
+        warnings.filterwarnings("ignore", message=r".*ray\.data.*")
+    if not ray.is_initialized():
+        ray.init(address=options.address, log_to_driver=False, include_dashboard=False, configure_logging=False)
+    ray.data.DataContext.get_current().enable_progress_bars = not quiet
+
+
+def _run_job(ray: Any, job: Job, model_ref: Any, options: PredictOptions, ray_options: RayOptions, out_dir: Path,
+             notify: Callable[[str], None]) -> FileSummary:
+    fmt = Path(job.target).suffix.lstrip(".")
+    name = stem(job.source)
+    temp = Path(tempfile.mkdtemp(prefix=f".{name}.ray.", suffix=".tmp", dir=out_dir))
+    try:
+        # Read tasks ask for no CPU: the tagging actors may hold every CPU Ray knows of (2 workers on 2 cores),
+        # and reads waiting for a CPU would then wait forever; Ray Data's backpressure still bounds them.
+        dataset = ray.data.read_datasource(
+            _datasource(ray, job.source, ReadOptions(input_format=options.input_format), options.batch_size),
+            num_cpus=0,
+        )
+        tagged = dataset.map_batches(
+            TagActor,
+            fn_constructor_args=(model_ref, job.source, options, fmt),
+            batch_format="pyarrow",
+            batch_size=options.batch_size,
+            compute=ray.data.ActorPoolStrategy(size=ray_options.workers),
+            num_cpus=ray_options.cpus_per_worker,
+            num_gpus=ray_options.gpus_per_worker or None,
+            # Ray Data's actor pools restart a dead actor and retry its batch (max_restarts/max_task_retries -1
+            # by default); the test that kills a worker mid-run holds it to that.
+        )
+        writer = {"parquet": tagged.write_parquet, "csv": tagged.write_csv, "jsonl": tagged.write_json}[fmt]
+        from ray.data import SaveMode
+
+        # OVERWRITE: the folder is this run's own temp folder (and Ray then accepts names without its write id)
+        writer(str(temp), filename_provider=_names(name, fmt), mode=SaveMode.OVERWRITE)
+        written = _publish(temp, out_dir, name, fmt)
+    except Exception as error:
+        raise _own_error(error) from error
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+    result = FileSummary(job.source, str(out_dir / f"{name}-*.{fmt}"))
+    for path in written:
+        rows, bad = _counts(path, fmt)
+        result.rows += rows
+        result.bad_rows += bad
+    notify(f"{job.source}: {result.rows} rows ({result.bad_rows} bad) -> {len(written)} file(s) {result.target}")
+    return result
+
+
+def is_up_to_date(job: Job, out_dir: Path) -> bool:
+    """--skip-existing for this engine: the input's block files exist and are all newer than it."""
+    fmt = Path(job.target).suffix.lstrip(".")
+    outputs = list(out_dir.glob(f"{glob.escape(stem(job.source))}-*.{fmt}"))
+    source_time = Path(job.source).stat().st_mtime
+    return bool(outputs) and all(p.stat().st_mtime >= source_time for p in outputs)
+
+
+def _names(name: str, fmt: str) -> Any:
+    """Ray's FilenameProvider giving `<stem>-<task>[-<block>].<ext>`, so the files of one input sort together."""
+    from ray.data.datasource import FilenameProvider
+
+    class Names(_Names, FilenameProvider):
+        pass
+
+    return Names(name, fmt)
+
+
+class _Names:
+    def __init__(self, name: str, fmt: str) -> None:
+        self.name, self.fmt = name, fmt
+
+    def get_filename_for_task(self, write_uuid: str, task_index: int) -> str:
+        return f"{self.name}-{task_index:05d}.{self.fmt}"
+
+    def get_filename_for_block(self, block: Any, write_uuid: str, task_index: int, block_index: int) -> str:
+        return f"{self.name}-{task_index:05d}-{block_index:04d}.{self.fmt}"
+
+    def get_filename_for_row(self, row: Any, write_uuid: str, task_index: int, block_index: int, row_index: int) -> str:
+        return f"{self.name}-{task_index:05d}-{block_index:04d}-{row_index:06d}.{self.fmt}"
+
+
+def _publish(temp: Path, out_dir: Path, name: str, fmt: str) -> list[Path]:
+    """Replace the input's previous block files with the new ones (we hold the directory's lock)."""
+    for old in out_dir.glob(f"{name}-*.{fmt}"):
+        old.unlink()
+    written = []
+    for path in sorted(temp.iterdir()):
+        target = out_dir / path.name
+        path.replace(target)
+        written.append(target)
+    return written
+
+
+def _counts(path: Path, fmt: str) -> tuple[int, int]:
+    """(rows, rows with an error) of one written block file (Parquet: its `error` column only)."""
+    if fmt == "parquet":
+        errors = pq.read_table(path, columns=["error"]).column("error")
+        return len(errors), len(errors) - errors.null_count
+    rows = bad = 0
+    for batch in read_batches(path, ReadOptions(input_format=fmt)):
+        errors = batch.column("error")
+        rows += batch.num_rows
+        bad += int(sum(1 for e in errors.to_pylist() if e))
+    return rows, bad
+
+
+def _own_error(error: BaseException) -> BaseException:
+    """The MlcError a Ray task raised, rebuilt: Ray Data re-raises user errors as a `UserCodeException` whose
+    text holds the original's traceback but not the object, so the last `SomeError: message` line of one of our
+    classes is taken (our messages are one line). Anything else is returned unchanged."""
+    from mlc.models import errors
+
+    ours = {cls.__name__: cls for cls in vars(errors).values() if isinstance(cls, type) and issubclass(cls, MlcError)}
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, MlcError) and type(seen).__module__.startswith("mlc."):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    found = re.findall(rf"(?:^|[\s.])({'|'.join(ours)}): (.+)$", str(error), flags=re.MULTILINE)
+    if found:
+        name, message = found[-1]
+        return ours[name](message)
+    return error

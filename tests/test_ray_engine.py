@@ -1,0 +1,164 @@
+"""`batch-predict --engine ray` on a local Ray instance (started and stopped by the fixture): the same rows as the
+local engine in every format, the same bad-row behaviour, and a killed worker that costs nothing."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+
+from mlc.models.errors import InputError
+from mlc.pipeline.predict import PredictOptions, batch_predict
+from mlc.pipeline.readers import read_table
+
+ray = pytest.importorskip("ray", reason="pip install 'mlc[ray]' (CI installs it)")
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    from mlc.pipeline.ray_engine import import_ray
+
+    import_ray().init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    yield
+    ray.shutdown()
+
+
+def _as(table: pa.Table, path) -> str:
+    suffix = path.suffix
+    if suffix == ".parquet":
+        pq.write_table(table, path)
+    elif suffix == ".csv":
+        pacsv.write_csv(table, path)
+    else:
+        path.write_text("".join(__import__("json").dumps(r) + "\n" for r in table.to_pylist()))
+    return str(path)
+
+
+def _ray_rows(out_dir, stem: str, fmt: str) -> pa.Table:
+    files = sorted(out_dir.glob(f"{stem}-*.{fmt}"))
+    assert files, list(out_dir.iterdir())
+    table = _typed(pa.concat_tables([read_table(f) for f in files], promote_options="permissive"))
+    key = "row" if "row" in table.column_names else "id"
+    return table.sort_by(key)
+
+
+def _typed(table: pa.Table) -> pa.Table:
+    """CSV reads back as text: the row number as an integer again, so both sides compare and sort alike."""
+    if "row" in table.column_names and pa.types.is_string(table.schema.field("row").type):
+        table = table.set_column(table.column_names.index("row"), "row", table.column("row").cast(pa.int64()))
+    return table
+
+
+def _local_rows(model_dir, source, target) -> pa.Table:
+    batch_predict([source], model_dir, output=str(target), options=PredictOptions())
+    return _typed(read_table(target))
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "jsonl"])
+def test_same_rows_as_the_local_engine(ray_local, model_dir, abstracts_csv, tmp_path, fmt):
+    from mlc.pipeline.ray_engine import RayOptions, ray_batch_predict
+
+    source = _as(read_table(abstracts_csv), tmp_path / f"abstracts.{fmt}")
+    local = _local_rows(model_dir, source, tmp_path / f"local.{fmt}")
+    summary = ray_batch_predict([source], model_dir, tmp_path / "out", PredictOptions(batch_size=256, output_format=fmt), RayOptions(workers=2))
+    assert summary.rows == 800 and summary.bad_rows == 0
+    distributed = _ray_rows(tmp_path / "out", "abstracts", fmt)
+    assert distributed.column_names == local.column_names
+    assert distributed.column("row").to_pylist() == list(range(800))
+    for name in local.column_names:
+        if name.startswith("score_"):
+            as_float = lambda t: t.column(name).to_numpy(zero_copy_only=False).astype(np.float64)  # noqa: E731
+            np.testing.assert_allclose(as_float(distributed), as_float(local), atol=1e-6)
+        else:
+            assert distributed.column(name).to_pylist() == local.column(name).to_pylist(), name
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # no temp folder, no lock
+
+
+def test_bad_rows_as_locally_and_strict_names_the_row(ray_local, model_dir, tmp_path):
+    from mlc.pipeline.ray_engine import RayOptions, ray_batch_predict
+
+    source = tmp_path / "mixed.jsonl"
+    source.write_text('{"id": "a", "text": "Deep learning for images."}\n{"id": "b", "text": "  "}\n{"id": "c"}\n'
+                      '{"id": "d", "text": "Bayesian inference."}\n')
+    local = _local_rows(model_dir, str(source), tmp_path / "local.jsonl")
+    summary = ray_batch_predict([str(source)], model_dir, tmp_path / "out", PredictOptions(), RayOptions())
+    assert summary.bad_rows == 2
+    distributed = _ray_rows(tmp_path / "out", "mixed", "jsonl")
+    assert distributed.column("error").to_pylist() == local.column("error").to_pylist() == [None, "empty text", "missing text", None]
+    with pytest.raises(InputError, match=r"mixed.jsonl: row 1: field 'text': empty text \(--strict\)"):
+        ray_batch_predict([str(source)], model_dir, tmp_path / "strict", PredictOptions(strict=True), RayOptions())
+    assert not list((tmp_path / "strict").glob("mixed-*"))
+
+
+def test_killed_worker_is_replaced_and_nothing_is_lost(ray_local, model_dir, make_corpus, tmp_path):
+    from mlc.pipeline.ray_engine import RayOptions, ray_batch_predict
+
+    source = str(make_corpus(200_000))
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            outcome["summary"] = ray_batch_predict([source], model_dir, tmp_path / "out", PredictOptions(batch_size=2048), RayOptions(workers=2))
+        except BaseException as error:  # noqa: BLE001 - reported by the assertion below
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    victim = None
+    deadline = time.monotonic() + 180
+    while victim is None and time.monotonic() < deadline and thread.is_alive():
+        workers = _tagging_actor_pids()
+        if len(workers) == 2:
+            time.sleep(3)  # both are tagging by now
+            victim = workers[0]
+            os.kill(victim, signal.SIGKILL)
+        time.sleep(0.2)
+    thread.join(timeout=600)
+    assert victim is not None, "no tagging actor seen"
+    assert "error" not in outcome, outcome.get("error")
+    assert outcome["summary"].rows == 200_000
+    rows = _ray_rows(tmp_path / "out", "corpus_200000", "parquet")
+    assert rows.num_rows == 200_000 and rows.column("id").to_pylist() == sorted(set(rows.column("id").to_pylist()))
+
+
+def _tagging_actor_pids() -> list[int]:
+    """PIDs of the tagging actors, by the process title Ray gives them (ray::MapWorker(MapBatches(TagActor)))."""
+    pids = []
+    for proc in os.listdir("/proc"):
+        if proc.isdigit():
+            try:
+                with open(f"/proc/{proc}/cmdline", "rb") as handle:
+                    if b"MapBatches(TagActor)" in handle.read():
+                        pids.append(int(proc))
+            except OSError:
+                continue
+    return sorted(pids)
+
+
+def test_cli_engine_ray_end_to_end(cli, model_dir, abstracts_csv, tmp_path):
+    """The real command: starts its own local Ray, writes block files, says what it did, leaves no temp."""
+    result = cli("batch-predict", abstracts_csv, "--model-dir", model_dir, "--out-dir", tmp_path / "out",
+                 "--engine", "ray", "--workers", "1", "--output-format", "parquet")
+    assert result.code == 0, result.stderr
+    assert "800 rows" in result.stderr and "Traceback" not in result.stderr
+    assert sum(pq.read_metadata(p).num_rows for p in (tmp_path / "out").glob("arxiv_abstracts-*.parquet")) == 800
+    refused = cli("batch-predict", abstracts_csv, "--model-dir", model_dir, "-o", tmp_path / "x.parquet", "--engine", "ray")
+    assert refused.code == 2 and "--out-dir" in refused.stderr
+
+
+def test_without_ray_installed_says_how_to_get_it(model_dir, abstracts_csv, tmp_path):
+    code = ("import sys; sys.modules['ray'] = None; sys.argv = ['mlc', 'batch-predict', sys.argv[1], '--model-dir', sys.argv[2],"
+            " '--out-dir', sys.argv[3], '--engine', 'ray']; from mlc.cli.app import main; main()")
+    done = subprocess.run([sys.executable, "-c", code, str(abstracts_csv), str(model_dir), str(tmp_path / "out")], capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr
+    assert "pip install 'mlc[ray]'" in done.stderr and "Traceback" not in done.stderr
