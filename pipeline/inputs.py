@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlc.models.errors import InputError, LockedError
-from mlc.pipeline.readers import STDIN, SUFFIXES, detect_format, format_from_suffix
+from mlc.pipeline.readers import STDIN, SUFFIXES, detect_format, file_info, format_from_suffix
 from mlc.pipeline.writers import STDOUT
 
 LOCK_NAME = ".mlc.lock"
@@ -88,7 +88,7 @@ def is_up_to_date(job: Job) -> bool:
     if job.target == STDOUT or job.source == STDIN:
         return False
     target = Path(job.target)
-    return target.exists() and target.stat().st_mtime >= Path(job.source).stat().st_mtime
+    return target.exists() and target.stat().st_mtime >= file_info(job.source)[1]
 
 
 @contextmanager

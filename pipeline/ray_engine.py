@@ -31,7 +31,7 @@ from mlc.pipeline.inputs import Job, expand_inputs, output_lock, plan_jobs, stem
 from mlc.pipeline.predict import (
     ROW_COLUMN, FileSummary, PredictOptions, PredictSummary, Tagger, _keep_columns, _text_and_faults,
 )
-from mlc.pipeline.readers import ReadOptions, detect_format, read_batches
+from mlc.pipeline.readers import ReadOptions, check_file, detect_format, file_info, open_seekable, read_batches
 from mlc.pipeline.writers import _flatten_lists
 from mlc.pipeline.columns import describe, text_columns
 
@@ -68,7 +68,7 @@ def read_tasks(source: str, options: ReadOptions, batch_rows: int) -> list[tuple
     """(read function, row count if known) per task: Parquet split by row groups, other formats one task."""
     if detect_format(source, options.input_format) == "parquet":
         try:
-            metadata = pq.read_metadata(source)
+            metadata = pq.read_metadata(open_seekable(source))
         except (pa.ArrowException, OSError) as error:
             raise InputError(f"{source}: unreadable Parquet: {' '.join(str(error).split())}") from error
         spans, start, first, rows = [], 0, 0, 0
@@ -102,7 +102,7 @@ def _parquet_task(source: str, first: int, end: int, row_offset: int, batch_rows
     def read() -> Iterator[pa.Table]:
         start = row_offset
         try:
-            parquet = pq.ParquetFile(source, buffer_size=1 << 20, pre_buffer=False)
+            parquet = pq.ParquetFile(open_seekable(source), buffer_size=1 << 20, pre_buffer=False)
             for batch in parquet.iter_batches(batch_size=batch_rows, row_groups=list(range(first, end))):
                 yield _numbered(batch, start)
                 start += batch.num_rows
@@ -117,7 +117,7 @@ def _datasource(ray: Any, source: str, options: ReadOptions, batch_rows: int) ->
     from ray.data.datasource import Datasource, ReadTask
 
     tasks = read_tasks(source, options, batch_rows)
-    size = Path(source).stat().st_size
+    size = file_info(source)[0]
 
     class MlcFiles(Datasource):
         def estimate_inmemory_data_size(self) -> int:
@@ -188,8 +188,7 @@ def ray_batch_predict(
     for job in jobs:
         if job.source == "-":
             raise UsageError("--engine ray reads files, not standard input")
-        if not Path(job.source).is_file():
-            raise InputError(f"{job.source}: no such file")
+        check_file(job.source)
     model_files = _model_files(model_dir)
     Tagger(model_dir, options.top_k, options.threshold)  # a bad model dir fails here, before Ray starts
     _init(ray, ray_options)
@@ -274,7 +273,7 @@ def is_up_to_date(job: Job, out_dir: Path) -> bool:
     """--skip-existing for this engine: the input's block files exist and are all newer than it."""
     fmt = Path(job.target).suffix.lstrip(".")
     outputs = list(out_dir.glob(f"{glob.escape(stem(job.source))}-*.{fmt}"))
-    source_time = Path(job.source).stat().st_mtime
+    source_time = file_info(job.source)[1]
     return bool(outputs) and all(p.stat().st_mtime >= source_time for p in outputs)
 
 

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -76,16 +76,89 @@ def read_batches(source: str | Path, options: ReadOptions = ReadOptions()) -> It
     """Stream `source` as record batches with the reader its format calls for."""
     name = detect_format(source, options.input_format)
     if str(source) != STDIN:
-        path = Path(source)
-        if not path.exists():
-            raise InputError(f"{source}: no such file")
-        if path.is_dir():
-            raise InputError(f"{source}: is a directory, not a file")
+        check_file(source)
     return READERS[name](source, options)
 
 
-def _is_gzip(path: Path) -> bool:
-    with open(path, "rb") as handle:
+# --- where the bytes come from: a local path, or a URI of any filesystem pyarrow knows (s3://, gs://, hdfs://,
+# file://), so the same readers serve the local engine and Ray's read tasks on a cluster.
+
+
+def is_uri(source: str | Path) -> bool:
+    scheme, sep, _ = str(source).partition("://")
+    return bool(sep) and len(scheme) > 1 and scheme.replace("+", "").isalnum()
+
+
+def _filesystem(source: str | Path) -> tuple[Any, str]:
+    import pyarrow.fs as pafs
+
+    try:
+        return pafs.FileSystem.from_uri(str(source))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as error:
+        raise InputError(f"{source}: cannot open: {_describe(error)}") from error
+
+
+def check_file(source: str | Path) -> None:
+    """InputError unless `source` is an existing file (locally or on its URI's filesystem)."""
+    if is_uri(source):
+        import pyarrow.fs as pafs
+
+        filesystem, path = _filesystem(source)
+        try:
+            kind = filesystem.get_file_info(path).type
+        except OSError as error:
+            raise InputError(f"{source}: cannot open: {_describe(error)}") from error
+        if kind == pafs.FileType.NotFound:
+            raise InputError(f"{source}: no such file")
+        if kind == pafs.FileType.Directory:
+            raise InputError(f"{source}: is a directory, not a file")
+        return
+    path = Path(source)
+    if not path.exists():
+        raise InputError(f"{source}: no such file")
+    if path.is_dir():
+        raise InputError(f"{source}: is a directory, not a file")
+
+
+def file_info(source: str | Path) -> tuple[int, float]:
+    """(size in bytes, modification time in seconds) of an input."""
+    if is_uri(source):
+        filesystem, path = _filesystem(source)
+        info = filesystem.get_file_info(path)
+        return int(info.size or 0), info.mtime.timestamp() if info.mtime else 0.0
+    stat = Path(source).stat()
+    return stat.st_size, stat.st_mtime
+
+
+def open_input(source: str | Path) -> BinaryIO:
+    """A buffered binary stream of `source` (a path or a URI)."""
+    if is_uri(source):
+        filesystem, path = _filesystem(source)
+        try:
+            return io.BufferedReader(filesystem.open_input_stream(path), 1 << 20)  # type: ignore[return-value]
+        except OSError as error:
+            raise InputError(f"{source}: cannot open: {_describe(error)}") from error
+    return open(source, "rb")
+
+
+def _native(source: str | Path) -> Any:
+    """What `pa.input_stream` reads natively (no Python in the read loop): the path, or the URI's stream."""
+    if is_uri(source):
+        filesystem, path = _filesystem(source)
+        return filesystem.open_input_stream(path)
+    return str(source)
+
+
+def open_seekable(source: str | Path) -> Any:
+    """A random-access file of `source`, for Parquet: the path itself, or the URI's filesystem file."""
+    if is_uri(source):
+        filesystem, path = _filesystem(source)
+        return filesystem.open_input_file(path)
+    return source
+
+
+def _is_gzip(path: str | Path) -> bool:
+    with open_input(path) as handle:
         return handle.read(2) == GZIP_MAGIC
 
 
@@ -100,12 +173,12 @@ def read_csv(source: str | Path, options: ReadOptions) -> Iterator[pa.RecordBatc
     """CSV (optionally gzip) with a header row; every column read as text so no block can change a type."""
     if str(source) == STDIN:
         raise InputError("-: standard input is read as JSONL; CSV needs a file path")
-    path = Path(source)
+    path = source
     compression = "gzip" if _is_gzip(path) else None
     names = _csv_header(path, compression)
     try:
         reader = pacsv.open_csv(
-            pa.input_stream(str(path), compression=compression),
+            pa.input_stream(_native(path), compression=compression),
             read_options=pacsv.ReadOptions(block_size=options.block_bytes),
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(column_types={name: pa.string() for name in names}),
@@ -117,9 +190,9 @@ def read_csv(source: str | Path, options: ReadOptions) -> Iterator[pa.RecordBatc
         raise InputError(f"{path}: malformed CSV: {_describe(error)}") from error
 
 
-def _csv_header(path: Path, compression: str | None) -> list[str]:
+def _csv_header(path: str | Path, compression: str | None) -> list[str]:
     try:
-        with pa.input_stream(str(path), compression=compression) as raw:
+        with pa.input_stream(_native(path), compression=compression) as raw:
             text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
             header = next(csv.reader(text), None)
     except UnicodeDecodeError as error:
@@ -165,12 +238,12 @@ def _open_jsonl(source: str | Path) -> BinaryIO:
 
             return gzip.GzipFile(fileobj=stdin)  # type: ignore[return-value]
         return stdin  # type: ignore[return-value]
-    path = Path(source)
-    if _is_gzip(path):
+    if _is_gzip(source):
         import gzip
 
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    return open(path, "rb")
+        # a local path is opened (and closed) by gzip itself; a URI's stream is closed with the process
+        return gzip.open(source if not is_uri(source) else open_input(source), "rb")  # type: ignore[return-value]
+    return open_input(source)
 
 
 def _parse_jsonl_block(lines: list[bytes], name: str, first_line: int) -> pa.RecordBatch:
@@ -245,9 +318,9 @@ def read_parquet(source: str | Path, options: ReadOptions) -> Iterator[pa.Record
     (pandas' default) does not have to fit in memory whole."""
     if str(source) == STDIN:
         raise InputError("-: standard input is read as JSONL; Parquet needs a file path")
-    path = Path(source)
+    path = source
     try:
-        parquet = pq.ParquetFile(path, buffer_size=1 << 20, pre_buffer=False)
+        parquet = pq.ParquetFile(open_seekable(path), buffer_size=1 << 20, pre_buffer=False)
         yield from parquet.iter_batches(batch_size=options.parquet_batch_rows)
     except MemoryError:
         raise  # out of memory is not bad input (pyarrow's ArrowMemoryError is a MemoryError)

@@ -111,7 +111,7 @@ def test_failure_mid_stream_leaves_no_output(model_dir, tmp_path):
     target = tmp_path / "out.parquet"
     with pytest.raises(InputError, match="line 30001: invalid JSON"):
         batch_predict([str(source)], model_dir, output=str(target), options=PredictOptions(batch_size=1000))
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".mlc.lock", "long.jsonl"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.jsonl"]  # no temp file, and the lock is gone
 
 
 def test_out_dir_skip_existing_and_rerun_after_change(model_dir, abstracts, tmp_path):

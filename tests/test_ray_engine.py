@@ -84,6 +84,17 @@ def test_same_rows_as_the_local_engine(ray_local, model_dir, abstracts_csv, tmp_
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # no temp folder, no lock
 
 
+def test_uri_input(ray_local, model_dir, abstracts_csv, tmp_path):
+    """An input given as a URI (file:// here; s3://, gs://, hdfs:// go through the same pyarrow filesystem layer)."""
+    from mlc.pipeline.ray_engine import RayOptions, ray_batch_predict
+
+    source = _as(read_table(abstracts_csv), tmp_path / "abstracts.parquet")
+    local = _local_rows(model_dir, source, tmp_path / "local.parquet")
+    ray_batch_predict([(tmp_path / "abstracts.parquet").as_uri()], model_dir, tmp_path / "out", PredictOptions(), RayOptions())
+    assert _ray_rows(tmp_path / "out", "abstracts", "parquet").drop(["score_1", "score_2", "score_3"]).equals(
+        local.drop(["score_1", "score_2", "score_3"]))
+
+
 def test_bad_rows_as_locally_and_strict_names_the_row(ray_local, model_dir, tmp_path):
     from mlc.pipeline.ray_engine import RayOptions, ray_batch_predict
 
@@ -112,16 +123,20 @@ def test_killed_worker_is_replaced_and_nothing_is_lost(ray_local, model_dir, mak
         except BaseException as error:  # noqa: BLE001 - reported by the assertion below
             outcome["error"] = error
 
+    earlier = set(_tagging_actor_pids())  # actors of earlier tests' datasets may still be exiting
     thread = threading.Thread(target=run)
     thread.start()
     victim = None
     deadline = time.monotonic() + 180
     while victim is None and time.monotonic() < deadline and thread.is_alive():
-        workers = _tagging_actor_pids()
+        workers = [pid for pid in _tagging_actor_pids() if pid not in earlier]
         if len(workers) == 2:
             time.sleep(3)  # both are tagging by now
-            victim = workers[0]
-            os.kill(victim, signal.SIGKILL)
+            try:
+                os.kill(workers[0], signal.SIGKILL)
+                victim = workers[0]
+            except ProcessLookupError:
+                earlier.add(workers[0])
         time.sleep(0.2)
     thread.join(timeout=600)
     assert victim is not None, "no tagging actor seen"

@@ -84,3 +84,16 @@ def test_missing_file_and_format_override(tmp_path):
     pacsv.write_csv(pa.table({"text": ["x", "y"]}), path)
     assert detect_format(path, "csv") == "csv"
     assert read_table(path, ReadOptions(input_format="csv")).num_rows == 2
+
+
+def test_uri_inputs_read_like_paths(abstracts_csv, metadata_jsonl, tmp_path):
+    """Any filesystem pyarrow knows (s3://, gs://, hdfs://) goes through the same readers; file:// is the one
+    these offline machines can check."""
+    packed = tmp_path / "meta.jsonl.gz"
+    packed.write_bytes(gzip.compress(metadata_jsonl.read_bytes()))
+    parquet = tmp_path / "abstracts.parquet"
+    pq.write_table(read_table(abstracts_csv), parquet)
+    for local in (abstracts_csv, metadata_jsonl, packed, parquet):
+        assert read_table(local.resolve().as_uri()).equals(read_table(local))
+    with pytest.raises(InputError, match="no such file"):
+        list(read_batches((tmp_path / "absent.csv").as_uri()))
