@@ -64,6 +64,7 @@ def main() -> None:
     parser.add_argument("--baseline-max-rows", type=int, default=100_000, help="largest input the example's way runs on")
     parser.add_argument("--fasttext-data", type=Path, help="train fastText on this labelled file and run it too")
     parser.add_argument("--repeat", type=int, default=3, help="runs per pipeline and input; the median is reported")
+    parser.add_argument("--other-model-dir", type=Path, help="also run mlc with this model (e.g. the same vocabulary trained with other settings)")
     args = parser.parse_args()
 
     mlc = [sys.executable, "-m", "mlc.cli.app"]
@@ -81,6 +82,10 @@ def main() -> None:
                 command += ["--batch-size", str(args.batch_size)]
             entry: dict = {"rows": rows, "mlc": median_run(command, args.repeat)}
             assert pq.ParquetFile(out).metadata.num_rows == rows
+            if args.other_model_dir:
+                other = [*command[:command.index("--model-dir") + 1], str(args.other_model_dir), *command[command.index("--model-dir") + 2:]]
+                entry["other"] = median_run(other, args.repeat)
+                assert pq.ParquetFile(out).metadata.num_rows == rows
             if rows <= args.baseline_max_rows:
                 entry["example"] = median_run(
                     [sys.executable, str(HERE / "example_way.py"), str(source), str(args.model_dir), str(out)], 1)
@@ -92,13 +97,13 @@ def main() -> None:
                 f"{name} {rows / timing[0]:>8,.0f} rows/s {timing[1]:>6,.0f} MB" for name, timing in entry.items() if name != "rows")
             print(line, flush=True)
 
-    names = {"mlc": "mlc batch-predict", "example": "the example's way", "fasttext": "fastText (ova, bigrams)"}
-    print(f"\nmodel: {args.model_dir}; median of {args.repeat} runs for mlc and fastText, one run of the example's way")
+    names = {"mlc": "mlc batch-predict", "other": f"mlc batch-predict, {args.other_model_dir}", "example": "the example's way", "fasttext": "fastText (ova, bigrams)"}
+    print(f"\nmodel: {args.model_dir}{f' (other: {args.other_model_dir})' if args.other_model_dir else ''}; median of {args.repeat} runs for mlc and fastText, one run of the example's way")
     print("\n| rows | pipeline | seconds | rows/s | peak RSS (MB) | mlc speed-up |")
     print("| ---: | --- | ---: | ---: | ---: | ---: |")
     for e in results:
         mlc_seconds = e["mlc"][0]
-        for name in ("mlc", "example", "fasttext"):
+        for name in ("mlc", "other", "example", "fasttext"):
             if name in e:
                 seconds, rss = e[name]
                 ratio = "" if name == "mlc" else f"**{seconds / mlc_seconds:.1f}x**"

@@ -45,10 +45,14 @@ def train_command(
     max_tokens: Annotated[Optional[int], typer.Option(min=2, help="Vocabulary size (default: distinct lower-cased words of the training text).")] = None,
     epochs: Annotated[int, typer.Option(min=1)] = 20,
     batch_size: Annotated[int, typer.Option(min=1)] = 128,
-    learning_rate: Annotated[float, typer.Option(min=0.0)] = 1e-3,
+    learning_rate: Annotated[Optional[float], typer.Option(min=0.0, help="Adam's learning rate (default 1e-2; the example's 1e-3).")] = None,
     patience: Annotated[int, typer.Option(min=1, help="Early-stopping patience, in epochs of no better val_loss.")] = 3,
-    dropout: Annotated[float, typer.Option(min=0.0, max=0.9, help="Dropout after each hidden layer (default 0, the example's).")] = 0.0,
+    dropout: Annotated[Optional[float], typer.Option(min=0.0, max=0.9, help="Dropout after each hidden layer (default 0.5; the example's 0).")] = None,
     weight_decay: Annotated[float, typer.Option(min=0.0, help="AdamW weight decay (default 0: plain Adam, the example's).")] = 0.0,
+    sublinear_tf: Annotated[Optional[bool], typer.Option("--sublinear-tf/--raw-tf", help="TF-IDF with 1 + log(count) (default) or the raw count (the example's).")] = None,
+    normalize: Annotated[Optional[bool], typer.Option("--normalize/--no-normalize", help="Scale each TF-IDF row to unit length (default; the example does not).")] = None,
+    lr_schedule: Annotated[str, typer.Option(help="constant, or cosine: decay to 0 over the epochs.")] = "constant",
+    example_settings: Annotated[bool, typer.Option("--example-settings", help="The Keras example's settings: raw TF-IDF, learning rate 1e-3, no dropout (options given still win).")] = False,
     test_size: Annotated[float, typer.Option(help="Held-out share, split half validation, half test.")] = 0.1,
     seed: int = 42,
     quiet: opt.Quiet = False,
@@ -59,7 +63,13 @@ def train_command(
     from mlc.pipeline.training_data import ColumnOptions
 
     columns = ColumnOptions(text_column, labels_column, title_column, label_sep, input_format)
-    config = TrainConfig(max_tokens, epochs, batch_size, learning_rate, patience, seed, dropout, weight_decay)
+    given = {"learning_rate": learning_rate, "dropout": dropout, "sublinear_tf": sublinear_tf, "normalize": normalize}
+    chosen = {name: value for name, value in given.items() if value is not None}
+    if lr_schedule not in ("constant", "cosine"):
+        raise typer.BadParameter(f"{lr_schedule!r}: expected constant or cosine", param_hint="--lr-schedule")
+    settings = dict(max_tokens=max_tokens, epochs=epochs, batch_size=batch_size, patience=patience, seed=seed,
+                    weight_decay=weight_decay, lr_schedule=lr_schedule, **chosen)
+    config = TrainConfig.example(**settings) if example_settings else TrainConfig(**settings)
     with _epoch_progress(epochs, quiet) as on_epoch:
         summary = run_train(data, model_dir, columns, config, test_size=test_size, quiet=quiet, on_epoch=on_epoch)
     console.print(steps_table(summary.steps))

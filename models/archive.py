@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from mlc.models.errors import ModelError
+from mlc.models.scaling import CLASS_NAME as SCALING, REGISTERED_NAME as SCALING_NAME, Scaling
 
 ACTIVATIONS = ("relu", "sigmoid", "linear", "tanh", "softmax")
 VECTORIZER_KEYS = ("standardize", "split", "ngrams", "output_mode")
@@ -43,6 +44,7 @@ class ModelWeights:
     vocabulary: list[str]
     idf: np.ndarray
     dense: list[DenseWeights]
+    scaling: Scaling | None = None  # the model's TfIdfScaling layer, if it has one (models before it have none)
 
     @property
     def n_outputs(self) -> int:
@@ -58,7 +60,8 @@ def weights_from_model(model: Any) -> ModelWeights:
     vectorizers = [l for l in model.layers if isinstance(l, keras.layers.TextVectorization)]
     dense = [l for l in model.layers if isinstance(l, keras.layers.Dense)]
     dropout = [l for l in model.layers if isinstance(l, keras.layers.Dropout)]  # identity at inference
-    if len(vectorizers) != 1 or not dense or len(model.layers) != 2 + len(dense) + len(dropout):
+    scaling = [l for l in model.layers if type(l).__name__ == SCALING]
+    if len(vectorizers) != 1 or not dense or len(scaling) > 1 or len(model.layers) != 2 + len(dense) + len(dropout) + len(scaling):
         raise ModelError("model is not an mlc model (expected one TextVectorization layer followed by Dense layers)")
     config = vectorizers[0].get_config()
     vocabulary, idf = vectorizer_state(vectorizers[0])
@@ -67,6 +70,7 @@ def weights_from_model(model: Any) -> ModelWeights:
         vocabulary=vocabulary,
         idf=idf,
         dense=[DenseWeights(l.kernel.numpy(), l.bias.numpy(), _activation_name(l.get_config()["activation"])) for l in dense],
+        scaling=Scaling(scaling[0].sublinear, scaling[0].normalize) if scaling else None,
     )
 
 
@@ -101,7 +105,9 @@ def read_archive(path: Path) -> ModelWeights:
                 raise ModelError(f"{path}: expected one vectorizer vocabulary in the archive, found {len(vocabulary_files)}")
             vocabulary = _vocabulary_lines(archive.read(vocabulary_files[0]).decode("utf-8"))
             with archive.open("model.weights.h5") as stream, h5py.File(stream, "r") as weights:
-                return _weights(path, layers, vocabulary, weights)
+                model = _weights(path, layers, vocabulary, weights)
+            model.scaling = _scaling(config)
+            return model
     except ModelError:
         raise
     except (OSError, KeyError, ValueError, zipfile.BadZipFile, UnicodeDecodeError) as error:
@@ -116,17 +122,32 @@ def _check_architecture(path: Path, config: Any) -> list[dict[str, Any]]:
     except (AssertionError, KeyError, TypeError) as error:
         raise ModelError(f"{path}: not a Keras functional model written by mlc") from error
     for layer in layers:
+        if layer.get("class_name") == SCALING and layer.get("registered_name") == SCALING_NAME:
+            continue  # mlc's own layer, by its registered name (its place is checked below); never loaded, reimplemented
         if layer.get("module") != "keras.layers" or layer.get("registered_name") not in (None, layer["class_name"]):
             raise ModelError(f"{path}: layer '{layer.get('name')}' is a {layer.get('module')}.{layer['class_name']}; mlc loads only its own Keras layers")
-    if kinds[:2] != ["InputLayer", "TextVectorization"] or "Dense" not in kinds[2:] or not set(kinds[2:]) <= {"Dense", "Dropout"}:
-        raise ModelError(f"{path}: layers {kinds} are not mlc's (InputLayer, TextVectorization, Dense/Dropout...); refusing to load")
+    body = kinds[3:] if kinds[2:3] == [SCALING] else kinds[2:]
+    if kinds[:2] != ["InputLayer", "TextVectorization"] or "Dense" not in body or not set(body) <= {"Dense", "Dropout"}:
+        raise ModelError(f"{path}: layers {kinds} are not mlc's (InputLayer, TextVectorization, [TfIdfScaling], Dense/Dropout...); refusing to load")
     vectorizer = layers[1]["config"]
     if vectorizer.get("output_mode") != "tf_idf" or vectorizer.get("standardize") not in STANDARDIZE or vectorizer.get("split") not in ("whitespace", "character", None):
         raise ModelError(f"{path}: vectorizer settings {({k: vectorizer.get(k) for k in VECTORIZER_KEYS})} are not mlc's")
     for layer in layers[2:]:
         if layer["class_name"] == "Dense":
             _activation_name(layer["config"].get("activation"), path)
-    return [*layers[:2], *(layer for layer in layers[2:] if layer["class_name"] == "Dense")]  # Dropout: identity
+        if layer["class_name"] == SCALING:
+            config = layer.get("config") or {}
+            if not all(isinstance(config.get(key), bool) for key in ("sublinear", "normalize")):
+                raise ModelError(f"{path}: layer '{config.get('name')}' has no boolean sublinear/normalize settings")
+    # Dropout: identity at inference; TfIdfScaling: read by `_scaling`
+    return [*layers[:2], *(layer for layer in layers[2:] if layer["class_name"] == "Dense")]
+
+
+def _scaling(config: Any) -> Scaling | None:
+    layers = config["config"]["layers"]
+    if layers[2]["class_name"] != SCALING:
+        return None
+    return Scaling(layers[2]["config"]["sublinear"], layers[2]["config"]["normalize"])
 
 
 def _weights(path: Path, layers: list[dict[str, Any]], vocabulary: list[str], weights: Any) -> ModelWeights:

@@ -5,6 +5,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from mlc.models.backend import tf_keras
+from mlc.models.features import vectorizer_state
+from mlc.models.scaling import Scaling, make_layer
 from mlc.models.sparse_ops import plain_dense, sparse_input_dense
 
 HIDDEN_UNITS = (512, 256)
@@ -42,8 +44,9 @@ def make_mlp(n_features: int, n_labels: int, dropout: float = 0.0, *, stock: boo
     return keras.Model(features, probabilities, name="mlp")
 
 
-def make_end_to_end(vectorizer: Any, mlp: Any) -> Any:
-    """Raw strings in, label probabilities out: the vectorizer followed by the MLP's own layers (shared weights).
+def make_end_to_end(vectorizer: Any, mlp: Any, scaling: Scaling | None = None) -> Any:
+    """Raw strings in, label probabilities out: the vectorizer, the TF-IDF scaling when `scaling` is active,
+    then the MLP's own layers (shared weights).
 
     Built from the layers, not the compiled MLP, so the saved file holds weights only, no optimizer state; the
     first layer, trained with a sparse-aware matmul, is saved as a stock Dense with its weights.
@@ -51,6 +54,8 @@ def make_end_to_end(vectorizer: Any, mlp: Any) -> Any:
     _, keras = tf_keras()
     texts = keras.Input(shape=(), dtype="string", name="text")
     hidden = vectorizer(texts)
+    if scaling is not None and scaling.active:
+        hidden = make_layer(vectorizer_state(vectorizer)[1], scaling)(hidden)
     for i, layer in enumerate(mlp.layers[1:]):
         hidden = (plain_dense(layer) if i == 0 and type(layer) is not keras.layers.Dense else layer)(hidden)
     return keras.Model(texts, hidden, name="mlc_end_to_end")

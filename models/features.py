@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from mlc.models.backend import tf_keras
+from mlc.models.scaling import Scaling, scale_sparse
 
 # Keras's own `lower_and_strip_punctuation` pattern (keras/src/layers/preprocessing/text_vectorization.py).
 STRIP_PUNCTUATION = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'
@@ -39,9 +40,10 @@ def vectorizer_state(layer: Any) -> tuple[list[str], np.ndarray]:
 class SparseTfIdf:
     """Callable `texts (string tensor, shape [n]) -> SparseTensor [n, vocabulary] of TF-IDF values`."""
 
-    def __init__(self, settings: dict[str, Any], vocabulary: list[str], idf: np.ndarray) -> None:
+    def __init__(self, settings: dict[str, Any], vocabulary: list[str], idf: np.ndarray, scaling: Scaling | None = None) -> None:
         tf, keras = tf_keras()
         self.vocabulary_size = len(vocabulary)
+        self.scaling = scaling if scaling is not None and scaling.active else None
         self.counter = keras.layers.TextVectorization(
             standardize=settings["standardize"],
             split=settings["split"],
@@ -53,16 +55,17 @@ class SparseTfIdf:
         self.idf = tf.constant(idf)
 
     @classmethod
-    def from_layer(cls, layer: Any) -> SparseTfIdf:
+    def from_layer(cls, layer: Any, scaling: Scaling | None = None) -> SparseTfIdf:
         vocabulary, idf = vectorizer_state(layer)
-        return cls(layer.get_config(), vocabulary, idf)
+        return cls(layer.get_config(), vocabulary, idf, scaling)
 
     def __call__(self, texts: Any) -> Any:
         tf, _ = tf_keras()
         counts = self.counter(texts)
         columns = counts.indices[:, 1]
         values = tf.gather(self.idf, columns) * tf.cast(counts.values, tf.float32)
-        return tf.SparseTensor(counts.indices, values, counts.dense_shape)
+        tfidf = tf.SparseTensor(counts.indices, values, counts.dense_shape)
+        return tfidf if self.scaling is None else scale_sparse(tfidf, counts.values, self.idf, self.scaling)
 
 
 @dataclass

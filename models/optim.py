@@ -12,7 +12,7 @@ from typing import Any
 from mlc.models.backend import tf_keras
 
 
-def fused_adam(learning_rate: float, weight_decay: float = 0.0) -> Any:
+def fused_adam(learning_rate: Any, weight_decay: float = 0.0) -> Any:
     """`keras.optimizers.Adam` (`AdamW` when `weight_decay` > 0, whose decay Keras applies before the update)
     with TensorFlow's fused kernel as the per-variable update."""
     tf, keras = tf_keras()

@@ -14,7 +14,8 @@ import numpy as np
 from mlc.models.backend import tf_keras
 from mlc.models.archive import ModelWeights, weights_from_model
 from mlc.models.errors import ModelError
-from mlc.models.features import OOV_COLUMN, NgramTfIdf, SparseTfIdf
+from mlc.models.features import OOV_COLUMN, NgramTfIdf, SparseTfIdf, TfIdfEntries
+from mlc.models.scaling import row_scale, sublinear_values
 from mlc.models.sparse_ops import sparse_matmul
 
 
@@ -30,7 +31,8 @@ class Predictor:
         tf, _ = tf_keras()
         self.labels = list(labels)
         settings, vocabulary, idf = weights.vectorizer, weights.vocabulary, weights.idf
-        self.features = NgramTfIdf(settings, vocabulary, idf) if NgramTfIdf.supports(settings) else SparseTfIdf(settings, vocabulary, idf)
+        self.scaling = weights.scaling if weights.scaling is not None and weights.scaling.active else None
+        self.features = NgramTfIdf(settings, vocabulary, idf) if NgramTfIdf.supports(settings) else SparseTfIdf(settings, vocabulary, idf, self.scaling)
         self.weights = [(tf.constant(d.kernel), tf.constant(d.bias), _activations()[d.activation]) for d in weights.dense]
         if self.weights[0][0].shape[0] != self.features.vocabulary_size:
             raise ModelError("model's first layer does not match its vectorizer's vocabulary size")
@@ -53,11 +55,42 @@ class Predictor:
             tfidf = self.features(texts)
             return sparse_matmul(tfidf.indices, tfidf.values, tfidf.dense_shape, kernel)
         entries = self.features(texts)
+        if self.scaling is not None:
+            return self._scaled_first_layer(entries, kernel)
         indices = tf.stack([entries.rows, entries.columns], axis=1)
         shape = tf.stack([entries.n_rows, tf.constant(self.features.vocabulary_size, tf.int64)])
         known = sparse_matmul(indices, entries.values, shape, kernel)
         unknown = (entries.oov_counts * self.features.oov_idf)[:, None] * kernel[OOV_COLUMN][None, :]
         return unknown + known
+
+    def _scaled_first_layer(self, entries: TfIdfEntries, kernel: Any) -> Any:
+        """The same with the model's TfIdfScaling: repeated n-grams merged into counts first (sublinear tf is not
+        linear in the count), then `idf * (1 + log count)`, and the row norm applied after the matmul."""
+        tf, _ = tf_keras()
+        width = tf.constant(self.features.vocabulary_size, tf.int64)
+        # Sorted keys, then runs of equal keys: measured faster than tf.unique (a hash map) or a ragged sparse
+        # count, and the entries come out in CSR order (row, then column).
+        keys = tf.sort(entries.rows * width + entries.columns)
+        size = tf.size(keys, out_type=tf.int64)
+        first = tf.ones([tf.minimum(size, 1)], tf.bool)  # the first key starts a run; no key, no run
+        starts = tf.where(tf.concat([first, keys[1:] != keys[:-1]], 0))[:, 0]
+        counts = tf.cast(tf.concat([starts[1:], [size]], 0) - starts, tf.float32)
+        keys = tf.gather(keys, starts)
+        rows, columns = keys // width, keys % width
+        idf = tf.gather(self.features.idf, columns)
+        oov_idf = tf.constant(self.features.oov_idf, tf.float32)
+        if self.scaling.sublinear:
+            values = sublinear_values(counts, idf)
+            oov_values = tf.where(entries.oov_counts > 0, sublinear_values(tf.maximum(entries.oov_counts, 1.0), oov_idf), 0.0)
+        else:
+            values, oov_values = idf * counts, oov_idf * entries.oov_counts
+        shape = tf.stack([entries.n_rows, width])
+        hidden = sparse_matmul(tf.stack([rows, columns], axis=1), values, shape, kernel)
+        hidden += oov_values[:, None] * kernel[OOV_COLUMN][None, :]
+        if self.scaling.normalize:
+            squares = tf.math.unsorted_segment_sum(values * values, rows, tf.cast(entries.n_rows, tf.int32))
+            hidden *= row_scale(squares + oov_values * oov_values)[:, None]
+        return hidden
 
     def probabilities(self, texts: Any) -> Any:
         """Graph-friendly: string tensor [n] -> float32 tensor [n, n_labels]."""

@@ -26,8 +26,13 @@ def sparse_matmul(indices: Any, values: Any, dense_shape: Any, kernel: Any) -> A
     csr = _csr_ops()
     if csr is None:  # pragma: no cover - depends on the TensorFlow build
         return tf.sparse.sparse_dense_matmul(tf.SparseTensor(indices, values, dense_shape), kernel)
-    matrix = csr.sparse_tensor_to_csr_sparse_matrix(indices, values, dense_shape)
-    return csr.sparse_matrix_mat_mul(matrix, kernel)
+
+    def product() -> Any:
+        matrix = csr.sparse_tensor_to_csr_sparse_matrix(indices, values, dense_shape)
+        return csr.sparse_matrix_mat_mul(matrix, kernel)
+
+    # The CSR conversion dies with SIGFPE on a matrix of zero rows (TF 2.21): an empty batch skips it.
+    return tf.cond(dense_shape[0] > 0, product, lambda: tf.zeros(tf.stack([tf.constant(0, tf.int32), tf.shape(kernel)[1]]), kernel.dtype))
 
 
 def trainable_sparse_matmul(x: Any, kernel: Any) -> Any:

@@ -93,3 +93,71 @@ def test_dropout_model_loads_and_matches_keras(tmp_path, abstracts_csv, cli):
     bundle = load_bundle(target)
     np.testing.assert_allclose(Predictor(bundle.weights, bundle.labels).predict(texts), dense, atol=1e-5)
     assert json.loads((target / "metadata.json").read_text())["hyperparameters"]["dropout"] == 0.5
+
+
+def _rewrite_config(source, target, change) -> None:
+    """Copy model.keras with its config.json changed by `change(config)`."""
+    import json
+
+    with zipfile.ZipFile(source) as src, zipfile.ZipFile(target, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "config.json":
+                config = json.loads(data)
+                change(config)
+                data = json.dumps(config).encode()
+            dst.writestr(item, data)
+
+
+@pytest.mark.parametrize(
+    "change, fragment",
+    [
+        (lambda c: c["config"]["layers"][-1].update(class_name="EvilDense"), "EvilDense"),
+        (lambda c: c["config"]["layers"][-1].update(module="evil.layers"), "evil.layers"),
+        # mlc's own scaling layer: only under its registered name, only right after the vectorizer, only bools
+        (lambda c: c["config"]["layers"][2].update(registered_name="evil>TfIdfScaling"), "mlc loads only its own"),
+        (lambda c: c["config"]["layers"].insert(4, c["config"]["layers"][2]), "refusing"),
+        (lambda c: c["config"]["layers"][2]["config"].update(sublinear="yes"), "sublinear"),
+    ],
+    ids=["unknown-class", "foreign-module", "scaling-wrong-name", "scaling-wrong-place", "scaling-bad-setting"],
+)
+def test_unknown_classes_and_modules_are_refused(model_dir, tmp_path, change, fragment):
+    target = tmp_path / "model.keras"
+    _rewrite_config(model_dir / "model.keras", target, change)
+    with pytest.raises(ModelError, match=fragment):
+        read_archive(target)
+
+
+def test_label_count_must_match_the_output_layer(model_dir, tmp_path, cli):
+    import json
+    import shutil
+
+    from conftest import assert_one_line_error
+
+    broken = tmp_path / "model"
+    shutil.copytree(model_dir, broken)
+    labels = json.loads((broken / "labels.json").read_text())
+    (broken / "labels.json").write_text(json.dumps(labels + ["extra.label"]))
+    assert_one_line_error(cli("batch-predict", "-", "--model-dir", broken, "-o", tmp_path / "o.jsonl", stdin=b'{"text": "x"}\n'),
+                          4, "outputs", "labels")
+    metadata = json.loads((model_dir / "metadata.json").read_text())
+    (broken / "labels.json").write_text(json.dumps(labels))
+    (broken / "metadata.json").write_text(json.dumps({**metadata, "schema_version": 99}))
+    assert_one_line_error(cli("info", broken), 4, "schema_version")
+
+
+def test_plain_keras_load_after_importing_mlc_layers(model_dir, tmp_path):
+    """What the README tells users: `import mlc.models.layers`, then Keras's own safe-mode loader, in a fresh
+    interpreter."""
+    import subprocess
+    import sys
+
+    script = (
+        "import os; os.environ['KERAS_BACKEND'] = 'tensorflow'\n"
+        "import mlc.models.layers, keras\n"
+        f"model = keras.saving.load_model({str(model_dir / 'model.keras')!r}, safe_mode=True)\n"
+        "print(model.layers[2].__class__.__name__, model.predict(keras.ops.convert_to_tensor(['deep nets']), verbose=0).shape)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1].startswith("TfIdfScaling (1, ")

@@ -79,3 +79,57 @@ def test_ngram_tables_word_only_in_a_bigram_is_oov_as_a_unigram():
 def test_unsupported_settings_fall_back():
     assert not NgramTfIdf.supports({"standardize": "lower", "split": "character", "ngrams": 2})
     assert not NgramTfIdf.supports({"standardize": "lower", "split": "whitespace", "ngrams": 3})
+
+
+def sklearn_like(raw_tfidf: np.ndarray, idf: np.ndarray, sublinear: bool, normalize: bool) -> np.ndarray:
+    """scikit-learn's sublinear_tf + norm='l2', written out in NumPy from the raw TF-IDF matrix."""
+    counts = np.divide(raw_tfidf, idf, out=np.zeros_like(raw_tfidf), where=raw_tfidf > 0)
+    out = np.where(counts > 0, idf * (1 + np.log(np.maximum(counts, 1))), 0.0) if sublinear else raw_tfidf
+    if normalize:
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        out = np.divide(out, norms, out=np.zeros_like(out), where=norms > 0)
+    return out
+
+
+@pytest.mark.parametrize("sublinear,normalize", [(True, True), (True, False), (False, True)])
+def test_scaling_layer_and_sparse_path_equal_the_formula(layer, sublinear, normalize):
+    from mlc.models.backend import tf_keras
+    from mlc.models.scaling import Scaling, make_layer
+
+    tf, _ = tf_keras()
+    vocabulary, idf = vectorizer_state(layer)
+    raw = layer(tf.constant(HOSTILE)).numpy().astype(np.float64)
+    expected = sklearn_like(raw, idf.astype(np.float64), sublinear, normalize)
+    scaling = Scaling(sublinear, normalize)
+    keras_side = make_layer(idf, scaling)(tf.constant(raw, tf.float32)).numpy()
+    np.testing.assert_allclose(keras_side, expected, rtol=1e-5, atol=1e-6)
+    sparse = dense(SparseTfIdf(layer.get_config(), vocabulary, idf, scaling), HOSTILE, tf)
+    np.testing.assert_allclose(sparse, expected, rtol=1e-5, atol=1e-6)
+    assert np.all(expected[0] == 0)  # the empty text stays a zero row, no NaN
+    deep = vocabulary.index("deep")
+    if sublinear and not normalize:  # "deep deep deep deep learning learning": count 4 -> idf * (1 + log 4)
+        assert keras_side[4, deep] == pytest.approx(idf[deep] * (1 + np.log(4)), rel=1e-6)
+
+
+def test_scaled_predictor_on_hostile_and_empty_batches(layer):
+    """The prediction path, raw and with TfIdfScaling (n-grams merged into counts by sorting), against the dense
+    layer stack, on the hostile texts, a batch of only empty texts, and an empty batch (which once killed the
+    process: TensorFlow's CSR conversion raises SIGFPE on zero rows)."""
+    from mlc.models.archive import DenseWeights, ModelWeights
+    from mlc.models.backend import tf_keras
+    from mlc.models.predictor import Predictor
+    from mlc.models.scaling import Scaling, make_layer
+
+    tf, _ = tf_keras()
+    vocabulary, idf = vectorizer_state(layer)
+    rng = np.random.default_rng(0)
+    kernel = rng.normal(size=(len(vocabulary), 3)).astype(np.float32)
+    bias = rng.normal(size=3).astype(np.float32)
+    for scaling in (None, Scaling(True, True), Scaling(True, False), Scaling(False, True)):
+        weights = ModelWeights(layer.get_config(), vocabulary, idf, [DenseWeights(kernel, bias, "linear")], scaling)
+        predictor = Predictor(weights, ["a", "b", "c"])
+        tfidf = layer(tf.constant(HOSTILE))
+        expected = (tfidf if scaling is None else make_layer(idf, scaling)(tfidf)).numpy() @ kernel + bias
+        np.testing.assert_allclose(predictor.predict(HOSTILE), expected, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(predictor._compiled(tf.constant(["", " "])).numpy(), np.tile(bias, (2, 1)), atol=1e-6)
+        assert predictor._compiled(tf.constant([], tf.string)).numpy().shape == (0, 3)

@@ -55,3 +55,44 @@ def test_train_on_other_schema(tmp_path, metadata_jsonl, cli):
     assert any(label.startswith(("math.", "hep-", "astro-ph")) for label in labels)
     info = cli("info", target, "--json")
     assert json.loads(info.stdout)["data"]["columns"]["labels"] == "categories"
+
+
+def test_example_settings_model_has_no_scaling_and_matches_keras(tmp_path, abstracts_csv, cli):
+    """`--example-settings` trains the example's exact model (raw TF-IDF, no mlc layer); both kinds of model
+    give the dense Keras model's probabilities through the sparse path."""
+    import zipfile
+
+    from mlc.models.backend import tf_keras
+
+    tf, _ = tf_keras()
+    target = tmp_path / "example"
+    result = cli("train", "--data", abstracts_csv, "--model-dir", target, "--example-settings", "--epochs", "2", "--quiet")
+    assert result.code == 0, result.stderr
+    kinds = [layer["class_name"] for layer in json.loads(zipfile.ZipFile(target / "model.keras").read("config.json"))["config"]["layers"]]
+    assert kinds == ["InputLayer", "TextVectorization", "Dense", "Dense", "Dense"]
+    hyper = json.loads((target / "metadata.json").read_text())["hyperparameters"]
+    assert (hyper["learning_rate"], hyper["dropout"], hyper["sublinear_tf"], hyper["normalize"]) == (1e-3, 0.0, False, False)
+    texts = read_table(abstracts_csv).column("summaries").to_pylist()[:100]
+    bundle = load_bundle(target)
+    assert bundle.weights.scaling is None
+    dense = load_keras_model(target).predict(tf.constant(texts), verbose=0)
+    np.testing.assert_allclose(Predictor(bundle.weights, bundle.labels).predict(texts), dense, atol=1e-5)
+
+
+def test_default_model_holds_the_scaling_layer(model_dir):
+    import zipfile
+
+    layers = json.loads(zipfile.ZipFile(model_dir / "model.keras").read("config.json"))["config"]["layers"]
+    assert layers[2]["registered_name"] == "mlc>TfIdfScaling"
+    assert (layers[2]["config"]["sublinear"], layers[2]["config"]["normalize"]) == (True, True)
+    assert load_bundle(model_dir).weights.scaling is not None
+
+
+def test_lr_schedule_option(tmp_path, abstracts_csv, cli):
+    target = tmp_path / "cosine"
+    result = cli("train", "--data", abstracts_csv, "--model-dir", target, "--lr-schedule", "cosine", "--epochs", "2", "--quiet")
+    assert result.code == 0, result.stderr
+    assert json.loads((target / "metadata.json").read_text())["hyperparameters"]["lr_schedule"] == "cosine"
+    refused = cli("train", "--data", abstracts_csv, "--model-dir", tmp_path / "no", "--lr-schedule", "step")
+    assert refused.code == 2 and "constant or cosine" in refused.stderr
+    assert not (tmp_path / "no").exists()
