@@ -255,7 +255,9 @@ def _parse_jsonl_block(lines: list[bytes], name: str, first_line: int) -> pa.Rec
         )
         table.validate(full=True)  # pyarrow's JSON parser lets invalid UTF-8 through; this catches it
         return _table_to_batch(table)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+    # UnicodeDecodeError: invalid UTF-8 in a field *name* surfaces when pyarrow decodes the schema (found by
+    # tests/test_fuzz.py); the slow path names the line.
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, UnicodeDecodeError):
         return _parse_jsonl_slowly(lines, name, first_line)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from mlc.models.errors import InputError
@@ -78,6 +78,7 @@ def _jsonl_line(record: dict, mode: str) -> bytes:
     rows=st.lists(st.tuples(records, st.sampled_from(["plain"] * 6 + ["latin1", "deep", "truncated"])), min_size=1, max_size=30),
     gz=st.booleans(),
 )
+@example(rows=[({"labels": None}, "latin1")], gz=False)  # invalid UTF-8 in a key: pyarrow raised UnicodeDecodeError
 def test_jsonl_records_of_any_shape(tmp_path, rows, gz):
     """Wrong types, mixed types across blocks, NULs, bad encodings, deep nesting: rows or InputError, then the
     text and labels stages either take the rows or say which field is wrong."""
