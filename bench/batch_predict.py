@@ -65,6 +65,8 @@ def main() -> None:
     parser.add_argument("--fasttext-data", type=Path, help="train fastText on this labelled file and run it too")
     parser.add_argument("--repeat", type=int, default=3, help="runs per pipeline and input; the median is reported")
     parser.add_argument("--other-model-dir", type=Path, help="also run mlc with this model (e.g. the same vocabulary trained with other settings)")
+    parser.add_argument("--example-model-dir", type=Path, help="the model the example's way runs (default: --model-dir); "
+                        "give it the --example-settings model to time the example's own model in the example's pipeline")
     args = parser.parse_args()
 
     mlc = [sys.executable, "-m", "mlc.cli.app"]
@@ -88,7 +90,7 @@ def main() -> None:
                 assert pq.ParquetFile(out).metadata.num_rows == rows
             if rows <= args.baseline_max_rows:
                 entry["example"] = median_run(
-                    [sys.executable, str(HERE / "example_way.py"), str(source), str(args.model_dir), str(out)], 1)
+                    [sys.executable, str(HERE / "example_way.py"), str(source), str(args.example_model_dir or args.model_dir), str(out)], 1)
             if fasttext_model is not None:
                 entry["fasttext"] = median_run(
                     [sys.executable, str(HERE / "fasttext_way.py"), "predict", str(fasttext_model), str(source), str(out)], args.repeat)
@@ -97,7 +99,7 @@ def main() -> None:
                 f"{name} {rows / timing[0]:>8,.0f} rows/s {timing[1]:>6,.0f} MB" for name, timing in entry.items() if name != "rows")
             print(line, flush=True)
 
-    names = {"mlc": "mlc batch-predict", "other": f"mlc batch-predict, {args.other_model_dir}", "example": "the example's way", "fasttext": "fastText (ova, bigrams)"}
+    names = {"mlc": "mlc batch-predict", "other": f"mlc batch-predict, {args.other_model_dir}", "example": f"the example's way, {args.example_model_dir or args.model_dir}", "fasttext": "fastText (ova, bigrams)"}
     print(f"\nmodel: {args.model_dir}{f' (other: {args.other_model_dir})' if args.other_model_dir else ''}; median of {args.repeat} runs for mlc and fastText, one run of the example's way")
     print("\n| rows | pipeline | seconds | rows/s | peak RSS (MB) | mlc speed-up |")
     print("| ---: | --- | ---: | ---: | ---: | ---: |")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from mlc.models.backend import tf_keras
+from mlc.models.backend import static_pipeline_options, tf_keras
 from mlc.models.features import vectorizer_state
 from mlc.models.scaling import Scaling, make_layer
 from mlc.models.sparse_ops import plain_dense, sparse_input_dense
@@ -24,7 +24,7 @@ def make_vectorizer(texts: Sequence[str], max_tokens: int, *, batch_size: int = 
     """`TextVectorization(max_tokens, ngrams=2, output_mode="tf_idf")` adapted on the training texts."""
     tf, keras = tf_keras()
     layer = keras.layers.TextVectorization(max_tokens=max_tokens, ngrams=2, output_mode="tf_idf", name="vectorizer")
-    layer.adapt(tf.data.Dataset.from_tensor_slices(list(texts)).batch(batch_size))
+    layer.adapt(tf.data.Dataset.from_tensor_slices(list(texts)).batch(batch_size).with_options(static_pipeline_options()))
     return layer
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from mlc.models.backend import tf_keras
+from mlc.models.backend import static_pipeline_options, tf_keras
 from mlc.models.build import make_end_to_end, make_mlp, make_vectorizer, vocabulary_size
 from mlc.models.features import SparseTfIdf
 from mlc.models.optim import fused_adam
@@ -112,7 +112,7 @@ def train(
         data = tf.data.Dataset.from_tensor_slices((tfidf(texts), multi_hot(label_lists, labels)))
         if shuffle:
             data = data.shuffle(len(texts), seed=config.seed, reshuffle_each_iteration=True)
-        return data.batch(config.batch_size).prefetch(tf.data.AUTOTUNE)
+        return data.batch(config.batch_size).prefetch(2).with_options(static_pipeline_options())
 
     def tfidf(texts: Sequence[str], chunk: int = 2048) -> Any:
         parts = [features(tf.constant(list(texts[i : i + chunk]))) for i in range(0, len(texts), chunk)]

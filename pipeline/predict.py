@@ -77,9 +77,9 @@ class PredictSummary:
 
 
 def parallel_batches() -> int:
-    """Batches in flight at once: one per core plus one so a core never waits on the reader. A fixed number, not
-    tf.data.AUTOTUNE: on 2 cores AUTOTUNE settled on one call in flight in about half the runs (24k vs 38k rows/s
-    at 1M rows). Capped at 8: each batch in flight holds ~100 MB of intermediates; `MLC_PARALLEL_BATCHES` overrides."""
+    """Batches in flight at once: one per core plus one so a core never waits on the reader. A fixed number, so
+    tf.data's autotuner (and its optimiser thread, which stalled iterator teardown: `static_pipeline_options`) is
+    off. Capped at 8: each batch in flight holds ~100 MB of intermediates; `MLC_PARALLEL_BATCHES` overrides."""
     configured = os.environ.get("MLC_PARALLEL_BATCHES")
     if configured:
         try:
@@ -129,9 +129,6 @@ class Tagger:
 
     def tag(self, chunks: Iterator[tuple[pa.Array, Any]]) -> Iterator[tuple[Any, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
         """Run (text array, side data) chunks through tf.data in order; yield (side data, model outputs)."""
-        from mlc.models.backend import tf_keras
-
-        tf, _ = tf_keras()
         pending: deque = deque()
         failure: list[BaseException] = []
 
@@ -143,15 +140,22 @@ class Tagger:
             except BaseException as error:  # surfaced in the caller's thread below, with its own message
                 failure.append(error)
 
-        dataset = (
-            tf.data.Dataset.from_generator(texts, output_signature=tf.TensorSpec([None], tf.string))
-            .map(self.batch_fn, num_parallel_calls=self.parallel, deterministic=True)
-            .prefetch(self.parallel)
-        )
-        for values, indices, above in dataset:
+        for values, indices, above in self.dataset(texts):
             yield pending.popleft(), (values.numpy(), indices.numpy(), above.numpy())
         if failure:
             raise failure[0]
+
+    def dataset(self, texts: Callable[[], Iterator[np.ndarray]]) -> Any:
+        """generator of text arrays -> ordered parallel map of the model -> prefetch; fixed sizes, autotune off."""
+        from mlc.models.backend import static_pipeline_options, tf_keras
+
+        tf, _ = tf_keras()
+        return (
+            tf.data.Dataset.from_generator(texts, output_signature=tf.TensorSpec([None], tf.string))
+            .map(self.batch_fn, num_parallel_calls=self.parallel, deterministic=True)
+            .prefetch(self.parallel)
+            .with_options(static_pipeline_options())
+        )
 
     def output_batch(self, keep: dict[str, pa.Array], bad: np.ndarray, reasons: pa.Array, outputs: tuple) -> pa.RecordBatch:
         """Assemble kept columns, label_k/score_k, `labels` and `error` without per-row Python."""

@@ -179,3 +179,18 @@ def test_threshold_option_overrides_the_tuned_thresholds(model_dir, abstracts, e
     labels = json.loads((model_dir / "labels.json").read_text())
     for i, row in enumerate(read_output(target)):
         assert set(row["labels"]) == {labels[c] for c in np.nonzero(expected_scores[i] >= 0.3)[0]}
+
+
+def test_pipeline_has_fixed_sizes_and_autotune_off(model_dir, monkeypatch):
+    """tf.data's autotune thread made each iterator's teardown wait out its sleep (21 s, 41 s, ...; BENCHMARKS.md):
+    the pipeline sets its own parallelism and prefetch, and autotune stays off, in predict and in training."""
+    from mlc.models.backend import static_pipeline_options
+    from mlc.pipeline.predict import Tagger
+
+    monkeypatch.setenv("MLC_PARALLEL_BATCHES", "2")
+    tagger = Tagger(model_dir)
+    batches = [np.array(["image segmentation with deep networks", "spectral graph theory"], dtype=object)] * 3
+    dataset = tagger.dataset(lambda: iter(batches))
+    assert dataset.options().autotune.enabled is False and static_pipeline_options().autotune.enabled is False
+    outputs = [values.numpy() for values, _, _ in dataset]
+    assert len(outputs) == 3 and all(np.array_equal(o, outputs[0]) for o in outputs) and outputs[0].shape == (2, tagger.top_k)
