@@ -72,12 +72,15 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=51_774)
     parser.add_argument("--max-tokens", default="75000")
     parser.add_argument("--big-baseline", action="store_true", help="also train the large file the stock way (~15 min more)")
+    parser.add_argument("--big-example-settings", action="store_true",
+                        help="also train the large file with --example-settings (the settings before issue 6), to compare both in one run")
+    parser.add_argument("--big-only", action="store_true", help="skip the 800-row runs")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         scratch_dir = Path(scratch)
         runs: dict[str, dict] = {}
         # Each run twice: mlc's path, then the baseline (MLC_STOCK_TRAINING=1: Keras's Dense + Adam).
-        for way, stock in (("mlc", False), ("stock Keras", True)):
+        for way, stock in (("mlc", False), ("stock Keras", True))[: 0 if args.big_only else 2]:
             runs[f"{way}: 800 rows, default max_tokens, default early stopping"] = train(
                 args.data, scratch_dir / f"a{stock}", stock=stock)
             runs[f"{way}: 800 rows, max_tokens {args.max_tokens}, 20 epochs (no early stop)"] = train(
@@ -87,6 +90,9 @@ def main() -> None:
         for way, stock in (("mlc", False), ("stock Keras", True))[: 2 if args.big_baseline else 1]:
             runs[f"{way}: {args.rows:,} synthetic rows, max_tokens {args.max_tokens}, default early stopping"] = train(
                 big, scratch_dir / f"c{stock}", "--max-tokens", args.max_tokens, stock=stock)
+        if args.big_example_settings:
+            runs[f"mlc --example-settings: {args.rows:,} synthetic rows, max_tokens {args.max_tokens}, default early stopping"] = train(
+                big, scratch_dir / "d", "--max-tokens", args.max_tokens, "--example-settings")
     print("| run | train rows | max_tokens | epochs | seconds | peak RSS (MB) | test micro-F1 | binary acc | P@1 |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name, r in runs.items():
