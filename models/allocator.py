@@ -4,7 +4,9 @@ Every batch allocates and frees the same few hundred MB of tensors. With glibc's
 after each free and grown again on the next batch, so each page is faulted in and zeroed once per batch: at 1M
 rows that was 3.7M minor faults and a quarter of the CPU time in the kernel. Padding each heap extension by 64 MB
 cut the faults to 0.9M and batch-predict's wall time by about a quarter, for ~25 MB more peak RSS (BENCHMARKS.md).
-A user's own `MALLOC_TOP_PAD_`, or `MLC_MALLOC_TUNING=0`, leaves the allocator alone.
+Opt-in (`MLC_MALLOC_TUNING=1`): under a 2 GiB RLIMIT_DATA the padded per-thread arenas used up the limit and
+TensorFlow could no longer start threads (tests/test_load.py caught it), so the default leaves glibc alone. A
+user's own `MALLOC_TOP_PAD_` always wins.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ def tune_allocator() -> bool:
     if _done:
         return _done[0]
     applied = False
-    if os.environ.get("MLC_MALLOC_TUNING", "1") != "0" and "MALLOC_TOP_PAD_" not in os.environ:
+    if os.environ.get("MLC_MALLOC_TUNING") == "1" and "MALLOC_TOP_PAD_" not in os.environ:
         if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
             try:
                 applied = ctypes.CDLL(None).mallopt(M_TOP_PAD, TOP_PAD_BYTES) == 1
