@@ -2,8 +2,8 @@
 
 Every batch allocates and frees the same few hundred MB of tensors. With glibc's defaults the heap top is trimmed
 after each free and grown again on the next batch, so each page is faulted in and zeroed once per batch: at 1M
-rows that was 3.7M minor faults and a quarter of the CPU time in the kernel. Padding each heap extension by 64 MB
-cut the faults to 0.9M and batch-predict's wall time by about a quarter, for ~25 MB more peak RSS (BENCHMARKS.md).
+rows that was 13.5M minor faults and 50 s of system time. Padding each heap extension by 64 MB cut the faults to
+2.1-2.6M and batch-predict's wall time from 105-111 s to 80-88 s, for ~50 MB more peak RSS (BENCHMARKS.md).
 Opt-in (`MLC_MALLOC_TUNING=1`): under a 2 GiB RLIMIT_DATA the padded per-thread arenas used up the limit and
 TensorFlow could no longer start threads (tests/test_load.py caught it), so the default leaves glibc alone. A
 user's own `MALLOC_TOP_PAD_` always wins.

@@ -183,7 +183,7 @@ def test_threshold_option_overrides_the_tuned_thresholds(model_dir, abstracts, e
 
 def test_pipeline_has_fixed_sizes_and_autotune_off(model_dir, monkeypatch):
     """tf.data's autotune thread made each iterator's teardown wait out its sleep (21 s, 41 s, ...; BENCHMARKS.md):
-    the pipeline sets its own parallelism and prefetch, and autotune stays off, in predict and in training."""
+    the prediction pipeline sets its own parallelism and prefetch, and autotune stays off."""
     from mlc.models.backend import static_pipeline_options
     from mlc.pipeline.predict import Tagger
 
