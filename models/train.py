@@ -108,15 +108,8 @@ def train(
     )
 
     def dataset(texts: Sequence[str], label_lists: Sequence[Sequence[str]], shuffle: bool) -> Any:
-        # Vectorised once, not per batch per epoch: measured 0.21 -> 0.13 s per step at a 63k vocabulary.
-        data = tf.data.Dataset.from_tensor_slices((tfidf(texts), multi_hot(label_lists, labels)))
-        if shuffle:
-            data = data.shuffle(len(texts), seed=config.seed, reshuffle_each_iteration=True)
-        return data.batch(config.batch_size).prefetch(2).with_options(static_pipeline_options())
-
-    def tfidf(texts: Sequence[str], chunk: int = 2048) -> Any:
-        parts = [features(tf.constant(list(texts[i : i + chunk]))) for i in range(0, len(texts), chunk)]
-        return tf.sparse.concat(0, parts) if len(parts) > 1 else parts[0]
+        seed = config.seed if shuffle else None
+        return training_dataset(features, texts, multi_hot(label_lists, labels), config.batch_size, seed)
 
     callbacks: list[Any] = [
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)
@@ -141,6 +134,20 @@ def train(
         best_epoch=best_epoch,
         epochs_run=len(history.get("loss", [])),
     )
+
+
+def training_dataset(features: SparseTfIdf, texts: Sequence[str], targets: np.ndarray, batch_size: int,
+                     shuffle_seed: int | None) -> Any:
+    """(sparse TF-IDF, multi-hot) batches, reshuffled each epoch when `shuffle_seed` is given. Vectorised once,
+    not per batch per epoch (0.21 -> 0.13 s per step at a 63k vocabulary); autotune off, as in prediction: its
+    optimiser thread made each epoch's iterator teardown wait out its sleep (BENCHMARKS.md)."""
+    tf, _ = tf_keras()
+    chunk = 2048
+    parts = [features(tf.constant(list(texts[i : i + chunk]))) for i in range(0, len(texts), chunk)]
+    data = tf.data.Dataset.from_tensor_slices((tf.sparse.concat(0, parts) if len(parts) > 1 else parts[0], targets))
+    if shuffle_seed is not None:
+        data = data.shuffle(len(texts), seed=shuffle_seed, reshuffle_each_iteration=True)
+    return data.batch(batch_size).prefetch(2).with_options(static_pipeline_options())
 
 
 def _loss(tf: Any, targets: np.ndarray, power: float) -> Any:

@@ -133,3 +133,34 @@ def test_scaled_predictor_on_hostile_and_empty_batches(layer):
         np.testing.assert_allclose(predictor.predict(HOSTILE), expected, rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(predictor._compiled(tf.constant(["", " "])).numpy(), np.tile(bias, (2, 1)), atol=1e-6)
         assert predictor._compiled(tf.constant([], tf.string)).numpy().shape == (0, 3)
+
+
+def test_training_dataset_is_static_complete_and_reshuffled():
+    """Training's batches: autotune off (its optimiser thread stalled every epoch's teardown, BENCHMARKS.md), every
+    row once per epoch with its own targets, a new order each epoch when shuffled, the given order when not."""
+    from mlc.models.backend import tf_keras
+    from mlc.models.build import make_vectorizer
+    from mlc.models.scaling import Scaling
+    from mlc.models.train import training_dataset
+
+    tf, _ = tf_keras()
+    texts = [f"{TRAINING[i % 4]} row{i}" for i in range(40)]
+    targets = np.eye(40, dtype=np.float32)  # row i's target marks i: order and pairing are both visible
+    features = SparseTfIdf.from_layer(make_vectorizer(texts, 200), Scaling(True, True))
+    expected = dense(features, texts, tf)
+
+    def epoch(data) -> tuple[list[int], np.ndarray]:
+        order, rows = [], []
+        for x, y in data:
+            order += list(np.argmax(y.numpy(), axis=1))
+            rows.append(tf.sparse.to_dense(tf.sparse.reorder(x)).numpy())
+        return order, np.concatenate(rows)
+
+    shuffled = training_dataset(features, texts, targets, 16, shuffle_seed=3)
+    assert shuffled.options().autotune.enabled is False
+    (first, x1), (second, x2) = epoch(shuffled), epoch(shuffled)
+    assert sorted(first) == sorted(second) == list(range(40)) and first != second
+    np.testing.assert_allclose(x1, expected[first], atol=1e-6)
+    np.testing.assert_allclose(x2, expected[second], atol=1e-6)
+    plain = training_dataset(features, texts, targets, 16, shuffle_seed=None)
+    assert plain.options().autotune.enabled is False and epoch(plain)[0] == list(range(40))
