@@ -1,22 +1,59 @@
 """Keep glibc's heap from handing memory back to the kernel between batches (glibc only; a no-op elsewhere).
 
-Every batch allocates and frees the same few hundred MB of tensors. With glibc's defaults the heap top is trimmed
-after each free and grown again on the next batch, so each page is faulted in and zeroed once per batch: at 1M
-rows that was 13.5M minor faults and 50 s of system time. Padding each heap extension by 64 MB cut the faults to
-2.1-2.6M and batch-predict's wall time from 105-111 s to 80-88 s, for ~50 MB more peak RSS (BENCHMARKS.md).
-Opt-in (`MLC_MALLOC_TUNING=1`): under a 2 GiB RLIMIT_DATA the padded per-thread arenas used up the limit and
-TensorFlow could no longer start threads (tests/test_load.py caught it), so the default leaves glibc alone. A
-user's own `MALLOC_TOP_PAD_` always wins.
+Every batch allocates and frees the same few hundred MB of tensors in TensorFlow's per-thread arenas. With glibc's
+defaults a secondary heap that empties is deleted and mapped again on the next batch, so each page is faulted in
+and zeroed once per batch: at 1M rows that was 13.5M minor faults and 50 s of system time. A 64 MB top pad keeps
+those heaps: faults fell to 2.1-2.6M and batch-predict's wall time from 105-111 s to 80-88 s, for ~50 MB more
+peak RSS (BENCHMARKS.md). A higher trim or mmap threshold and a 16 MB pad left the faults as they were.
+
+The pad is committed address space that is never touched, so it costs no resident memory and a cgroup memory
+limit does not see it; an address-space limit does. Under a 2 GiB RLIMIT_DATA the padded arenas used the limit
+up and TensorFlow could no longer start threads (tests/test_load.py caught it). So `MLC_MALLOC_TUNING` is:
+
+    auto (default)  pad, unless RLIMIT_DATA or RLIMIT_AS is set or the kernel does strict overcommit accounting
+    1               pad regardless
+    0               leave glibc alone
+
+A user's own `MALLOC_TOP_PAD_` always wins.
 """
 from __future__ import annotations
 
 import ctypes
 import os
 import platform
+import resource
+from pathlib import Path
 
 M_TOP_PAD = -2  # glibc's mallopt parameter number (malloc.h)
 TOP_PAD_BYTES = 64 * 2**20
+OVERCOMMIT = Path("/proc/sys/vm/overcommit_memory")
 _done: list[bool] = []
+
+
+def committed_memory_is_limited() -> str | None:
+    """Why untouched-but-committed memory would count against this process, or None when it does not."""
+    for name in ("RLIMIT_DATA", "RLIMIT_AS"):
+        soft, _ = resource.getrlimit(getattr(resource, name))
+        if soft != resource.RLIM_INFINITY:
+            return f"{name} is {soft} bytes"
+    try:
+        if OVERCOMMIT.read_text().strip() == "2":
+            return "vm.overcommit_memory is 2 (strict)"
+    except OSError:
+        pass
+    return None
+
+
+def wanted() -> bool:
+    """Whether to pad, from `MLC_MALLOC_TUNING` (auto, 1, 0) and the process's limits."""
+    if "MALLOC_TOP_PAD_" in os.environ:
+        return False
+    setting = os.environ.get("MLC_MALLOC_TUNING", "auto").strip().lower()
+    if setting in ("0", "false", "no", "off"):
+        return False
+    if setting in ("1", "true", "yes", "on"):
+        return True
+    return committed_memory_is_limited() is None
 
 
 def tune_allocator() -> bool:
@@ -24,11 +61,10 @@ def tune_allocator() -> bool:
     if _done:
         return _done[0]
     applied = False
-    if os.environ.get("MLC_MALLOC_TUNING") == "1" and "MALLOC_TOP_PAD_" not in os.environ:
-        if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
-            try:
-                applied = ctypes.CDLL(None).mallopt(M_TOP_PAD, TOP_PAD_BYTES) == 1
-            except (OSError, AttributeError):
-                applied = False
+    if wanted() and platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        try:
+            applied = ctypes.CDLL(None).mallopt(M_TOP_PAD, TOP_PAD_BYTES) == 1
+        except (OSError, AttributeError):
+            applied = False
     _done.append(applied)
     return applied

