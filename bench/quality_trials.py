@@ -1,0 +1,152 @@
+"""Quality trials that are not `mlc train` options, on bench/quality.py's folds and seeds (issue 6).
+
+Each trial changes one thing in training for the experiment only (it patches `mlc.models.train` in this process;
+nothing here is product code) and is scored like quality.py's "mlc defaults, tuned thresholds" row:
+
+    refit        train, then train again on train + validation for the best epoch count (thresholds from the
+                 first model's validation scores)
+    ens5         the mean of five models with different seeds
+    rank=W       binary cross-entropy + W / n_labels x softmax cross-entropy on the logits (a ranking term)
+    wide=1       a linear TF-IDF -> logits path added to the MLP's logits (wide & deep)
+    noes=1       no early stopping: exactly `epochs` epochs
+
+Trials take TrainConfig overrides after a colon: `base:noes=1,epochs=5`, `base:wide=1,learning_rate=0.003`.
+
+    python bench/quality_trials.py ../shared/data/arxiv_abstracts.csv base refit ens5 base:rank=3 base:wide=1 \
+        base:noes=1,epochs=5
+"""
+from __future__ import annotations
+
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from quality import METRICS, _value, folds, usable_rows  # noqa: E402
+
+from mlc.models.backend import tf_keras  # noqa: E402
+from mlc.models.metrics import evaluate_scores  # noqa: E402
+from mlc.models.predictor import Predictor  # noqa: E402
+from mlc.models.thresholds import tune_thresholds  # noqa: E402
+from mlc.pipeline.training_data import ColumnOptions, combination_key, load_labelled, stratified_split  # noqa: E402
+import mlc.models.train as T  # noqa: E402
+
+TRIAL: dict[str, Any] = {}
+_loss, _make_mlp, _make_end_to_end = T._loss, T.make_mlp, T.make_end_to_end
+
+
+def trial_loss(tf: Any, targets: np.ndarray, power: float) -> Any:
+    weight = TRIAL.get("rank", 0.0)
+    if weight <= 0:
+        return _loss(tf, targets, power)
+
+    def loss(y_true: Any, y_pred: Any) -> Any:
+        p = tf.clip_by_value(y_pred, 1e-7, 1 - 1e-7)
+        logits = tf.math.log(p) - tf.math.log1p(-p)
+        target = y_true / tf.maximum(tf.reduce_sum(y_true, axis=-1, keepdims=True), 1.0)
+        ranking = tf.nn.softmax_cross_entropy_with_logits(labels=target, logits=logits)
+        return tf.keras.losses.binary_crossentropy(y_true, y_pred) + weight * ranking / tf.cast(tf.shape(y_true)[-1], tf.float32)
+
+    return loss
+
+
+def trial_mlp(n_features: int, n_labels: int, dropout: float = 0.0, *, stock: bool = False) -> Any:
+    if not TRIAL.get("wide"):
+        return _make_mlp(n_features, n_labels, dropout, stock=stock)
+    from mlc.models.build import HIDDEN_UNITS
+    from mlc.models.sparse_ops import sparse_input_dense
+
+    _, keras = tf_keras()
+    features = keras.Input(shape=(n_features,), sparse=True, name="tfidf")
+    hidden = features
+    for i, units in enumerate(HIDDEN_UNITS):
+        hidden = (sparse_input_dense if i == 0 else keras.layers.Dense)(units, activation="relu", name=f"dense_{i}")(hidden)
+        if dropout > 0:
+            hidden = keras.layers.Dropout(dropout)(hidden)
+    logits = keras.layers.Add()([keras.layers.Dense(n_labels, name="deep")(hidden), sparse_input_dense(n_labels, None, "wide")(features)])
+    return keras.Model(features, keras.layers.Activation("sigmoid")(logits))
+
+
+def trial_end_to_end(vectorizer: Any, mlp: Any, scaling: Any = None) -> Any:
+    return ("wide", vectorizer, mlp, scaling) if TRIAL.get("wide") else _make_end_to_end(vectorizer, mlp, scaling)
+
+
+def trial_early_stopping(*args: Any, **kwargs: Any) -> Any:
+    _, keras = tf_keras()
+    return keras.callbacks.Callback() if TRIAL.get("noes") else _EarlyStopping(*args, **kwargs)
+
+
+def scores_of(result: Any, texts: list[str]) -> np.ndarray:
+    if isinstance(result.model, tuple):  # wide & deep: not a chain of Dense layers, run the Keras model
+        from mlc.models.features import SparseTfIdf
+
+        tf, _ = tf_keras()
+        _, vectorizer, mlp, scaling = result.model
+        return mlp(SparseTfIdf.from_layer(vectorizer, scaling)(tf.constant(texts)), training=False).numpy()
+    return Predictor.from_model(result.model, result.labels).predict(texts)
+
+
+def run_trial(mode: str, overrides: dict, train_texts: list, train_labels: list, test_texts: list, seed: int):
+    rng = np.random.default_rng(seed)
+    rest, val = stratified_split([combination_key(l) for l in train_labels], 0.05, rng)
+    tx, ty = [train_texts[i] for i in rest], [train_labels[i] for i in rest]
+    vx, vy = [train_texts[i] for i in val], [train_labels[i] for i in val]
+    seeds = [seed + 1000 * j for j in range(5)] if mode == "ens5" else [seed]
+    val_scores, test_scores = [], []
+    for s in seeds:
+        result = T.train(tx, ty, vx, vy, T.TrainConfig(seed=s, **overrides))
+        labels = result.labels
+        val_scores.append(scores_of(result, vx))
+        test_scores.append(scores_of(result, test_texts))
+        if mode == "refit":
+            config = T.TrainConfig(seed=s, **{**overrides, "epochs": result.best_epoch, "patience": 10**6})
+            refit = T.train(tx + vx, ty + vy, vx, vy, config)
+            test_scores[-1] = scores_of(refit, test_texts)
+            column = {label: j for j, label in enumerate(labels)}  # validation rows may add labels
+            aligned = np.zeros((len(vx), len(refit.labels)), np.float32)
+            for k, label in enumerate(refit.labels):
+                if label in column:
+                    aligned[:, k] = val_scores[-1][:, column[label]]
+            val_scores[-1], labels = aligned, refit.labels
+    tuned = tune_thresholds(T.multi_hot(vy, labels), np.mean(val_scores, 0), min_positives=0)
+    return labels, np.mean(test_scores, 0), tuned.per_label
+
+
+def main() -> None:
+    data_path, specs = Path(sys.argv[1]), sys.argv[2:]
+    data = load_labelled(data_path, ColumnOptions(None, None, None, None))
+    rows = usable_rows(data)
+    keys = [combination_key(data.labels[i]) for i in rows]
+    results: dict[str, list] = defaultdict(list)
+    started = time.perf_counter()
+    for fold, test_positions in enumerate(folds(keys, 5, np.random.default_rng(42))):
+        held = set(test_positions)
+        train_rows = [rows[p] for p in range(len(rows)) if p not in held]
+        test_rows = [rows[p] for p in test_positions]
+        train_texts, train_labels = [data.texts[i] for i in train_rows], [data.labels[i] for i in train_rows]
+        test_texts, test_labels = [data.texts[i] for i in test_rows], [data.labels[i] for i in test_rows]
+        for spec in specs:
+            mode, _, settings = spec.partition(":")
+            pairs = {k: _value(v) for k, v in (kv.split("=") for kv in settings.split(",") if kv)}
+            TRIAL.clear()
+            TRIAL.update({k: pairs.pop(k) for k in ("rank", "wide", "noes") if k in pairs})
+            labels, scores, thresholds = run_trial(mode, pairs, train_texts, train_labels, test_texts, 42 + fold)
+            results[spec].append(evaluate_scores(test_labels, scores, labels, threshold=thresholds))
+        print(f"fold {fold + 1}/5 done, {time.perf_counter() - started:.0f} s", flush=True)
+    print("\n| trial | " + " | ".join(METRICS) + " |")
+    print("| --- |" + " ---: |" * len(METRICS))
+    for name, reports in results.items():
+        print(f"| {name} | " + " | ".join(f"{np.mean([r[m] for r in reports]):.3f} ± {np.std([r[m] for r in reports]):.3f}" for m in METRICS) + " |")
+
+
+_, _keras = tf_keras()
+_EarlyStopping = _keras.callbacks.EarlyStopping
+T._loss, T.make_mlp, T.make_end_to_end = trial_loss, trial_mlp, trial_end_to_end
+_keras.callbacks.EarlyStopping = trial_early_stopping
+
+if __name__ == "__main__":
+    main()
