@@ -23,13 +23,13 @@ def find_column(
     lowered = {name.lower(): name for name in reversed(list(names))}
     if requested:
         if requested in names:
-            return requested
+            return unique_column(names, requested, source)
         if requested.lower() in lowered:
-            return lowered[requested.lower()]
+            return unique_column(names, lowered[requested.lower()], source)
         raise InputError(f"{source}: no {role} column '{requested}' (columns found: {_listing(names)})")
     for candidate in candidates:
         if candidate in lowered:
-            return lowered[candidate]
+            return unique_column(names, lowered[candidate], source)
     raise InputError(
         f"{source}: no {role} column; looked for {', '.join(candidates)} "
         f"(columns found: {_listing(names)}); pass --{role}-column"
@@ -44,11 +44,11 @@ def text_columns(
     first of TEXT_CANDIDATES. A name that itself contains a comma still matches exactly."""
     if requested:
         if requested in names:
-            return [requested]
+            return [unique_column(names, requested, source)]
         parts = [part.strip() for part in requested.split(",") if part.strip()]
         return [find_column(names, part, TEXT_CANDIDATES, source=source, role="text") for part in parts]
     if preferred and all(name in names for name in preferred):
-        return list(preferred)
+        return [unique_column(names, name, source) for name in preferred]
     return [find_column(names, None, TEXT_CANDIDATES, source=source, role="text")]
 
 
@@ -79,15 +79,26 @@ def describe(columns: Sequence[str]) -> str:
     return " + ".join(repr(c) for c in columns)
 
 
-def optional_column(names: Sequence[str], requested: str | None, candidates: Sequence[str]) -> str | None:
+def optional_column(
+    names: Sequence[str], requested: str | None, candidates: Sequence[str], *, source: str = "input"
+) -> str | None:
     """Like `find_column` for a column that may be absent (titles, ids)."""
     lowered = {name.lower(): name for name in reversed(list(names))}
     for candidate in ([requested] if requested else list(candidates)):
         if candidate in names:
-            return candidate
+            return unique_column(names, candidate, source)
         if candidate.lower() in lowered:
-            return lowered[candidate.lower()]
+            return unique_column(names, lowered[candidate.lower()], source)
     return None
+
+
+def unique_column(names: Sequence[str], chosen: str, source: str) -> str:
+    """`chosen`, once it is known to name one column only: a header may repeat a name (CSV allows it), and
+    which of the two the user meant cannot be guessed."""
+    count = list(names).count(chosen)
+    if count > 1:
+        raise InputError(f"{source}: column '{chosen}' appears {count} times in the header; rename all but one")
+    return chosen
 
 
 def _listing(names: Sequence[str]) -> str:

@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 
 from mlc.models.atomic import atomic_path
 from mlc.models.errors import InputError, OutputError
-from mlc.pipeline.columns import ID_CANDIDATES, describe, joined_text, optional_column, text_columns
+from mlc.pipeline.columns import ID_CANDIDATES, describe, joined_text, optional_column, text_columns, unique_column
 from mlc.pipeline.inputs import Job, expand_inputs, is_up_to_date, output_lock, plan_jobs
 from mlc.pipeline.readers import ReadOptions, detect_format, read_batches
 from mlc.pipeline.writers import STDOUT, open_writer, output_format
@@ -259,10 +259,10 @@ def _keep_columns(names: Sequence[str], options: PredictOptions, source: str) ->
         missing = [c for c in options.keep_columns if c not in names and c != ROW_COLUMN]
         if missing:
             raise InputError(f"{source}: no column(s) {missing} to keep (columns found: {', '.join(names)})")
-        return list(options.keep_columns)
+        return [c if c == ROW_COLUMN else unique_column(names, c, source) for c in options.keep_columns]
     if options.id_column and options.id_column not in names:
         raise InputError(f"{source}: no id column '{options.id_column}' (columns found: {', '.join(names)})")
-    id_column = optional_column(names, options.id_column, ID_CANDIDATES)
+    id_column = optional_column(names, options.id_column, ID_CANDIDATES, source=source)
     return [id_column] if id_column else [ROW_COLUMN]
 
 

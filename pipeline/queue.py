@@ -141,7 +141,7 @@ def _enqueue_batch(
 ) -> None:
     names = batch.schema.names
     text_cols = text_columns(names, text_column, source=source)
-    id_name = optional_column(names, id_column, ID_CANDIDATES)
+    id_name = optional_column(names, id_column, ID_CANDIDATES, source=source)
     if id_column and id_name is None:
         raise InputError(f"{source}: no id column '{id_column}' (columns found: {', '.join(names)})")
     rename = {**({id_name: "id"} if id_name else {})}

@@ -81,7 +81,7 @@ def load_labelled(
     names = table.column_names
     text_cols = text_columns(names, options.text_column, source=name, preferred=preferred_text)
     labels_column = find_column(names, options.labels_column, LABEL_CANDIDATES, source=name, role="labels")
-    title_column = optional_column(names, options.title_column, TITLE_CANDIDATES)
+    title_column = optional_column(names, options.title_column, TITLE_CANDIDATES, source=name)
     if options.title_column and title_column is None:
         raise InputError(f"{name}: no title column '{options.title_column}' (columns found: {', '.join(names)})")
     texts = _as_text(joined_text([table.column(c) for c in text_cols], text_cols, name))

@@ -21,6 +21,7 @@ def bad(tmp_path_factory, model_dir, abstracts_csv) -> dict[str, Path]:
     (root / "empty.csv").write_bytes(b"")
     (root / "garbage.jsonl").write_bytes(os.urandom(2048).replace(b"\n", b"\x00"))
     (root / "nocolumn.csv").write_text("name,value\nx,1\n")
+    (root / "dupcolumn.csv").write_text("summaries,summaries,terms\nfirst text,second text,['cs.LG']\n")
     (root / "latin1.csv").write_bytes("summaries,terms\ncaf\u00e9,['cs.LG']\n".encode("latin-1"))
     broken_model = root / "broken_model"
     shutil.copytree(model_dir, broken_model)
@@ -28,7 +29,7 @@ def bad(tmp_path_factory, model_dir, abstracts_csv) -> dict[str, Path]:
     keras_file.write_bytes(keras_file.read_bytes()[:1000])
     return {
         "missing": root / "absent.csv", "empty": root / "empty.csv", "garbage": root / "garbage.jsonl",
-        "nocolumn": root / "nocolumn.csv", "latin1": root / "latin1.csv", "broken_model": broken_model,
+        "nocolumn": root / "nocolumn.csv", "dupcolumn": root / "dupcolumn.csv", "latin1": root / "latin1.csv", "broken_model": broken_model,
         "no_model": root / "no_model", "model": model_dir, "data": abstracts_csv,
     }
 
@@ -38,6 +39,7 @@ DATA_FAULTS = [
     ("empty", 3, ["empty.csv", "empty"]),
     ("garbage", 3, ["garbage.jsonl", "line 1"]),
     ("nocolumn", 3, ["nocolumn.csv", "column", "'name'"]),
+    ("dupcolumn", 3, ["dupcolumn.csv", "'summaries' appears 2 times"]),
     ("latin1", 3, ["latin1.csv", "UTF"]),
 ]
 

@@ -115,6 +115,7 @@ csv_cells = st.one_of(
     rows=st.lists(st.lists(csv_cells, min_size=0, max_size=5), max_size=20),
     encoding=st.sampled_from(["utf-8", "utf-8", "latin-1", "utf-16"]),
 )
+@example(header=["text", "text", "labels"], rows=[["", "", ""]], encoding="utf-8")  # a repeated column name (found by CI)
 def test_csv_of_any_shape(tmp_path, header, rows, encoding):
     """Ragged rows, quotes, embedded newlines and NULs, other encodings: rows or an InputError naming the file."""
     import csv

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mlc.models.errors import InputError
-from mlc.pipeline.columns import joined_text, text_columns
+from mlc.pipeline.columns import joined_text, optional_column, text_columns
 
 
 def test_columns_are_resolved_and_joined_skipping_nulls():
@@ -19,6 +19,11 @@ def test_columns_are_resolved_and_joined_skipping_nulls():
     assert text_columns(names, None, source="f", preferred=["titles", "Abstract"]) == ["Abstract"]  # not all present
     with pytest.raises(InputError, match="no text column 'body'"):
         text_columns(names, "title,body", source="f")
+    for requested, preferred in (("abstract", None), (None, None), (None, ["abstract"])):  # which one was meant?
+        with pytest.raises(InputError, match="f: column 'abstract' appears 2 times in the header"):
+            text_columns(["abstract", "id", "abstract"], requested, source="f", preferred=preferred)
+    with pytest.raises(InputError, match="column 'id' appears 2 times"):
+        optional_column(["id", "abstract", "id"], None, ["id"], source="f")
     title = pa.array(["A title", None, None, "T"])
     abstract = pa.array(["an abstract", "only abstract", None, ""])
     number = pa.array([1, 2, None, 4])
