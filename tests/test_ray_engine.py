@@ -114,7 +114,9 @@ def test_bad_rows_as_locally_and_strict_names_the_row(ray_local, model_dir, tmp_
 def test_killed_worker_is_replaced_and_nothing_is_lost(ray_local, model_dir, make_corpus, tmp_path):
     from mlc.pipeline.ray_engine import RayOptions, ray_batch_predict
 
-    source = str(make_corpus(200_000))
+    # 1M rows (the corpus test_load makes, cached per session): 200k finished before the actors were seen once
+    # the pipeline got faster, and the kill never happened.
+    source = str(make_corpus(1_000_000))
     outcome: dict = {}
 
     def run() -> None:
@@ -130,8 +132,8 @@ def test_killed_worker_is_replaced_and_nothing_is_lost(ray_local, model_dir, mak
     deadline = time.monotonic() + 180
     while victim is None and time.monotonic() < deadline and thread.is_alive():
         workers = [pid for pid in _tagging_actor_pids() if pid not in earlier]
-        if len(workers) == 2:
-            time.sleep(3)  # both are tagging by now
+        if workers:
+            time.sleep(2)  # tagging by now
             try:
                 os.kill(workers[0], signal.SIGKILL)
                 victim = workers[0]
@@ -141,9 +143,9 @@ def test_killed_worker_is_replaced_and_nothing_is_lost(ray_local, model_dir, mak
     thread.join(timeout=600)
     assert victim is not None, "no tagging actor seen"
     assert "error" not in outcome, outcome.get("error")
-    assert outcome["summary"].rows == 200_000
-    rows = _ray_rows(tmp_path / "out", "corpus_200000", "parquet")
-    assert rows.num_rows == 200_000 and rows.column("id").to_pylist() == sorted(set(rows.column("id").to_pylist()))
+    assert outcome["summary"].rows == 1_000_000
+    rows = _ray_rows(tmp_path / "out", "corpus_1000000", "parquet")
+    assert rows.num_rows == 1_000_000 and rows.column("id").to_pylist() == sorted(set(rows.column("id").to_pylist()))
 
 
 def _tagging_actor_pids() -> list[int]:
