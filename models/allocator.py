@@ -30,18 +30,16 @@ OVERCOMMIT = Path("/proc/sys/vm/overcommit_memory")
 _done: list[bool] = []
 
 
-def committed_memory_is_limited() -> str | None:
-    """Why untouched-but-committed memory would count against this process, or None when it does not."""
-    for name in ("RLIMIT_DATA", "RLIMIT_AS"):
-        soft, _ = resource.getrlimit(getattr(resource, name))
-        if soft != resource.RLIM_INFINITY:
-            return f"{name} is {soft} bytes"
+def committed_memory_is_limited() -> bool:
+    """Whether untouched-but-committed memory counts against this process: an address-space limit, or strict
+    overcommit accounting."""
+    for limit in (resource.RLIMIT_DATA, resource.RLIMIT_AS):
+        if resource.getrlimit(limit)[0] != resource.RLIM_INFINITY:
+            return True
     try:
-        if OVERCOMMIT.read_text().strip() == "2":
-            return "vm.overcommit_memory is 2 (strict)"
+        return OVERCOMMIT.read_text().strip() == "2"
     except OSError:
-        pass
-    return None
+        return False
 
 
 def wanted() -> bool:
@@ -53,7 +51,7 @@ def wanted() -> bool:
         return False
     if setting in ("1", "true", "yes", "on"):
         return True
-    return committed_memory_is_limited() is None
+    return not committed_memory_is_limited()
 
 
 def tune_allocator() -> bool:

@@ -80,7 +80,7 @@ def describe(columns: Sequence[str]) -> str:
 
 
 def optional_column(
-    names: Sequence[str], requested: str | None, candidates: Sequence[str], *, source: str = "input"
+    names: Sequence[str], requested: str | None, candidates: Sequence[str], *, source: str
 ) -> str | None:
     """Like `find_column` for a column that may be absent (titles, ids)."""
     lowered = {name.lower(): name for name in reversed(list(names))}
