@@ -57,6 +57,31 @@ def tf_keras() -> tuple[ModuleType, ModuleType]:
     return tf, keras
 
 
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity under taskset/cgroups), not the machine's count."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def limit_op_threads(threads: int) -> bool:
+    """Cap the threads one TensorFlow op may split its work over (intra-op), before the runtime starts.
+
+    Batch-predict runs several batches at once (one per core): splitting each op as well only adds hand-offs,
+    and the column-order first layer allocates one output buffer per intra-op thread. Measured on 250k rows,
+    2 cores: 10% less wall time at 1 thread per op. Returns False, changing nothing, when the user set
+    `TF_NUM_INTRAOP_THREADS` or the runtime is already up (a second tagger in one process keeps the first's)."""
+    if os.environ.get("TF_NUM_INTRAOP_THREADS"):
+        return False
+    tf, _ = tf_keras()
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(max(int(threads), 1))
+    except RuntimeError:
+        return False
+    return True
+
+
 def device_summary() -> str:
     """'GPU (n)' when TensorFlow sees a GPU, else 'CPU': what the user is told predictions run on."""
     tf, _ = tf_keras()

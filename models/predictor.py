@@ -16,7 +16,7 @@ from mlc.models.archive import ModelWeights, weights_from_model
 from mlc.models.errors import ModelError
 from mlc.models.features import OOV_COLUMN, NgramTfIdf, SparseTfIdf, TfIdfEntries
 from mlc.models.scaling import row_scale, sublinear_values
-from mlc.models.sparse_ops import sparse_matmul
+from mlc.models.sparse_ops import sparse_matmul_by_columns as sparse_matmul
 
 
 def _activations() -> dict[str, Callable[[Any], Any]]:

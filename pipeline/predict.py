@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlc.models.atomic import atomic_path
+from mlc.models.backend import limit_op_threads, usable_cores
 from mlc.models.errors import InputError, OutputError
 from mlc.pipeline.columns import ID_CANDIDATES, describe, joined_text, optional_column, text_columns, unique_column
 from mlc.pipeline.inputs import Job, expand_inputs, is_up_to_date, output_lock, plan_jobs
@@ -89,18 +90,27 @@ def parallel_batches() -> int:
         if value < 1:
             raise InputError("MLC_PARALLEL_BATCHES must be at least 1")
         return value
-    return min((os.cpu_count() or 1) + 1, 8)
+    return min(usable_cores() + 1, 8)
+
+
+def op_threads(parallel: int) -> int:
+    """Intra-op threads so that `parallel` batches in flight keep every usable core busy: 1 up to 7 cores."""
+    return max(1, -(-usable_cores() // parallel))
 
 
 class Tagger:
     """The model as a batch function: Arrow text in, Arrow top-k columns out, through one tf.data pipeline."""
 
-    def __init__(self, model_dir: Path, top_k: int = 3, threshold: float | None = None) -> None:
+    def __init__(self, model_dir: Path, top_k: int = 3, threshold: float | None = None, op_threads: int | None = None) -> None:
+        """`op_threads`: TensorFlow's intra-op threads, set before the model loads (`limit_op_threads`); None keeps
+        TensorFlow's default, one per core, right for one batch at a time (queue worker, `tag_batch`)."""
         from mlc.models.bundle import load_bundle
         from mlc.models.predictor import Predictor, top_k_graph
 
         if top_k < 1:
             raise InputError("--top-k must be at least 1")
+        if op_threads is not None:
+            limit_op_threads(op_threads)  # before the first tensor: TensorFlow fixes it at start-up
         bundle = load_bundle(model_dir)
         self.labels = bundle.labels
         self.label_array = pa.array(self.labels, pa.string())
@@ -283,7 +293,8 @@ def batch_predict(
     for job in jobs:  # fail on unknown formats before loading the model or writing anything
         detect_format(job.source, options.input_format)
         output_format(job.target, options.output_format)
-    tagger = Tagger(model_dir, options.top_k, options.threshold)
+    # batches run side by side in tf.data: an op's own threads would only contend with them
+    tagger = Tagger(model_dir, options.top_k, options.threshold, op_threads=op_threads(parallel_batches()))
     summary = PredictSummary(device=device_summary())
     started = time.perf_counter()  # rows/s is the pipeline's throughput, after the one-off model load
     lock_dir = out_dir if out_dir is not None else (None if output == STDOUT else Path(str(output)).resolve().parent)

@@ -138,7 +138,7 @@ def _datasource(ray: Any, source: str, options: ReadOptions, batch_rows: int) ->
 class TagActor:
     """One per Ray worker: the model loaded once, then batches of rows in, output columns out."""
 
-    def __init__(self, model_files: Any, source: str, options: PredictOptions, output_format: str) -> None:
+    def __init__(self, model_files: Any, source: str, options: PredictOptions, output_format: str, cpus: float = 1.0) -> None:
         import ray
 
         if isinstance(model_files, ray.ObjectRef):  # constructor arguments are not resolved by Ray Data
@@ -147,7 +147,8 @@ class TagActor:
         try:
             for name, data in model_files.items():
                 (scratch / name).write_bytes(data)
-            self.tagger = Tagger(scratch, options.top_k, options.threshold)
+            # one batch at a time on the CPUs Ray gave this actor: its ops may use exactly those
+            self.tagger = Tagger(scratch, options.top_k, options.threshold, op_threads=max(1, round(cpus)))
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         self.source, self.options, self.csv = source, options, output_format == "csv"
@@ -241,7 +242,7 @@ def _run_job(ray: Any, job: Job, model_ref: Any, options: PredictOptions, ray_op
         )
         tagged = dataset.map_batches(
             TagActor,
-            fn_constructor_args=(model_ref, job.source, options, fmt),
+            fn_constructor_args=(model_ref, job.source, options, fmt, ray_options.cpus_per_worker),
             batch_format="pyarrow",
             batch_size=options.batch_size,
             compute=ray.data.ActorPoolStrategy(size=ray_options.workers),

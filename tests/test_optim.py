@@ -1,4 +1,5 @@
-"""The training fast path (CSR first layer, fused Adam) against stock Keras: same gradients, same weights."""
+"""The sparse first layer (training's and prediction's) and the fused optimiser against stock Keras/dense maths:
+same products, same gradients, same weights."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +8,7 @@ import pytest
 from mlc.models.backend import tf_keras
 from mlc.models.build import make_mlp
 from mlc.models.optim import fused_adam
-from mlc.models.sparse_ops import plain_dense, trainable_sparse_matmul
+from mlc.models.sparse_ops import plain_dense, sparse_matmul_by_columns, trainable_sparse_matmul
 
 
 def _batch(rows: int = 16, width: int = 300, seed: int = 0):
@@ -27,6 +28,32 @@ def test_sparse_matmul_gradient_equals_dense():
         reference = tf.reduce_sum(tf.sin(dense @ kernel))
     np.testing.assert_allclose(ours.numpy(), reference.numpy(), rtol=1e-5)
     np.testing.assert_allclose(tape.gradient(ours, kernel).numpy(), tape.gradient(reference, kernel).numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("rows", [0, 1, 37])
+def test_column_order_product_equals_dense(rows):
+    """Prediction's first layer as the predictor feeds it: entries in row order, columns unsorted and repeated
+    within a row (the unmerged n-gram path), empty rows, the last columns used; and a batch of no rows."""
+    tf, _ = tf_keras()
+    rng = np.random.default_rng(rows)
+    width, units = 500, 24
+    entries = []
+    for row in range(rows):
+        if row % 5 == 2:
+            continue  # an empty row
+        columns = rng.integers(0, width, size=int(rng.integers(1, 40)))
+        columns[0] = width - 1
+        entries += [(row, int(c), float(v)) for c, v in zip(columns, rng.random(len(columns)) * 4)]
+    dense = np.zeros((rows, width), np.float32)
+    for row, column, value in entries:
+        dense[row, column] += value  # repeats add up, as the matmul sums them
+    indices = np.array([(r, c) for r, c, _ in entries], np.int64).reshape(-1, 2)
+    values = np.array([v for _, _, v in entries], np.float32)
+    kernel = rng.normal(size=(width, units)).astype(np.float32)
+    ours = sparse_matmul_by_columns(tf.constant(indices), tf.constant(values), tf.constant([rows, width], tf.int64), tf.constant(kernel))
+    assert ours.shape == (rows, units)
+    np.testing.assert_allclose(ours.numpy(), dense @ kernel, rtol=1e-5, atol=1e-4)
+    assert np.array_equal(np.abs(ours.numpy()).sum(axis=1) == 0, ~dense.any(axis=1))  # empty rows stay exactly 0
 
 
 @pytest.mark.parametrize("weight_decay", [0.0, 0.05])
