@@ -1,6 +1,7 @@
 """Import TensorFlow and Keras lazily and always with Keras pinned to the TensorFlow backend.
 
-Commands that need no model (`--help`, `info`) never pay TensorFlow's start-up; those that do call `tf_keras()`.
+Commands that need no model (`--help`, `info`) never pay TensorFlow's start-up; prediction calls `tensorflow()`
+(no Keras: 1.6-2.5 s less start-up), training and Keras model files `tf_keras()`.
 """
 from __future__ import annotations
 
@@ -15,6 +16,12 @@ from types import ModuleType
 from mlc.models.allocator import tune_allocator
 
 _loaded: list[tuple[ModuleType, ModuleType]] = []
+_tensorflow: list[ModuleType] = []
+
+# What `import tensorflow` eagerly imports from Keras "so that load-time registrations happen" (its __init__,
+# inside a try/except ImportError): all of Keras, 1.6-2.5 s of every start-up, for SavedModel registrations that
+# the prediction path never uses.
+_KERAS_EAGER_IMPORTS = ("keras.src.optimizers", "tf_keras.src.optimizers")
 
 
 @contextlib.contextmanager
@@ -35,20 +42,41 @@ def _quiet_native_stderr() -> Iterator[None]:
         os.close(devnull)
 
 
+def tensorflow() -> ModuleType:
+    """TensorFlow alone, imported once and quietly, for code that needs no Keras (all of prediction).
+
+    Unless Keras is already loaded, TensorFlow's own eager import of it is declined (the names it imports are
+    marked absent in `sys.modules` for the duration, which its __init__ tolerates); a later `tf_keras()` then
+    imports Keras as usual."""
+    if _tensorflow:
+        return _tensorflow[0]
+    os.environ["KERAS_BACKEND"] = "tensorflow"
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    tune_allocator()  # before TensorFlow allocates anything
+    declined = [name for name in _KERAS_EAGER_IMPORTS if name not in sys.modules]
+    with _quiet_native_stderr():
+        try:
+            for name in declined:
+                sys.modules[name] = None  # type: ignore[assignment]  # import raises ImportError, loads nothing
+            import tensorflow as tf
+        finally:
+            for name in declined:
+                if sys.modules.get(name, ...) is None:
+                    del sys.modules[name]
+        tf.config.list_physical_devices("GPU")  # the CUDA probe logs here; do it once, quietly
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    _tensorflow.append(tf)
+    return tf
+
+
 def tf_keras() -> tuple[ModuleType, ModuleType]:
     """`(tensorflow, keras)`, imported once, quiet, Keras on the TensorFlow backend."""
     if _loaded:
         return _loaded[0]
-    os.environ["KERAS_BACKEND"] = "tensorflow"
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    tune_allocator()  # before TensorFlow allocates anything
+    tf = tensorflow()
     warnings.filterwarnings("ignore", module="keras")
     with _quiet_native_stderr():
-        import tensorflow as tf
         import keras
-
-        tf.config.list_physical_devices("GPU")  # the CUDA probe logs here; do it once, quietly
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     if keras.backend.backend() != "tensorflow":  # keras was imported earlier with another backend
         from mlc.models.errors import MlcError
 
@@ -74,7 +102,7 @@ def limit_op_threads(threads: int) -> bool:
     `TF_NUM_INTRAOP_THREADS` or the runtime is already up (a second tagger in one process keeps the first's)."""
     if os.environ.get("TF_NUM_INTRAOP_THREADS"):
         return False
-    tf, _ = tf_keras()
+    tf = tensorflow()
     try:
         tf.config.threading.set_intra_op_parallelism_threads(max(int(threads), 1))
     except RuntimeError:
@@ -84,7 +112,7 @@ def limit_op_threads(threads: int) -> bool:
 
 def device_summary() -> str:
     """'GPU (n)' when TensorFlow sees a GPU, else 'CPU': what the user is told predictions run on."""
-    tf, _ = tf_keras()
+    tf = tensorflow()
     gpus = tf.config.list_physical_devices("GPU")
     return f"GPU x{len(gpus)}" if gpus else "CPU"
 
@@ -97,7 +125,7 @@ def static_pipeline_options() -> object:
     (gdb: `~RootDataset::Iterator` blocked on `Model::OptimizeLoop`). That was the "bimodal" batch-predict time
     (the same 163k rows in 13 s or exactly 21.0 s, 1M rows in 106 s or 157 s) and a stall after every epoch of
     training. No autotuned value is left in these pipelines, so the thread has nothing to do."""
-    tf, _ = tf_keras()
+    tf = tensorflow()
     options = tf.data.Options()
     options.autotune.enabled = False
     return options

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from mlc.models.backend import tf_keras
+from mlc.models.backend import tensorflow, tf_keras
 from mlc.models.scaling import Scaling, scale_sparse
 
 # Keras's own `lower_and_strip_punctuation` pattern (keras/src/layers/preprocessing/text_vectorization.py).
@@ -60,7 +60,7 @@ class SparseTfIdf:
         return cls(layer.get_config(), vocabulary, idf, scaling)
 
     def __call__(self, texts: Any) -> Any:
-        tf, _ = tf_keras()
+        tf = tensorflow()
         counts = self.counter(texts)
         columns = counts.indices[:, 1]
         values = tf.gather(self.idf, columns) * tf.cast(counts.values, tf.float32)
@@ -93,7 +93,7 @@ class NgramTfIdf:
         )
 
     def __init__(self, settings: dict[str, Any], vocabulary: list[str], idf: np.ndarray) -> None:
-        tf, _ = tf_keras()
+        tf = tensorflow()
         self.standardize = settings.get("standardize")
         self.bigrams = settings.get("ngrams") not in (None, 1)
         self.vocabulary_size = len(vocabulary)
@@ -108,7 +108,7 @@ class NgramTfIdf:
 
     def tokens(self, texts: Any) -> Any:
         """Keras's standardize and whitespace split, op for op."""
-        tf, _ = tf_keras()
+        tf = tensorflow()
         if self.standardize in ("lower", "lower_and_strip_punctuation"):
             texts = tf.strings.lower(texts)
         if self.standardize in ("strip_punctuation", "lower_and_strip_punctuation"):
@@ -116,7 +116,7 @@ class NgramTfIdf:
         return tf.strings.split(texts)
 
     def __call__(self, texts: Any) -> TfIdfEntries:
-        tf, _ = tf_keras()
+        tf = tensorflow()
         tokens = self.tokens(texts)
         n_rows = tf.shape(texts, out_type=tf.int64)[0]
         rows = tokens.value_rowids()

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from mlc.models.backend import tf_keras
+from mlc.models.backend import tensorflow
 from mlc.models.archive import ModelWeights, weights_from_model
 from mlc.models.errors import ModelError
 from mlc.models.features import OOV_COLUMN, NgramTfIdf, SparseTfIdf, TfIdfEntries
@@ -20,7 +20,7 @@ from mlc.models.sparse_ops import sparse_matmul_by_columns as sparse_matmul
 
 
 def _activations() -> dict[str, Callable[[Any], Any]]:
-    tf, _ = tf_keras()
+    tf = tensorflow()
     return {"relu": tf.nn.relu, "sigmoid": tf.math.sigmoid, "tanh": tf.math.tanh, "softmax": tf.nn.softmax, "linear": lambda x: x}
 
 
@@ -28,7 +28,7 @@ class Predictor:
     """`probabilities(texts) -> [n, n_labels]` for a string tensor; also usable inside a tf.data map."""
 
     def __init__(self, weights: ModelWeights, labels: Sequence[str]) -> None:
-        tf, _ = tf_keras()
+        tf = tensorflow()
         self.labels = list(labels)
         settings, vocabulary, idf = weights.vectorizer, weights.vocabulary, weights.idf
         self.scaling = weights.scaling if weights.scaling is not None and weights.scaling.active else None
@@ -50,7 +50,7 @@ class Predictor:
 
     def first_layer(self, texts: Any) -> Any:
         """TF-IDF(texts) @ kernel, without ever forming the dense TF-IDF rows."""
-        tf, _ = tf_keras()
+        tf = tensorflow()
         kernel = self.weights[0][0]
         if isinstance(self.features, SparseTfIdf):
             tfidf = self.features(texts)
@@ -67,7 +67,7 @@ class Predictor:
     def _scaled_first_layer(self, entries: TfIdfEntries, kernel: Any) -> Any:
         """The same with the model's TfIdfScaling: repeated n-grams merged into counts first (sublinear tf is not
         linear in the count), then `idf * (1 + log count)`, and the row norm applied after the matmul."""
-        tf, _ = tf_keras()
+        tf = tensorflow()
         width = tf.constant(self.features.vocabulary_size, tf.int64)
         # Sorted keys, then runs of equal keys: measured faster than tf.unique (a hash map) or a ragged sparse
         # count, and the entries come out in CSR order (row, then column).
@@ -95,7 +95,7 @@ class Predictor:
 
     def probabilities(self, texts: Any) -> Any:
         """Graph-friendly: string tensor [n] -> float32 tensor [n, n_labels]."""
-        tf, _ = tf_keras()
+        tf = tensorflow()
         _, bias, activation = self.weights[0]
         hidden = activation(self.first_layer(texts) + bias)
         for kernel, bias, activation in self.weights[1:]:
@@ -104,7 +104,7 @@ class Predictor:
 
     def predict(self, texts: Sequence[str], batch_size: int = 4096) -> np.ndarray:
         """Probabilities for a Python list of texts, in batches (evaluation, tests)."""
-        tf, _ = tf_keras()
+        tf = tensorflow()
         if not len(texts):
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         parts = [
@@ -116,7 +116,7 @@ class Predictor:
 
 def top_k_graph(predictor: Predictor, k: int, thresholds: Any) -> Any:
     """A graph function `texts -> (top-k scores, top-k label indices, mask of scores >= threshold)`."""
-    tf, _ = tf_keras()
+    tf = tensorflow()
     k = min(k, len(predictor.labels))
     thresholds = tf.constant(thresholds, dtype=tf.float32)
 

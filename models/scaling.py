@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from mlc.models.backend import tf_keras
+from mlc.models.backend import tensorflow
 
 CLASS_NAME = "TfIdfScaling"
 REGISTERED_NAME = f"mlc>{CLASS_NAME}"
@@ -41,13 +41,13 @@ class Scaling:
 
 def sublinear_values(counts: Any, idf: Any) -> Any:
     """`idf * (1 + log(count))`, for entries with count >= 1."""
-    tf, _ = tf_keras()
+    tf = tensorflow()
     return idf * (1.0 + tf.math.log(tf.cast(counts, idf.dtype)))
 
 
 def row_scale(squares_per_row: Any) -> Any:
     """1 / L2 norm per row, from each row's sum of squares (l2_normalize's epsilon)."""
-    tf, _ = tf_keras()
+    tf = tensorflow()
     return tf.math.rsqrt(tf.maximum(squares_per_row, EPSILON))
 
 
@@ -68,7 +68,7 @@ def make_layer(idf: np.ndarray, scaling: Scaling) -> Any:
 
 def scale_sparse(tfidf: Any, counts: Any, idf: Any, scaling: Scaling) -> Any:
     """The layer's arithmetic on a canonical SparseTensor of TF-IDF (no duplicate entries) and its counts."""
-    tf, _ = tf_keras()
+    tf = tensorflow()
     values = tfidf.values
     if scaling.sublinear:
         values = sublinear_values(counts, tf.gather(idf, tfidf.indices[:, 1]))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlc.models.backend import tf_keras
+from mlc.models.backend import tensorflow, tf_keras
 
 
 def _csr_ops() -> Any:
@@ -22,7 +22,7 @@ def _csr_ops() -> Any:
 
 def sparse_matmul(indices: Any, values: Any, dense_shape: Any, kernel: Any) -> Any:
     """Sparse [n, V] (indices in row order) x dense [V, h]; the public op where the CSR ops are missing."""
-    tf, _ = tf_keras()
+    tf = tensorflow()
     csr = _csr_ops()
     if csr is None:  # pragma: no cover - depends on the TensorFlow build
         return tf.sparse.sparse_dense_matmul(tf.SparseTensor(indices, values, dense_shape), kernel)
@@ -40,7 +40,7 @@ def sparse_matmul_by_columns(indices: Any, values: Any, dense_shape: Any, kernel
     multiplied as `(x^T)^T @ kernel`, which TensorFlow's CPU kernel runs column by column: each kernel row is read
     once per batch and added into every row that has that n-gram, instead of once per entry. Row order streams
     ~160 kernel rows (2 KB each at 512 units) per abstract from a kernel far larger than the cache."""
-    tf, _ = tf_keras()
+    tf = tensorflow()
     csr = _csr_ops()
     if csr is None:  # pragma: no cover - depends on the TensorFlow build
         return sparse_matmul(indices, values, dense_shape, kernel)
@@ -55,7 +55,7 @@ def sparse_matmul_by_columns(indices: Any, values: Any, dense_shape: Any, kernel
 
 def trainable_sparse_matmul(x: Any, kernel: Any) -> Any:
     """`x @ kernel` for a SparseTensor batch, differentiable in `kernel` (inputs are data, never trained)."""
-    tf, _ = tf_keras()
+    tf = tensorflow()
 
     @tf.custom_gradient
     def product(k: Any) -> Any:

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from mlc.models.backend import static_pipeline_options, tf_keras
+from mlc.models.backend import static_pipeline_options, tensorflow, tf_keras
 from mlc.models.build import make_end_to_end, make_mlp, make_vectorizer, vocabulary_size
 from mlc.models.features import SparseTfIdf
 from mlc.models.optim import fused_adam
@@ -141,7 +141,7 @@ def training_dataset(features: SparseTfIdf, texts: Sequence[str], targets: np.nd
     """(sparse TF-IDF, multi-hot) batches, reshuffled each epoch when `shuffle_seed` is given. Vectorised once,
     not per batch per epoch (0.21 -> 0.13 s per step at a 63k vocabulary); autotune off, as in prediction: its
     optimiser thread made each epoch's iterator teardown wait out its sleep (BENCHMARKS.md)."""
-    tf, _ = tf_keras()
+    tf = tensorflow()
     chunk = 2048
     parts = [features(tf.constant(list(texts[i : i + chunk]))) for i in range(0, len(texts), chunk)]
     data = tf.data.Dataset.from_tensor_slices((tf.sparse.concat(0, parts) if len(parts) > 1 else parts[0], targets))

@@ -125,9 +125,9 @@ class Tagger:
 
     def tag_batch(self, texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One batch outside tf.data (the queue worker's small, latency-bound batches): same graph function."""
-        from mlc.models.backend import tf_keras
+        from mlc.models.backend import tensorflow
 
-        tf, _ = tf_keras()
+        tf = tensorflow()
         if self._batch_graph is None:
             self._batch_graph = tf.function(self.batch_fn, input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
         values, indices, above = self._batch_graph(tf.constant(texts.to_numpy(zero_copy_only=False)))
@@ -157,9 +157,9 @@ class Tagger:
 
     def dataset(self, texts: Callable[[], Iterator[np.ndarray]]) -> Any:
         """generator of text arrays -> ordered parallel map of the model -> prefetch; fixed sizes, autotune off."""
-        from mlc.models.backend import static_pipeline_options, tf_keras
+        from mlc.models.backend import static_pipeline_options, tensorflow
 
-        tf, _ = tf_keras()
+        tf = tensorflow()
         return (
             tf.data.Dataset.from_generator(texts, output_signature=tf.TensorSpec([None], tf.string))
             .map(self.batch_fn, num_parallel_calls=self.parallel, deterministic=True)

@@ -194,3 +194,28 @@ def test_pipeline_has_fixed_sizes_and_autotune_off(model_dir, monkeypatch):
     assert dataset.options().autotune.enabled is False and static_pipeline_options().autotune.enabled is False
     outputs = [values.numpy() for values, _, _ in dataset]
     assert len(outputs) == 3 and all(np.array_equal(o, outputs[0]) for o in outputs) and outputs[0].shape == (2, tagger.top_k)
+
+
+KERAS_PROBE = """
+import sys
+from pathlib import Path
+from mlc.pipeline.predict import batch_predict
+summary = batch_predict([sys.argv[1]], Path(sys.argv[2]), output=sys.argv[3])
+loaded = sorted(m for m in sys.modules if m == "keras" or m.startswith(("keras.", "tf_keras")))
+from mlc.models.backend import tf_keras
+tf, keras = tf_keras()  # Keras still imports afterwards, on TensorFlow
+print(summary.rows, len(loaded), keras.backend.backend(), hasattr(keras.optimizers, "Adam"))
+"""
+
+
+def test_prediction_never_imports_keras(model_dir, abstracts, tmp_path):
+    """Start-up: TensorFlow's __init__ imports all of Keras (1.6-2.5 s) unless declined; prediction reads the
+    model file as data and needs none of it. Training in the same process afterwards still gets Keras."""
+    import subprocess
+    import sys
+
+    source = write_input(abstracts.slice(0, 50), tmp_path / "in.parquet")
+    result = subprocess.run([sys.executable, "-c", KERAS_PROBE, str(source), str(model_dir), str(tmp_path / "out.parquet")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["50", "0", "tensorflow", "True"]
