@@ -105,6 +105,7 @@ def read_archive(path: Path) -> ModelWeights:
             if len(vocabulary_files) != 1:
                 raise ModelError(f"{path}: expected one vectorizer vocabulary in the archive, found {len(vocabulary_files)}")
             vocabulary = _vocabulary_lines(archive.read(vocabulary_files[0]).decode("utf-8"))
+            _check_weights_size(path, archive.getinfo("model.weights.h5"), layers, len(vocabulary))
             # Read whole, then parsed from memory: h5py seeking inside a zip member stream took 1.5 s for a 131 MB
             # file (75k vocabulary), this 0.2 s; the bytes are dropped once the arrays are copied out.
             with h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r") as weights:
@@ -115,6 +116,30 @@ def read_archive(path: Path) -> ModelWeights:
         raise
     except (OSError, KeyError, ValueError, zipfile.BadZipFile, UnicodeDecodeError) as error:
         raise ModelError(f"{path}: cannot read the model: {' '.join(str(error).split())[:300]}") from error
+
+
+# Per parameter the weights file may hold the value and two optimiser moments, in float64 at worst, plus HDF5's
+# own structures: generous for any model Keras writes, and still refuses a small architecture whose weights
+# member claims gigabytes (it is read whole into memory, below).
+BYTES_PER_PARAMETER = 3 * 8
+HDF5_OVERHEAD = 2**20
+
+
+def _check_weights_size(path: Path, info: zipfile.ZipInfo, layers: list[dict[str, Any]], vocabulary_size: int) -> None:
+    """The weights member's declared size (zipfile never reads past it) against what the architecture can need."""
+    parameters, width = vocabulary_size, vocabulary_size  # IDF weights, then the first kernel's inputs
+    for layer in layers[2:]:
+        units = layer["config"].get("units")
+        if not isinstance(units, int) or isinstance(units, bool) or units < 1:
+            raise ModelError(f"{path}: layer '{layer['config'].get('name')}' has units {units!r}, not a positive whole number")
+        parameters += width * units + units
+        width = units
+    limit = parameters * BYTES_PER_PARAMETER + HDF5_OVERHEAD
+    if info.file_size > limit:
+        raise ModelError(
+            f"{path}: model.weights.h5 is {info.file_size:,} bytes, more than its architecture's {parameters:,} "
+            f"parameters can need ({limit:,}); refusing to read it"
+        )
 
 
 def _check_architecture(path: Path, config: Any) -> list[dict[str, Any]]:

@@ -128,6 +128,26 @@ def test_unknown_classes_and_modules_are_refused(model_dir, tmp_path, change, fr
         read_archive(target)
 
 
+def _shrink_first_layer(config) -> None:
+    dense = [layer for layer in config["config"]["layers"] if layer["class_name"] == "Dense"]
+    dense[0]["config"]["units"] = 1  # the real kernel is vocabulary x 512: far more bytes than 1 unit needs
+
+
+@pytest.mark.parametrize(
+    "change, fragment",
+    [(_shrink_first_layer, "more than its architecture"),
+     (lambda c: c["config"]["layers"][-1]["config"].update(units="16"), "not a positive whole number")],
+    ids=["oversized-weights", "units-not-a-number"],
+)
+def test_weights_member_larger_than_the_architecture_is_refused_unread(model_dir, tmp_path, change, fragment):
+    """model.weights.h5 is read whole into memory, so its declared size is checked against the architecture first
+    (a small config with a huge weights member would otherwise allocate whatever the member claims)."""
+    target = tmp_path / "model.keras"
+    _rewrite_config(model_dir / "model.keras", target, change)
+    with pytest.raises(ModelError, match=fragment):
+        read_archive(target)
+
+
 def test_label_count_must_match_the_output_layer(model_dir, tmp_path, cli):
     import json
     import shutil
