@@ -4,6 +4,9 @@ TensorFlow's CSR kernel (`tf.linalg.sparse` internals) measured ~15x faster than
 for the first layer at inference (280k vs 18k rows/s, 4096-row batches, identical results). In training, the
 kernel's gradient `x^T @ dy` through `sparse_dense_matmul(adjoint_a=True)` took 55 ms of a 88 ms step at a 63k
 vocabulary; the same product as a CSR matmul of the transposed batch takes 7 ms.
+
+Prediction on a CPU multiplies column by column (`sparse_matmul_by_columns`): the first layer alone went from
+37-44 to 18-22 µs per abstract on one thread at 63k columns (BENCHMARKS.md, session 7).
 """
 from __future__ import annotations
 

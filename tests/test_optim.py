@@ -30,8 +30,8 @@ def test_sparse_matmul_gradient_equals_dense():
     np.testing.assert_allclose(tape.gradient(ours, kernel).numpy(), tape.gradient(reference, kernel).numpy(), atol=1e-5)
 
 
-@pytest.mark.parametrize("rows", [0, 1, 37])
-def test_column_order_product_equals_dense(rows):
+@pytest.mark.parametrize("rows, empty", [(0, False), (1, False), (37, False), (5, True)])
+def test_column_order_product_equals_dense(rows, empty):
     """Prediction's first layer as the predictor feeds it: entries in row order, columns unsorted and repeated
     within a row (the unmerged n-gram path), empty rows, the last columns used; and a batch of no rows."""
     tf, _ = tf_keras()
@@ -39,8 +39,8 @@ def test_column_order_product_equals_dense(rows):
     width, units = 500, 24
     entries = []
     for row in range(rows):
-        if row % 5 == 2:
-            continue  # an empty row
+        if empty or row % 5 == 2:
+            continue  # an empty row (a text of unknown words only); `empty`: a whole batch of them
         columns = rng.integers(0, width, size=int(rng.integers(1, 40)))
         columns[0] = width - 1
         entries += [(row, int(c), float(v)) for c, v in zip(columns, rng.random(len(columns)) * 4)]
