@@ -134,8 +134,8 @@ class NgramTfIdf:
             rows = tf.reshape(tf.stack([rows, rows], axis=1), [-1])
         unknown = tf.equal(columns, OOV_COLUMN)
         oov_counts = tf.math.unsorted_segment_sum(tf.cast(unknown, tf.float32), rows, tf.cast(n_rows, tf.int32))
-        known = columns > OOV_COLUMN
-        columns, rows = tf.boolean_mask(columns, known), tf.boolean_mask(rows, known)
+        known = tf.where(columns > OOV_COLUMN)[:, 0]  # one index list for both (boolean_mask twice: two `where`s)
+        columns, rows = tf.gather(columns, known), tf.gather(rows, known)
         return TfIdfEntries(rows, columns, tf.gather(self.idf, columns), oov_counts, n_rows)
 
 

@@ -16,7 +16,7 @@ from mlc.models.archive import ModelWeights, weights_from_model
 from mlc.models.errors import ModelError
 from mlc.models.features import OOV_COLUMN, NgramTfIdf, SparseTfIdf, TfIdfEntries
 from mlc.models.scaling import row_scale, sublinear_values
-from mlc.models.sparse_ops import sparse_matmul, sparse_matmul_by_columns
+from mlc.models.sparse_ops import count_repeats_by_columns, sparse_matmul, sparse_matmul_by_columns, sparse_matmul_transposed
 
 
 def _activations() -> dict[str, Callable[[Any], Any]]:
@@ -42,7 +42,8 @@ class Predictor:
             )
         # Column order pays off where kernel rows come from memory far slower than cache (CPUs); a GPU's cuSPARSE
         # product would only transpose the matrix back, so there the batch goes in row order.
-        self._matmul = sparse_matmul if tf.config.list_physical_devices("GPU") else sparse_matmul_by_columns
+        self._by_columns = not tf.config.list_physical_devices("GPU")
+        self._matmul = sparse_matmul_by_columns if self._by_columns else sparse_matmul
         # autograph off: no tensor-dependent Python control flow here, and its source rewrite cost 1.2-1.6 s of start-up
         self._compiled = tf.function(self.probabilities, input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
 
@@ -72,15 +73,10 @@ class Predictor:
         linear in the count), then `idf * (1 + log count)`, and the row norm applied after the matmul."""
         tf = tensorflow()
         width = tf.constant(self.features.vocabulary_size, tf.int64)
-        # Sorted keys, then runs of equal keys: measured faster than tf.unique (a hash map) or a ragged sparse
-        # count, and the entries come out in CSR order (row, then column).
-        keys = tf.sort(entries.rows * width + entries.columns)
-        size = tf.size(keys, out_type=tf.int64)
-        first = tf.ones([tf.minimum(size, 1)], tf.bool)  # the first key starts a run; no key, no run
-        starts = tf.where(tf.concat([first, keys[1:] != keys[:-1]], 0))[:, 0]
-        counts = tf.cast(tf.concat([starts[1:], [size]], 0) - starts, tf.float32)
-        keys = tf.gather(keys, starts)
-        rows, columns = keys // width, keys % width
+        if self._by_columns:
+            columns, rows, counts = count_repeats_by_columns(entries.rows, entries.columns, entries.n_rows, width)
+        else:
+            rows, columns, counts = self._count_repeats_by_rows(entries, width)
         idf = tf.gather(self.features.idf, columns)
         oov_idf = tf.constant(self.features.oov_idf, tf.float32)
         if self.scaling.sublinear:
@@ -88,13 +84,28 @@ class Predictor:
             oov_values = tf.where(entries.oov_counts > 0, sublinear_values(tf.maximum(entries.oov_counts, 1.0), oov_idf), 0.0)
         else:
             values, oov_values = idf * counts, oov_idf * entries.oov_counts
-        shape = tf.stack([entries.n_rows, width])
-        hidden = self._matmul(tf.stack([rows, columns], axis=1), values, shape, kernel)
+        if self._by_columns:
+            hidden = sparse_matmul_transposed(columns, rows, values, entries.n_rows, kernel)
+        else:
+            hidden = sparse_matmul(tf.stack([rows, columns], axis=1), values, tf.stack([entries.n_rows, width]), kernel)
         hidden += oov_values[:, None] * kernel[OOV_COLUMN][None, :]
         if self.scaling.normalize:
             squares = tf.math.unsorted_segment_sum(values * values, rows, tf.cast(entries.n_rows, tf.int32))
             hidden *= row_scale(squares + oov_values * oov_values)[:, None]
         return hidden
+
+    @staticmethod
+    def _count_repeats_by_rows(entries: TfIdfEntries, width: Any) -> tuple[Any, Any, Any]:
+        """Distinct (row, column) pairs in row order and their counts, for the row-order product (GPU): sorted
+        keys, then runs of equal keys (measured faster than tf.unique, a hash map, or a ragged sparse count)."""
+        tf = tensorflow()
+        keys = tf.sort(entries.rows * width + entries.columns)
+        size = tf.size(keys, out_type=tf.int64)
+        first = tf.ones([tf.minimum(size, 1)], tf.bool)  # the first key starts a run; no key, no run
+        starts = tf.where(tf.concat([first, keys[1:] != keys[:-1]], 0))[:, 0]
+        counts = tf.cast(tf.concat([starts[1:], [size]], 0) - starts, tf.float32)
+        keys = tf.gather(keys, starts)
+        return keys // width, keys % width, counts
 
     def probabilities(self, texts: Any) -> Any:
         """Graph-friendly: string tensor [n] -> float32 tensor [n, n_labels]."""

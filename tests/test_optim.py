@@ -8,7 +8,9 @@ import pytest
 from mlc.models.backend import tf_keras
 from mlc.models.build import make_mlp
 from mlc.models.optim import fused_adam
-from mlc.models.sparse_ops import plain_dense, sparse_matmul_by_columns, trainable_sparse_matmul
+from mlc.models.sparse_ops import (
+    count_repeats_by_columns, plain_dense, sparse_matmul_by_columns, sparse_matmul_transposed, trainable_sparse_matmul,
+)
 
 
 def _batch(rows: int = 16, width: int = 300, seed: int = 0):
@@ -54,6 +56,36 @@ def test_column_order_product_equals_dense(rows, empty):
     assert ours.shape == (rows, units)
     np.testing.assert_allclose(ours.numpy(), dense @ kernel, rtol=1e-5, atol=1e-4)
     assert np.array_equal(np.abs(ours.numpy()).sum(axis=1) == 0, ~dense.any(axis=1))  # empty rows stay exactly 0
+
+
+@pytest.mark.parametrize("rows", [0, 1, 3, 40])
+def test_repeats_counted_in_column_order_and_multiplied_as_given(rows):
+    """The scaled model's merge on CPUs: entries in row order with repeats and unsorted columns in, distinct
+    (column, row) pairs out in column order with their counts; then the product straight from that order."""
+    tf, _ = tf_keras()
+    rng = np.random.default_rng(rows)
+    width, units = 60, 8
+    lengths = rng.integers(0, 25, size=rows)
+    if rows == 3:
+        lengths[:] = 0  # a batch of texts with no known n-gram at all
+    row_ids = np.repeat(np.arange(rows), lengths).astype(np.int64)
+    column_ids = rng.integers(1, width, size=len(row_ids)).astype(np.int64)  # small width: many repeats
+    columns, row_out, counts = count_repeats_by_columns(tf.constant(row_ids), tf.constant(column_ids), tf.constant(rows, tf.int64), tf.constant(width, tf.int64))
+    expected: dict[tuple[int, int], int] = {}
+    for r, c in zip(row_ids, column_ids):
+        expected[(int(c), int(r))] = expected.get((int(c), int(r)), 0) + 1
+    got = list(zip(columns.numpy().tolist(), row_out.numpy().tolist()))
+    assert got == sorted(expected)  # column order, then row; each pair once
+    assert counts.numpy().tolist() == [expected[pair] for pair in got]
+
+    values = rng.random(len(got)).astype(np.float32)
+    kernel = rng.normal(size=(width, units)).astype(np.float32)
+    dense = np.zeros((rows, width), np.float32)
+    for (c, r), v in zip(got, values):
+        dense[r, c] = v
+    product = sparse_matmul_transposed(columns, row_out, tf.constant(values), tf.constant(rows, tf.int64), tf.constant(kernel))
+    assert product.shape == (rows, units)
+    np.testing.assert_allclose(product.numpy(), dense @ kernel, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("weight_decay", [0.0, 0.05])
