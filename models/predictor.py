@@ -16,7 +16,9 @@ from mlc.models.archive import ModelWeights, weights_from_model
 from mlc.models.errors import ModelError
 from mlc.models.features import OOV_COLUMN, NgramTfIdf, SparseTfIdf, TfIdfEntries
 from mlc.models.scaling import row_scale, sublinear_values
-from mlc.models.sparse_ops import count_repeats_by_columns, sparse_matmul, sparse_matmul_by_columns, sparse_matmul_transposed
+from mlc.models.sparse_ops import (
+    count_repeats_by_columns, runs_of_equal_keys, sparse_matmul, sparse_matmul_by_columns, sparse_matmul_transposed,
+)
 
 
 def _activations() -> dict[str, Callable[[Any], Any]]:
@@ -27,7 +29,8 @@ def _activations() -> dict[str, Callable[[Any], Any]]:
 class Predictor:
     """`probabilities(texts) -> [n, n_labels]` for a string tensor; also usable inside a tf.data map."""
 
-    def __init__(self, weights: ModelWeights, labels: Sequence[str]) -> None:
+    def __init__(self, weights: ModelWeights, labels: Sequence[str], column_order: bool | None = None) -> None:
+        """`column_order`: how the first layer walks the sparse batch; None picks by device (see below)."""
         tf = tensorflow()
         self.labels = list(labels)
         settings, vocabulary, idf = weights.vectorizer, weights.vocabulary, weights.idf
@@ -42,7 +45,7 @@ class Predictor:
             )
         # Column order pays off where kernel rows come from memory far slower than cache (CPUs); a GPU's cuSPARSE
         # product would only transpose the matrix back, so there the batch goes in row order.
-        self._by_columns = not tf.config.list_physical_devices("GPU")
+        self._by_columns = not tf.config.list_physical_devices("GPU") if column_order is None else column_order
         self._matmul = sparse_matmul_by_columns if self._by_columns else sparse_matmul
         # autograph off: no tensor-dependent Python control flow here, and its source rewrite cost 1.2-1.6 s of start-up
         self._compiled = tf.function(self.probabilities, input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
@@ -100,10 +103,7 @@ class Predictor:
         keys, then runs of equal keys (measured faster than tf.unique, a hash map, or a ragged sparse count)."""
         tf = tensorflow()
         keys = tf.sort(entries.rows * width + entries.columns)
-        size = tf.size(keys, out_type=tf.int64)
-        first = tf.ones([tf.minimum(size, 1)], tf.bool)  # the first key starts a run; no key, no run
-        starts = tf.where(tf.concat([first, keys[1:] != keys[:-1]], 0))[:, 0]
-        counts = tf.cast(tf.concat([starts[1:], [size]], 0) - starts, tf.float32)
+        starts, counts = runs_of_equal_keys(keys)
         keys = tf.gather(keys, starts)
         return keys // width, keys % width, counts
 

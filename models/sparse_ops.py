@@ -56,6 +56,15 @@ def sparse_matmul_by_columns(indices: Any, values: Any, dense_shape: Any, kernel
     return tf.cond(dense_shape[0] > 0, product, lambda: tf.zeros(tf.stack([tf.constant(0, tf.int32), tf.shape(kernel)[1]]), kernel.dtype))
 
 
+def runs_of_equal_keys(keys: Any) -> tuple[Any, Any]:
+    """For sorted keys: where each run of equal keys starts, and its length (as float32 counts)."""
+    tf = tensorflow()
+    size = tf.size(keys, out_type=tf.int64)
+    first = tf.ones([tf.minimum(size, 1)], tf.bool)  # the first key starts a run; no key, no run
+    starts = tf.where(tf.concat([first, keys[1:] != keys[:-1]], 0))[:, 0]
+    return starts, tf.cast(tf.concat([starts[1:], [size]], 0) - starts, tf.float32)
+
+
 def count_repeats_by_columns(rows: Any, columns: Any, n_rows: Any, width: Any) -> tuple[Any, Any, Any]:
     """Entries in row order, repeats allowed -> the distinct (column, row) pairs in column order (column, then
     row) and how often each occurred. The batch's CSR matrix transposed is a counting sort (O(entries + width)),
@@ -68,11 +77,7 @@ def count_repeats_by_columns(rows: Any, columns: Any, n_rows: Any, width: Any) -
         ones = tf.ones_like(rows, tf.float32)
         matrix = csr.sparse_tensor_to_csr_sparse_matrix(tf.stack([rows, columns], axis=1), ones, tf.stack([n_rows, width]))
         entries = csr.csr_sparse_matrix_to_sparse_tensor(csr.sparse_matrix_transpose(matrix, type=tf.float32), type=tf.float32)
-        keys = entries.indices[:, 0] * n_rows + entries.indices[:, 1]  # ascending: column, then row
-        size = tf.size(keys, out_type=tf.int64)
-        first = tf.ones([tf.minimum(size, 1)], tf.bool)  # the first key starts a run; no key, no run
-        starts = tf.where(tf.concat([first, keys[1:] != keys[:-1]], 0))[:, 0]
-        counts = tf.cast(tf.concat([starts[1:], [size]], 0) - starts, tf.float32)
+        starts, counts = runs_of_equal_keys(entries.indices[:, 0] * n_rows + entries.indices[:, 1])  # column, then row
         pairs = tf.gather(entries.indices, starts)
         return pairs[:, 0], pairs[:, 1], counts
 

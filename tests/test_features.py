@@ -1,6 +1,8 @@
 """The fast n-gram TF-IDF path against Keras's own layer, on texts chosen to break it."""
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -112,7 +114,7 @@ def test_scaling_layer_and_sparse_path_equal_the_formula(layer, sublinear, norma
 
 
 def test_scaled_predictor_on_hostile_and_empty_batches(layer):
-    """The prediction path, raw and with TfIdfScaling (n-grams merged into counts by sorting), against the dense
+    """The prediction path, raw and with TfIdfScaling (n-grams merged into counts), in both orders, against the dense
     layer stack, on the hostile texts, a batch of only empty texts, and an empty batch (which once killed the
     process: TensorFlow's CSR conversion raises SIGFPE on zero rows)."""
     from mlc.models.archive import DenseWeights, ModelWeights
@@ -125,9 +127,10 @@ def test_scaled_predictor_on_hostile_and_empty_batches(layer):
     rng = np.random.default_rng(0)
     kernel = rng.normal(size=(len(vocabulary), 3)).astype(np.float32)
     bias = rng.normal(size=3).astype(np.float32)
-    for scaling in (None, Scaling(True, True), Scaling(True, False), Scaling(False, True)):
+    for scaling, column_order in itertools.product((None, Scaling(True, True), Scaling(True, False), Scaling(False, True)), (True, False)):
         weights = ModelWeights(layer.get_config(), vocabulary, idf, [DenseWeights(kernel, bias, "linear")], scaling)
-        predictor = Predictor(weights, ["a", "b", "c"])
+        # both ways through the first layer: column order (CPUs, repeats counted by a transpose), row order (GPUs)
+        predictor = Predictor(weights, ["a", "b", "c"], column_order=column_order)
         tfidf = layer(tf.constant(HOSTILE))
         expected = (tfidf if scaling is None else make_layer(idf, scaling)(tfidf)).numpy() @ kernel + bias
         np.testing.assert_allclose(predictor.predict(HOSTILE), expected, rtol=1e-5, atol=1e-5)
