@@ -17,7 +17,7 @@ from mlc.models.errors import ModelError
 from mlc.models.features import OOV_COLUMN, NgramTfIdf, SparseTfIdf, TfIdfEntries
 from mlc.models.scaling import row_scale, sublinear_values
 from mlc.models.sparse_ops import (
-    count_repeats_by_columns, runs_of_equal_keys, sparse_matmul, sparse_matmul_by_columns, sparse_matmul_transposed,
+    count_repeats_by_columns, csr_ops_available, runs_of_equal_keys, sparse_matmul, sparse_matmul_by_columns, sparse_matmul_transposed,
 )
 
 
@@ -45,7 +45,9 @@ class Predictor:
             )
         # Column order pays off where kernel rows come from memory far slower than cache (CPUs); a GPU's cuSPARSE
         # product would only transpose the matrix back, so there the batch goes in row order.
-        self._by_columns = not tf.config.list_physical_devices("GPU") if column_order is None else column_order
+        if column_order is None:
+            column_order = csr_ops_available() and not tf.config.list_physical_devices("GPU")
+        self._by_columns = column_order
         self._matmul = sparse_matmul_by_columns if self._by_columns else sparse_matmul
         # autograph off: no tensor-dependent Python control flow here, and its source rewrite cost 1.2-1.6 s of start-up
         self._compiled = tf.function(self.probabilities, input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)

@@ -10,6 +10,7 @@ Prediction on a CPU multiplies column by column (`sparse_matmul_by_columns`): th
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from mlc.models.backend import tensorflow, tf_keras
@@ -23,6 +24,18 @@ def _csr_ops() -> Any:
     return csr
 
 
+def csr_ops_available() -> bool:
+    """Whether this TensorFlow build has the CSR ops the column-order path needs (all builds we know do)."""
+    return _csr_ops() is not None
+
+
+def _unless_no_rows(n_rows: Any, product: Callable[[], Any], kernel: Any) -> Any:
+    """`product()`, or the [0, units] result for a batch of no rows: the CSR conversion dies with SIGFPE on a
+    matrix of zero rows (TF 2.21), so an empty batch never reaches it."""
+    tf = tensorflow()
+    return tf.cond(n_rows > 0, product, lambda: tf.zeros(tf.stack([tf.constant(0, tf.int32), tf.shape(kernel)[1]]), kernel.dtype))
+
+
 def sparse_matmul(indices: Any, values: Any, dense_shape: Any, kernel: Any) -> Any:
     """Sparse [n, V] (indices in row order) x dense [V, h]; the public op where the CSR ops are missing."""
     tf = tensorflow()
@@ -34,8 +47,7 @@ def sparse_matmul(indices: Any, values: Any, dense_shape: Any, kernel: Any) -> A
         matrix = csr.sparse_tensor_to_csr_sparse_matrix(indices, values, dense_shape)
         return csr.sparse_matrix_mat_mul(matrix, kernel)
 
-    # The CSR conversion dies with SIGFPE on a matrix of zero rows (TF 2.21): an empty batch skips it.
-    return tf.cond(dense_shape[0] > 0, product, lambda: tf.zeros(tf.stack([tf.constant(0, tf.int32), tf.shape(kernel)[1]]), kernel.dtype))
+    return _unless_no_rows(dense_shape[0], product, kernel)
 
 
 def sparse_matmul_by_columns(indices: Any, values: Any, dense_shape: Any, kernel: Any) -> Any:
@@ -43,7 +55,6 @@ def sparse_matmul_by_columns(indices: Any, values: Any, dense_shape: Any, kernel
     multiplied as `(x^T)^T @ kernel`, which TensorFlow's CPU kernel runs column by column: each kernel row is read
     once per batch and added into every row that has that n-gram, instead of once per entry. Row order streams
     ~160 kernel rows (2 KB each at 512 units) per abstract from a kernel far larger than the cache."""
-    tf = tensorflow()
     csr = _csr_ops()
     if csr is None:  # pragma: no cover - depends on the TensorFlow build
         return sparse_matmul(indices, values, dense_shape, kernel)
@@ -53,7 +64,7 @@ def sparse_matmul_by_columns(indices: Any, values: Any, dense_shape: Any, kernel
         transposed = csr.sparse_matrix_transpose(matrix, type=values.dtype)
         return csr.sparse_matrix_mat_mul(transposed, kernel, transpose_a=True)
 
-    return tf.cond(dense_shape[0] > 0, product, lambda: tf.zeros(tf.stack([tf.constant(0, tf.int32), tf.shape(kernel)[1]]), kernel.dtype))
+    return _unless_no_rows(dense_shape[0], product, kernel)
 
 
 def runs_of_equal_keys(keys: Any) -> tuple[Any, Any]:
@@ -99,7 +110,7 @@ def sparse_matmul_transposed(columns: Any, rows: Any, values: Any, n_rows: Any, 
         matrix = csr.sparse_tensor_to_csr_sparse_matrix(tf.stack([columns, rows], axis=1), values, shape)
         return csr.sparse_matrix_mat_mul(matrix, kernel, transpose_a=True)
 
-    return tf.cond(n_rows > 0, product, lambda: tf.zeros(tf.stack([tf.constant(0, tf.int32), tf.shape(kernel)[1]]), kernel.dtype))
+    return _unless_no_rows(n_rows, product, kernel)
 
 
 def trainable_sparse_matmul(x: Any, kernel: Any) -> Any:
