@@ -1,4 +1,4 @@
-"""Keep glibc's heap from handing memory back to the kernel between batches (glibc only; a no-op elsewhere).
+"""Keep freed memory for the next batch instead of handing it back to the kernel: glibc's heap and TensorFlow's own.
 
 Every batch allocates and frees the same few hundred MB of tensors in TensorFlow's per-thread arenas. With glibc's
 defaults a secondary heap that empties is deleted and mapped again on the next batch, so each page is faulted in
@@ -15,6 +15,14 @@ up and TensorFlow could no longer start threads (tests/test_load.py caught it). 
     0               leave glibc alone
 
 A user's own `MALLOC_TOP_PAD_` always wins.
+
+TensorFlow's default CPU allocator hands every tensor buffer to malloc and back; the large ones (a batch's
+entries, the first layer's output, several MB each) are mmap-ed and unmapped each time, so the pad cannot keep
+them: at 1M rows that was still 4.3-4.6M minor faults and 12-15 s of system time. Its BFC allocator (the one it
+uses for GPU-pinned host memory) keeps the regions it grew and reuses them: 0.23M faults, 2-3 s of system time,
+1M rows 1.15x faster, 60 MB more peak RSS (BENCHMARKS.md, session 8). Under a 2 GiB RLIMIT_DATA it still runs
+1M rows (tests/test_load.py): it grows its regions on demand and backs off when a mapping is refused. So
+`tensorflow_allocator()` sets `TF_CPU_ALLOCATOR_USE_BFC=true` unless the user set it or `MLC_MALLOC_TUNING=0`.
 """
 from __future__ import annotations
 
@@ -42,14 +50,21 @@ def committed_memory_is_limited() -> bool:
         return False
 
 
+def _setting() -> str:
+    return os.environ.get("MLC_MALLOC_TUNING", "auto").strip().lower()
+
+
+def _refused() -> bool:
+    return _setting() in ("0", "false", "no", "off")
+
+
 def wanted() -> bool:
     """Whether to pad, from `MLC_MALLOC_TUNING` (auto, 1, 0) and the process's limits."""
     if "MALLOC_TOP_PAD_" in os.environ:
         return False
-    setting = os.environ.get("MLC_MALLOC_TUNING", "auto").strip().lower()
-    if setting in ("0", "false", "no", "off"):
+    if _refused():
         return False
-    if setting in ("1", "true", "yes", "on"):
+    if _setting() in ("1", "true", "yes", "on"):
         return True
     return not committed_memory_is_limited()
 
@@ -66,3 +81,14 @@ def tune_allocator() -> bool:
             applied = False
     _done.append(applied)
     return applied
+
+
+TF_BFC = "TF_CPU_ALLOCATOR_USE_BFC"
+
+
+def tensorflow_allocator() -> bool:
+    """Ask TensorFlow for its BFC CPU allocator (read when TensorFlow first allocates, so call this before the
+    import). True when it will be used; the user's own `TF_CPU_ALLOCATOR_USE_BFC` is left as it is."""
+    if TF_BFC not in os.environ and not _refused():
+        os.environ[TF_BFC] = "true"
+    return os.environ.get(TF_BFC, "").strip().lower() in ("1", "true")

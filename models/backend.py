@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Iterator
 from types import ModuleType
 
-from mlc.models.allocator import tune_allocator
+from mlc.models.allocator import tensorflow_allocator, tune_allocator
 
 _loaded: list[tuple[ModuleType, ModuleType]] = []
 _tensorflow: list[ModuleType] = []
@@ -53,6 +53,7 @@ def tensorflow() -> ModuleType:
     os.environ["KERAS_BACKEND"] = "tensorflow"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     tune_allocator()  # before TensorFlow allocates anything
+    tensorflow_allocator()
     declined = [name for name in _KERAS_EAGER_IMPORTS if name not in sys.modules]
     with _quiet_native_stderr():
         try:

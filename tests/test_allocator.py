@@ -41,3 +41,33 @@ def test_padding_follows_the_limits_and_the_setting():
     assert probe(data_limit=2 * GIB, MLC_MALLOC_TUNING="1") == "True True"  # the user asked for it
     assert probe(MLC_MALLOC_TUNING="0") == "False False"
     assert probe(MLC_MALLOC_TUNING="1", MALLOC_TOP_PAD_="1048576") == "False False"  # the user's own glibc setting
+
+
+TF_PROBE = """
+import resource
+from mlc.models.backend import tensorflow
+tf = tensorflow()
+step = tf.function(lambda n: tf.reduce_sum(tf.fill([n], 1.0)))
+step(tf.constant(1 << 24))  # a 64 MB tensor, once, so the allocator has grown
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(10):
+    step(tf.constant(1 << 24))
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+PAGES_PER_TENSOR = (1 << 24) * 4 // resource.getpagesize()
+
+
+def tensor_faults(**env: str) -> int:
+    """Minor page faults of ten more 64 MB tensors in a fresh process that imported TensorFlow through mlc."""
+    clean = {k: v for k, v in os.environ.items() if k not in ("TF_CPU_ALLOCATOR_USE_BFC", "MLC_MALLOC_TUNING")}
+    done = subprocess.run([sys.executable, "-c", TF_PROBE], env={**clean, **env}, capture_output=True, text=True, check=True)
+    return int(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.skipif(platform.system() != "Linux", reason="page-fault counts as Linux reports them")
+def test_tensorflow_reuses_its_memory_unless_refused():
+    # mlc's default: TensorFlow's BFC allocator keeps the region; the same tensor again costs no new pages
+    assert tensor_faults() < PAGES_PER_TENSOR
+    # TensorFlow's default allocator maps and unmaps the buffer every time: each tensor faults all its pages in
+    assert tensor_faults(MLC_MALLOC_TUNING="0") >= 9 * PAGES_PER_TENSOR
+    assert tensor_faults(TF_CPU_ALLOCATOR_USE_BFC="false") >= 9 * PAGES_PER_TENSOR  # the user's own setting wins
