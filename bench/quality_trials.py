@@ -9,6 +9,11 @@ nothing here is product code) and is scored like quality.py's "mlc defaults, tun
     rank=W       binary cross-entropy + W / n_labels x softmax cross-entropy on the logits (a ranking term)
     wide=1       a linear TF-IDF -> logits path added to the MLP's logits (wide & deep)
     noes=1       no early stopping: exactly `epochs` epochs
+    indrop=P     input dropout: each training batch loses each TF-IDF entry with probability P (a fresh draw every
+                 epoch), rows re-normalised to unit length as at inference (for the default, normalised input)
+    units=AxB    hidden layer widths, e.g. units=1024x512 (the example's are 512x256)
+    splitpunct=1 punctuation replaced by a space in every text (train and test) before the model sees it, so
+                 "state-of-the-art" is four tokens as scikit-learn's tokenizer makes it, not "stateoftheart"
 
 Trials take TrainConfig overrides after a colon: `base:noes=1,epochs=5`, `base:wide=1,learning_rate=0.003`.
 
@@ -36,7 +41,7 @@ from mlc.pipeline.training_data import ColumnOptions, combination_key, load_labe
 import mlc.models.train as T  # noqa: E402
 
 TRIAL: dict[str, Any] = {}
-_loss, _make_mlp, _make_end_to_end = T._loss, T.make_mlp, T.make_end_to_end
+_loss, _make_mlp, _make_end_to_end, _training_dataset = T._loss, T.make_mlp, T.make_end_to_end, T.training_dataset
 
 
 def trial_loss(tf: Any, targets: np.ndarray, power: float) -> Any:
@@ -55,6 +60,9 @@ def trial_loss(tf: Any, targets: np.ndarray, power: float) -> Any:
 
 
 def trial_mlp(n_features: int, n_labels: int, dropout: float = 0.0, *, stock: bool = False) -> Any:
+    import mlc.models.build as B
+
+    B.HIDDEN_UNITS = tuple(int(u) for u in str(TRIAL["units"]).split("x")) if "units" in TRIAL else (512, 256)
     if not TRIAL.get("wide"):
         return _make_mlp(n_features, n_labels, dropout, stock=stock)
     from mlc.models.build import HIDDEN_UNITS
@@ -71,6 +79,23 @@ def trial_mlp(n_features: int, n_labels: int, dropout: float = 0.0, *, stock: bo
     return keras.Model(features, keras.layers.Activation("sigmoid")(logits))
 
 
+def trial_training_dataset(features: Any, texts: Any, targets: np.ndarray, batch_size: int, shuffle_seed: int | None) -> Any:
+    data = _training_dataset(features, texts, targets, batch_size, shuffle_seed)
+    rate = TRIAL.get("indrop", 0.0)
+    if shuffle_seed is None or rate <= 0:
+        return data
+    tf, _ = tf_keras()
+
+    def drop(x: Any, y: Any) -> Any:
+        kept = tf.sparse.retain(x, tf.random.uniform(tf.shape(x.values)) >= rate)
+        rows = kept.indices[:, 0]
+        squares = tf.math.unsorted_segment_sum(kept.values * kept.values, rows, tf.cast(x.dense_shape[0], tf.int32))
+        scale = tf.math.rsqrt(tf.maximum(squares, 1e-12))
+        return tf.SparseTensor(kept.indices, kept.values * tf.gather(scale, rows), kept.dense_shape), y
+
+    return data.map(drop)
+
+
 def trial_end_to_end(vectorizer: Any, mlp: Any, scaling: Any = None) -> Any:
     return ("wide", vectorizer, mlp, scaling) if TRIAL.get("wide") else _make_end_to_end(vectorizer, mlp, scaling)
 
@@ -78,6 +103,12 @@ def trial_end_to_end(vectorizer: Any, mlp: Any, scaling: Any = None) -> Any:
 def trial_early_stopping(*args: Any, **kwargs: Any) -> Any:
     _, keras = tf_keras()
     return keras.callbacks.Callback() if TRIAL.get("noes") else _EarlyStopping(*args, **kwargs)
+
+
+def split_punctuation(texts: list[str]) -> list[str]:
+    import re
+
+    return [re.sub(r"[^\w\s]", " ", text) for text in texts]
 
 
 def scores_of(result: Any, texts: list[str]) -> np.ndarray:
@@ -133,8 +164,9 @@ def main() -> None:
             mode, _, settings = spec.partition(":")
             pairs = {k: _value(v) for k, v in (kv.split("=") for kv in settings.split(",") if kv)}
             TRIAL.clear()
-            TRIAL.update({k: pairs.pop(k) for k in ("rank", "wide", "noes") if k in pairs})
-            labels, scores, thresholds = run_trial(mode, pairs, train_texts, train_labels, test_texts, 42 + fold)
+            TRIAL.update({k: pairs.pop(k) for k in ("rank", "wide", "noes", "indrop", "units", "splitpunct") if k in pairs})
+            texts = (split_punctuation(train_texts), split_punctuation(test_texts)) if TRIAL.get("splitpunct") else (train_texts, test_texts)
+            labels, scores, thresholds = run_trial(mode, pairs, texts[0], train_labels, texts[1], 42 + fold)
             results[spec].append(evaluate_scores(test_labels, scores, labels, threshold=thresholds))
         print(f"fold {fold + 1}/5 done, {time.perf_counter() - started:.0f} s", flush=True)
     print("\n| trial | " + " | ".join(METRICS) + " |")
@@ -145,7 +177,7 @@ def main() -> None:
 
 _, _keras = tf_keras()
 _EarlyStopping = _keras.callbacks.EarlyStopping
-T._loss, T.make_mlp, T.make_end_to_end = trial_loss, trial_mlp, trial_end_to_end
+T._loss, T.make_mlp, T.make_end_to_end, T.training_dataset = trial_loss, trial_mlp, trial_end_to_end, trial_training_dataset
 _keras.callbacks.EarlyStopping = trial_early_stopping
 
 if __name__ == "__main__":
