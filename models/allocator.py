@@ -12,7 +12,7 @@ up and TensorFlow could no longer start threads (tests/test_load.py caught it). 
 
     auto (default)  pad, unless RLIMIT_DATA or RLIMIT_AS is set or the kernel does strict overcommit accounting
     1               pad regardless
-    0               leave glibc alone
+    0               leave glibc (and TensorFlow's allocator, below) alone
 
 A user's own `MALLOC_TOP_PAD_` always wins.
 
@@ -35,6 +35,7 @@ from pathlib import Path
 M_TOP_PAD = -2  # glibc's mallopt parameter number (malloc.h)
 TOP_PAD_BYTES = 64 * 2**20
 OVERCOMMIT = Path("/proc/sys/vm/overcommit_memory")
+TF_BFC = "TF_CPU_ALLOCATOR_USE_BFC"
 _done: list[bool] = []
 
 
@@ -81,9 +82,6 @@ def tune_allocator() -> bool:
             applied = False
     _done.append(applied)
     return applied
-
-
-TF_BFC = "TF_CPU_ALLOCATOR_USE_BFC"
 
 
 def tensorflow_allocator() -> bool:
