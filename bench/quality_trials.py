@@ -22,6 +22,7 @@ Trials take TrainConfig overrides after a colon: `base:noes=1,epochs=5`, `base:w
 """
 from __future__ import annotations
 
+import re
 import sys
 import time
 from collections import defaultdict
@@ -38,10 +39,12 @@ from mlc.models.metrics import evaluate_scores  # noqa: E402
 from mlc.models.predictor import Predictor  # noqa: E402
 from mlc.models.thresholds import tune_thresholds  # noqa: E402
 from mlc.pipeline.training_data import ColumnOptions, combination_key, load_labelled, stratified_split  # noqa: E402
+import mlc.models.build as B  # noqa: E402
 import mlc.models.train as T  # noqa: E402
 
 TRIAL: dict[str, Any] = {}
 _loss, _make_mlp, _make_end_to_end, _training_dataset = T._loss, T.make_mlp, T.make_end_to_end, T.training_dataset
+_HIDDEN_UNITS = B.HIDDEN_UNITS  # the product's widths, restored for every trial that does not set `units`
 
 
 def trial_loss(tf: Any, targets: np.ndarray, power: float) -> Any:
@@ -60,18 +63,15 @@ def trial_loss(tf: Any, targets: np.ndarray, power: float) -> Any:
 
 
 def trial_mlp(n_features: int, n_labels: int, dropout: float = 0.0, *, stock: bool = False) -> Any:
-    import mlc.models.build as B
-
-    B.HIDDEN_UNITS = tuple(int(u) for u in str(TRIAL["units"]).split("x")) if "units" in TRIAL else (512, 256)
+    B.HIDDEN_UNITS = tuple(int(u) for u in str(TRIAL["units"]).split("x")) if "units" in TRIAL else _HIDDEN_UNITS
     if not TRIAL.get("wide"):
         return _make_mlp(n_features, n_labels, dropout, stock=stock)
-    from mlc.models.build import HIDDEN_UNITS
     from mlc.models.sparse_ops import sparse_input_dense
 
     _, keras = tf_keras()
     features = keras.Input(shape=(n_features,), sparse=True, name="tfidf")
     hidden = features
-    for i, units in enumerate(HIDDEN_UNITS):
+    for i, units in enumerate(B.HIDDEN_UNITS):
         hidden = (sparse_input_dense if i == 0 else keras.layers.Dense)(units, activation="relu", name=f"dense_{i}")(hidden)
         if dropout > 0:
             hidden = keras.layers.Dropout(dropout)(hidden)
@@ -106,8 +106,6 @@ def trial_early_stopping(*args: Any, **kwargs: Any) -> Any:
 
 
 def split_punctuation(texts: list[str]) -> list[str]:
-    import re
-
     return [re.sub(r"[^\w\s]", " ", text) for text in texts]
 
 
