@@ -1,10 +1,11 @@
 """batch-predict: stream inputs through the model in a tf.data pipeline and write top-k labels, atomically.
 
-    reader (Arrow batches) -> rebatch to --batch-size -> tf.data: from_generator -> map(vectorize + MLP + top-k,
-    parallel, ordered) -> prefetch -> Arrow output batch -> writer on a temp file -> rename when complete
+    reader (Arrow batches) -> rebatch to --batch-size -> slices -> tf.data: from_generator -> map(vectorize + MLP +
+    top-k, parallel, ordered) -> prefetch -> slices joined -> Arrow output batch -> writer on a temp file -> rename
 
-Only a bounded number of batches is ever in flight (the prefetch depth), so memory stays flat whatever the
-input size. Row order is kept: the map is deterministic and the side data of each batch waits in a FIFO.
+Only a bounded number of rows is ever in flight (`ROWS_IN_FLIGHT`, on the CPU), so memory stays flat whatever
+the input size and however many cores run slices side by side. Row order is kept: the map is deterministic and
+the side data of each batch waits in a FIFO.
 """
 from __future__ import annotations
 
@@ -77,10 +78,20 @@ class PredictSummary:
         return self.rows / self.seconds if self.seconds > 0 else 0.0
 
 
+# Rows whose intermediates (tokens, bigram strings, sparse entries, hidden activations: ~35 KB a row with a 75k
+# vocabulary) may exist at once on the CPU. 12,288 is what 2 cores ran with at the 4,096-row default (1.36-1.45 GB
+# peak RSS at 1M rows); on 16 cores the same batches, 8 in flight, peaked at 2.3 GB (BENCHMARKS.md, session 9).
+ROWS_IN_FLIGHT = 12_288
+# Below this a slice's per-op overhead starts to show; many-core machines keep it and hold a little more.
+MIN_SLICE_ROWS = 256
+MAX_PARALLEL = 64
+
+
 def parallel_batches() -> int:
-    """Batches in flight at once: one per core plus one so a core never waits on the reader. A fixed number, so
-    tf.data's autotuner (and its optimiser thread, which stalled iterator teardown: `static_pipeline_options`) is
-    off. Capped at 8: each batch in flight holds ~100 MB of intermediates; `MLC_PARALLEL_BATCHES` overrides."""
+    """Slices in flight at once: one per core plus one so a core never waits on the reader (the feature ops of a
+    slice run on one thread, so fewer slices than cores leaves cores idle: on 16 cores, 8 in flight kept 4-6
+    busy, 16 kept 14; BENCHMARKS.md). A fixed number, so tf.data's autotuner (and its optimiser thread, which
+    stalled iterator teardown: `static_pipeline_options`) is off. `MLC_PARALLEL_BATCHES` overrides."""
     configured = os.environ.get("MLC_PARALLEL_BATCHES")
     if configured:
         try:
@@ -90,7 +101,15 @@ def parallel_batches() -> int:
         if value < 1:
             raise InputError("MLC_PARALLEL_BATCHES must be at least 1")
         return value
-    return min(usable_cores() + 1, 8)
+    return min(usable_cores() + 1, MAX_PARALLEL)
+
+
+def slice_rows(parallel: int, gpu: bool) -> int | None:
+    """Most rows one map call takes, so that `parallel` calls hold at most ~`ROWS_IN_FLIGHT` rows; None (whole
+    batches) on a GPU, which wants large batches and keeps the intermediates in its own memory."""
+    if gpu:
+        return None
+    return max(MIN_SLICE_ROWS, ROWS_IN_FLIGHT // max(parallel, 1))
 
 
 def op_threads(parallel: int) -> int:
@@ -104,6 +123,7 @@ class Tagger:
     def __init__(self, model_dir: Path, top_k: int = 3, threshold: float | None = None, op_threads: int | None = None) -> None:
         """`op_threads`: TensorFlow's intra-op threads, set before the model loads (`limit_op_threads`); None keeps
         TensorFlow's default, one per core, right for one batch at a time (queue worker, `tag_batch`)."""
+        from mlc.models.backend import device_summary
         from mlc.models.bundle import load_bundle
         from mlc.models.predictor import Predictor, top_k_graph
 
@@ -121,6 +141,7 @@ class Tagger:
         del bundle  # the numpy weights; the predictor holds its own tensors
         self.batch_fn = top_k_graph(self.predictor, self.top_k, self.thresholds)
         self.parallel = parallel_batches()
+        self.slice_rows = slice_rows(self.parallel, gpu=device_summary() != "CPU")
         self._batch_graph: Any = None
 
     def tag_batch(self, texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -138,20 +159,33 @@ class Tagger:
         return [*names, "labels", "error"]
 
     def tag(self, chunks: Iterator[tuple[pa.Array, Any]]) -> Iterator[tuple[Any, tuple[np.ndarray, np.ndarray, np.ndarray]]]:
-        """Run (text array, side data) chunks through tf.data in order; yield (side data, model outputs)."""
-        pending: deque = deque()
+        """Run (text array, side data) chunks through tf.data in order; yield (side data, model outputs).
+
+        A chunk longer than `slice_rows` goes through the map as several slices (so that every core gets one
+        without more rows in flight); their outputs are joined again before the chunk is yielded."""
+        pending: deque = deque()  # (side data, slices) of each chunk, queued before its first slice goes in
         failure: list[BaseException] = []
+        step = self.slice_rows
 
         def texts() -> Iterator[np.ndarray]:
             try:
                 for text, side in chunks:
-                    pending.append(side)
-                    yield text.to_numpy(zero_copy_only=False)
+                    array = text.to_numpy(zero_copy_only=False)
+                    starts = range(0, len(array), step) if step and len(array) > step else range(1)
+                    pending.append((side, len(starts)))
+                    for start in starts:
+                        yield array[start:start + step] if len(starts) > 1 else array
             except BaseException as error:  # surfaced in the caller's thread below, with its own message
                 failure.append(error)
 
+        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         for values, indices, above in self.dataset(texts):
-            yield pending.popleft(), (values.numpy(), indices.numpy(), above.numpy())
+            parts.append((values.numpy(), indices.numpy(), above.numpy()))
+            side, count = pending[0]
+            if len(parts) == count:
+                pending.popleft()
+                yield side, (parts[0] if count == 1 else tuple(np.concatenate(column) for column in zip(*parts)))
+                parts = []
         if failure:
             raise failure[0]
 

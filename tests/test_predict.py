@@ -196,6 +196,60 @@ def test_pipeline_has_fixed_sizes_and_autotune_off(model_dir, monkeypatch):
     assert len(outputs) == 3 and all(np.array_equal(o, outputs[0]) for o in outputs) and outputs[0].shape == (2, tagger.top_k)
 
 
+def test_rows_in_flight_stay_bounded_whatever_the_cores():
+    """On 16 cores, 8 whole batches in flight kept 4-6 cores busy and 16 took 2.6 GB (BENCHMARKS.md, session 9):
+    more cores get more, smaller slices, never more rows in flight; 2 cores keep whole default batches."""
+    from mlc.pipeline.predict import DEFAULT_BATCH_SIZE, MIN_SLICE_ROWS, ROWS_IN_FLIGHT, slice_rows
+
+    assert slice_rows(3, gpu=False) >= DEFAULT_BATCH_SIZE
+    for parallel in (5, 9, 17, 33):
+        assert parallel * slice_rows(parallel, gpu=False) <= ROWS_IN_FLIGHT
+    assert slice_rows(65, gpu=False) == MIN_SLICE_ROWS
+    assert slice_rows(17, gpu=True) is None  # a GPU takes whole batches
+
+
+def test_long_batches_run_as_slices_and_come_back_whole_in_order(model_dir, abstracts, expected_scores, monkeypatch):
+    from mlc.pipeline.predict import Tagger
+
+    monkeypatch.setenv("MLC_PARALLEL_BATCHES", "3")
+    tagger = Tagger(model_dir)
+    tagger.slice_rows = 7
+    seen: list[int] = []
+    run = tagger.dataset
+
+    def recording(texts):
+        def passed_on():
+            for array in texts():
+                seen.append(len(array))
+                yield array
+        return run(passed_on)
+
+    tagger.dataset = recording
+    texts = abstracts.column("summaries").combine_chunks()
+    sizes, chunks, start = [20, 7, 1, 15, 8], [], 0  # several slices, exactly one, a short one
+    for n in sizes:
+        chunks.append((texts.slice(start, n), start))
+        start += n
+    results = list(tagger.tag(iter(chunks)))
+    assert seen == [7, 7, 6, 7, 1, 7, 7, 1, 7, 1]
+    assert [side for side, _ in results] == [side for _, side in chunks]
+    for (side, (values, indices, above)), n in zip(results, sizes):
+        scores = expected_scores[side:side + n]
+        assert values.shape == (n, tagger.top_k) and above.shape[0] == n
+        np.testing.assert_allclose(values, -np.sort(-scores, axis=1)[:, :tagger.top_k], atol=1e-5)
+        np.testing.assert_allclose(np.take_along_axis(scores, indices, axis=1), values, atol=1e-5)
+
+
+def test_many_cores_slice_the_default_batch_end_to_end(model_dir, abstracts, expected_scores, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLC_PARALLEL_BATCHES", "16")  # slices of 768 rows: the one 800-row batch runs as two
+    source = write_input(abstracts, tmp_path / "in.parquet")
+    target = tmp_path / "out.parquet"
+    assert batch_predict([str(source)], model_dir, output=str(target)).rows == 800
+    rows = read_output(target)
+    assert [r["id"] for r in rows] == abstracts.column("id").to_pylist()
+    np.testing.assert_allclose([r["score_1"] for r in rows], expected_scores.max(axis=1), atol=1e-5)
+
+
 KERAS_PROBE = """
 import sys
 from pathlib import Path
