@@ -51,8 +51,9 @@ def train_command(
     weight_decay: Annotated[float, typer.Option(min=0.0, help="AdamW weight decay (default 0: plain Adam, the example's).")] = 0.0,
     sublinear_tf: Annotated[Optional[bool], typer.Option("--sublinear-tf/--raw-tf", help="TF-IDF with 1 + log(count) (default) or the raw count (the example's).")] = None,
     normalize: Annotated[Optional[bool], typer.Option("--normalize/--no-normalize", help="Scale each TF-IDF row to unit length (default; the example does not).")] = None,
+    split_punctuation: Annotated[Optional[bool], typer.Option("--split-punctuation/--strip-punctuation", help="Punctuation becomes a space (default) or is deleted (Keras's standardize, the example's).")] = None,
     lr_schedule: Annotated[str, typer.Option(help="constant, or cosine: decay to 0 over the epochs.")] = "constant",
-    example_settings: Annotated[bool, typer.Option("--example-settings", help="The Keras example's settings: raw TF-IDF, learning rate 1e-3, no dropout (options given still win).")] = False,
+    example_settings: Annotated[bool, typer.Option("--example-settings", help="The Keras example's settings: raw TF-IDF, Keras's standardize, learning rate 1e-3, no dropout (options given still win).")] = False,
     test_size: Annotated[float, typer.Option(help="Held-out share, split half validation, half test.")] = 0.1,
     seed: int = 42,
     quiet: opt.Quiet = False,
@@ -63,7 +64,8 @@ def train_command(
     from mlc.pipeline.training_data import ColumnOptions
 
     columns = ColumnOptions(text_column, labels_column, title_column, label_sep, input_format)
-    given = {"learning_rate": learning_rate, "dropout": dropout, "sublinear_tf": sublinear_tf, "normalize": normalize}
+    given = {"learning_rate": learning_rate, "dropout": dropout, "sublinear_tf": sublinear_tf, "normalize": normalize,
+             "split_punctuation": split_punctuation}
     chosen = {name: value for name, value in given.items() if value is not None}
     if lr_schedule not in ("constant", "cosine"):
         raise typer.BadParameter(f"{lr_schedule!r}: expected constant or cosine", param_hint="--lr-schedule")

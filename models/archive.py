@@ -23,11 +23,12 @@ from typing import Any
 import numpy as np
 
 from mlc.models.errors import ModelError
+from mlc.models.features import KERAS_STANDARDIZE, SPLIT_PUNCTUATION, standardize_name
 from mlc.models.scaling import CLASS_NAME as SCALING, REGISTERED_NAME as SCALING_NAME, Scaling
 
 ACTIVATIONS = ("relu", "sigmoid", "linear", "tanh", "softmax")
 VECTORIZER_KEYS = ("standardize", "split", "ngrams", "output_mode")
-STANDARDIZE = ("lower_and_strip_punctuation", "lower", "strip_punctuation", None)
+STANDARDIZE = (*KERAS_STANDARDIZE, SPLIT_PUNCTUATION)
 
 
 @dataclass
@@ -67,7 +68,7 @@ def weights_from_model(model: Any) -> ModelWeights:
     config = vectorizers[0].get_config()
     vocabulary, idf = vectorizer_state(vectorizers[0])
     return ModelWeights(
-        vectorizer={key: config[key] for key in VECTORIZER_KEYS},
+        vectorizer=_vectorizer_settings(config),
         vocabulary=vocabulary,
         idf=idf,
         dense=[DenseWeights(l.kernel.numpy(), l.bias.numpy(), _activation_name(l.get_config()["activation"])) for l in dense],
@@ -158,7 +159,7 @@ def _check_architecture(path: Path, config: Any) -> list[dict[str, Any]]:
     if kinds[:2] != ["InputLayer", "TextVectorization"] or "Dense" not in body or not set(body) <= {"Dense", "Dropout"}:
         raise ModelError(f"{path}: layers {kinds} are not mlc's (InputLayer, TextVectorization, [TfIdfScaling], Dense/Dropout...); refusing to load")
     vectorizer = layers[1]["config"]
-    if vectorizer.get("output_mode") != "tf_idf" or vectorizer.get("standardize") not in STANDARDIZE or vectorizer.get("split") not in ("whitespace", "character", None):
+    if vectorizer.get("output_mode") != "tf_idf" or standardize_name(vectorizer.get("standardize")) not in STANDARDIZE or vectorizer.get("split") not in ("whitespace", "character", None):
         raise ModelError(f"{path}: vectorizer settings {({k: vectorizer.get(k) for k in VECTORIZER_KEYS})} are not mlc's")
     for layer in layers[2:]:
         if layer["class_name"] == "Dense":
@@ -200,11 +201,19 @@ def _weights(path: Path, layers: list[dict[str, Any]], vocabulary: list[str], we
         width = kernel.shape[1]
     settings = layers[1]["config"]
     return ModelWeights(
-        vectorizer={key: settings.get(key) for key in VECTORIZER_KEYS},
+        vectorizer=_vectorizer_settings(settings),
         vocabulary=vocabulary,
         idf=idf[: len(vocabulary)],
         dense=dense,
     )
+
+
+def _vectorizer_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """The settings the prediction path reads; `standardize` by name, whether the config holds mlc's function
+    itself (a model in memory) or its serialized reference (a model file)."""
+    settings = {key: config.get(key) for key in VECTORIZER_KEYS}
+    settings["standardize"] = standardize_name(settings["standardize"])
+    return settings
 
 
 def _vocabulary_lines(text: str) -> list[str]:

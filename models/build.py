@@ -20,10 +20,16 @@ def vocabulary_size(texts: Sequence[str]) -> int:
     return len(vocabulary)
 
 
-def make_vectorizer(texts: Sequence[str], max_tokens: int, *, batch_size: int = 1024) -> Any:
-    """`TextVectorization(max_tokens, ngrams=2, output_mode="tf_idf")` adapted on the training texts."""
+def make_vectorizer(texts: Sequence[str], max_tokens: int, *, split_punctuation: bool = False, batch_size: int = 1024) -> Any:
+    """`TextVectorization(max_tokens, ngrams=2, output_mode="tf_idf")` adapted on the training texts; with
+    `split_punctuation`, standardized by mlc's registered `lower_and_split_punctuation` instead of Keras's own."""
     tf, keras = tf_keras()
-    layer = keras.layers.TextVectorization(max_tokens=max_tokens, ngrams=2, output_mode="tf_idf", name="vectorizer")
+    standardize: Any = "lower_and_strip_punctuation"
+    if split_punctuation:
+        from mlc.models.layers import lower_and_split_punctuation
+
+        standardize = lower_and_split_punctuation
+    layer = keras.layers.TextVectorization(max_tokens=max_tokens, ngrams=2, output_mode="tf_idf", standardize=standardize, name="vectorizer")
     layer.adapt(tf.data.Dataset.from_tensor_slices(list(texts)).batch(batch_size).with_options(static_pipeline_options()))
     return layer
 

@@ -116,7 +116,7 @@ def load_keras_model(path: Path) -> Any:
     """The end-to-end Keras model itself, in safe mode (for users who want the Keras object; tests compare it)."""
     from mlc.models.backend import tf_keras
 
-    import mlc.models.layers  # noqa: F401  registers mlc>TfIdfScaling, the one non-stock layer an mlc model may hold
+    import mlc.models.layers  # noqa: F401  registers mlc>TfIdfScaling and mlc>lower_and_split_punctuation, the non-stock objects an mlc model may hold
 
     model_file = Path(path) / MODEL_FILE
     _, keras = tf_keras()

@@ -6,8 +6,8 @@ row is >99% zeros. Keras's own `tf_idf` + `sparse=True` fails (GatherNd) in Kera
 * `SparseTfIdf` counts sparsely with the same vocabulary and multiplies by the adapted layer's IDF weights:
   exactly the dense values, as a canonical SparseTensor. Training uses it; so does any layer configuration
   `NgramTfIdf` does not cover.
-* `NgramTfIdf` is the prediction path for the configuration `mlc train` builds (standardize
-  lower/strip-punctuation, whitespace split, uni+bigrams). Profiling showed bigram strings, their hashing and the
+* `NgramTfIdf` is the prediction path for the configurations `mlc train` builds (standardize lower and
+  split or strip punctuation, whitespace split, uni+bigrams). Profiling showed bigram strings, their hashing and the
   sparse bincount costing two thirds of vectorisation; it looks unigrams up once, finds bigrams by an integer
   key built from the two unigram ids, and leaves duplicate columns unmerged (the matmul sums them).
 """
@@ -24,6 +24,44 @@ from mlc.models.scaling import Scaling, scale_sparse
 # Keras's own `lower_and_strip_punctuation` pattern (keras/src/layers/preprocessing/text_vectorization.py).
 STRIP_PUNCTUATION = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'
 OOV_COLUMN = 0
+# mlc's default standardize: Keras's, except that punctuation becomes a space instead of nothing, so
+# "graph-based" is "graph based" and "networks,which" two words (scikit-learn's tokenizer splits there too).
+# A Keras function registered as "mlc>lower_and_split_punctuation" (mlc.models.layers); cross-validated in
+# BENCHMARKS.md (issue 6). Models name it in their config; every other standardize is Keras's own string.
+SPLIT_PUNCTUATION = "lower_and_split_punctuation"
+SPLIT_PUNCTUATION_REF = f"mlc>{SPLIT_PUNCTUATION}"
+KERAS_STANDARDIZE = ("lower_and_strip_punctuation", "lower", "strip_punctuation", None)
+
+
+def standardize_name(value: Any) -> Any:
+    """A vectorizer's `standardize` as a name: Keras's strings as they are, mlc's function (the callable, or its
+    serialized form in a model file) as `SPLIT_PUNCTUATION`; anything else unchanged, so checks reject it."""
+    if isinstance(value, dict) and value.get("class_name") == "function" and value.get("config") == SPLIT_PUNCTUATION_REF:
+        return SPLIT_PUNCTUATION
+    if callable(value) and getattr(value, "__name__", None) == SPLIT_PUNCTUATION and getattr(value, "__module__", "").startswith("mlc."):
+        return SPLIT_PUNCTUATION
+    return value
+
+
+def standardize_texts(texts: Any, name: Any) -> Any:
+    """The standardize step of TextVectorization for the names `NgramTfIdf` supports, op for op."""
+    tf = tensorflow()
+    if name in ("lower", "lower_and_strip_punctuation", SPLIT_PUNCTUATION):
+        texts = tf.strings.lower(texts)
+    if name in ("strip_punctuation", "lower_and_strip_punctuation"):
+        texts = tf.strings.regex_replace(texts, STRIP_PUNCTUATION, "")
+    if name == SPLIT_PUNCTUATION:
+        texts = tf.strings.regex_replace(texts, STRIP_PUNCTUATION, " ")
+    return texts
+
+
+def keras_standardize(value: Any) -> Any:
+    """What TextVectorization takes for a `standardize` read from a model file: mlc's function by reference."""
+    if standardize_name(value) == SPLIT_PUNCTUATION:
+        from mlc.models.layers import lower_and_split_punctuation
+
+        return lower_and_split_punctuation
+    return value
 
 
 def vectorizer_state(layer: Any) -> tuple[list[str], np.ndarray]:
@@ -45,7 +83,7 @@ class SparseTfIdf:
         self.vocabulary_size = len(vocabulary)
         self.scaling = scaling if scaling is not None and scaling.active else None
         self.counter = keras.layers.TextVectorization(
-            standardize=settings["standardize"],
+            standardize=keras_standardize(settings["standardize"]),
             split=settings["split"],
             ngrams=settings["ngrams"],
             output_mode="count",
@@ -87,14 +125,14 @@ class NgramTfIdf:
     @staticmethod
     def supports(settings: dict[str, Any]) -> bool:
         return (
-            settings.get("standardize") in ("lower_and_strip_punctuation", "lower", "strip_punctuation", None)
+            standardize_name(settings.get("standardize")) in (*KERAS_STANDARDIZE, SPLIT_PUNCTUATION)
             and settings.get("split") == "whitespace"
             and settings.get("ngrams") in (None, 1, 2, (1, 2), [1, 2])
         )
 
     def __init__(self, settings: dict[str, Any], vocabulary: list[str], idf: np.ndarray) -> None:
         tf = tensorflow()
-        self.standardize = settings.get("standardize")
+        self.standardize = standardize_name(settings.get("standardize"))
         self.bigrams = settings.get("ngrams") not in (None, 1)
         self.vocabulary_size = len(vocabulary)
         words, word_columns, pair_keys, pair_columns = _ngram_tables(vocabulary)
@@ -107,13 +145,8 @@ class NgramTfIdf:
         self.pairs = _table(tf, tf.constant(pair_keys if len(pair_keys) else np.array([-2], np.int64)), tf.constant(pair_columns if len(pair_columns) else np.array([OOV_COLUMN], np.int64)), OOV_COLUMN)
 
     def tokens(self, texts: Any) -> Any:
-        """Keras's standardize and whitespace split, op for op."""
-        tf = tensorflow()
-        if self.standardize in ("lower", "lower_and_strip_punctuation"):
-            texts = tf.strings.lower(texts)
-        if self.standardize in ("strip_punctuation", "lower_and_strip_punctuation"):
-            texts = tf.strings.regex_replace(texts, STRIP_PUNCTUATION, "")
-        return tf.strings.split(texts)
+        """The layer's standardize and whitespace split, op for op."""
+        return tensorflow().strings.split(standardize_texts(texts, self.standardize))
 
     def __call__(self, texts: Any) -> TfIdfEntries:
         tf = tensorflow()

@@ -1,13 +1,21 @@
-"""mlc's one Keras layer, `mlc>TfIdfScaling`, registered on import: `import mlc.models.layers` before
-`keras.saving.load_model(path, safe_mode=True)` opens any mlc model. The arithmetic is `mlc.models.scaling`'s."""
+"""mlc's one Keras layer, `mlc>TfIdfScaling`, and its standardize function, `mlc>lower_and_split_punctuation`,
+registered on import: `import mlc.models.layers` before `keras.saving.load_model(path, safe_mode=True)` opens any
+mlc model. The arithmetic is `mlc.models.scaling`'s and `mlc.models.features`'."""
 from __future__ import annotations
 
 from typing import Any
 
 from mlc.models.backend import tf_keras
+from mlc.models.features import SPLIT_PUNCTUATION, standardize_texts
 from mlc.models.scaling import CLASS_NAME, EPSILON, row_scale, sublinear_values
 
 tf, keras = tf_keras()
+
+
+@keras.saving.register_keras_serializable(package="mlc", name=SPLIT_PUNCTUATION)
+def lower_and_split_punctuation(texts: Any) -> Any:
+    """TextVectorization's standardize: lower-case, and punctuation to a space (Keras's own deletes it)."""
+    return standardize_texts(texts, SPLIT_PUNCTUATION)
 
 
 @keras.saving.register_keras_serializable(package="mlc", name=CLASS_NAME)

@@ -20,8 +20,9 @@ EpochHook = Callable[[int, dict[str, float]], None]
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Hyper-parameters. The model is the example's; sublinear tf + L2 rows, learning rate 1e-2 and dropout 0.5
-    are mlc's defaults because they won on cross-validation (BENCHMARKS.md, issue 6). `example()` gives the
+    """Hyper-parameters. The model is the example's; sublinear tf + L2 rows, learning rate 1e-2, dropout 0.5 and
+    punctuation split rather than deleted are mlc's defaults because they won on cross-validation (BENCHMARKS.md,
+    issue 6). `example()` gives the
     example's own settings."""
 
     max_tokens: int | None = None
@@ -36,11 +37,12 @@ class TrainConfig:
     positive_weight_power: float = 0.0  # > 0: positives of label j weighted (negatives/positives)^power, cap 50
     sublinear_tf: bool = True  # idf * (1 + log count) instead of idf * count
     normalize: bool = True  # each TF-IDF row scaled to unit L2 norm
+    split_punctuation: bool = True  # punctuation -> space (mlc>lower_and_split_punctuation), not deleted
 
     @classmethod
     def example(cls, **overrides: Any) -> TrainConfig:
-        """The Keras example's settings: raw TF-IDF, Adam at 1e-3, no dropout."""
-        return cls(**{"learning_rate": 1e-3, "dropout": 0.0, "sublinear_tf": False, "normalize": False, **overrides})
+        """The Keras example's settings: raw TF-IDF, Keras's standardize, Adam at 1e-3, no dropout."""
+        return cls(**{"learning_rate": 1e-3, "dropout": 0.0, "sublinear_tf": False, "normalize": False, "split_punctuation": False, **overrides})
 
     @property
     def scaling(self) -> Scaling:
@@ -90,7 +92,7 @@ def train(
     keras.utils.set_random_seed(config.seed)
     labels = label_vocabulary(train_labels)
     max_tokens = config.max_tokens or vocabulary_size(train_texts)
-    vectorizer = make_vectorizer(train_texts, max_tokens)
+    vectorizer = make_vectorizer(train_texts, max_tokens, split_punctuation=config.split_punctuation)
     features = SparseTfIdf.from_layer(vectorizer, config.scaling)
     # MLC_STOCK_TRAINING=1: Keras's own Dense and Adam, the baseline bench/train_time.py measures against.
     stock = os.environ.get("MLC_STOCK_TRAINING") == "1"

@@ -40,11 +40,12 @@ def dense(features, texts, tf) -> np.ndarray:
     return matrix
 
 
-@pytest.fixture(scope="module")
-def layer():
+@pytest.fixture(scope="module", params=[False, True], ids=["keras-standardize", "split-punctuation"])
+def layer(request):
+    """Keras's own standardize (the example's) and mlc's default, punctuation split into spaces."""
     from mlc.models.build import make_vectorizer
 
-    return make_vectorizer(TRAINING, max_tokens=40)
+    return make_vectorizer(TRAINING, max_tokens=40, split_punctuation=request.param)
 
 
 def test_ngram_path_equals_keras_tf_idf(layer):
@@ -59,6 +60,38 @@ def test_ngram_path_equals_keras_tf_idf(layer):
     np.testing.assert_allclose(dense(fast, HOSTILE, tf), keras_dense, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(dense(SparseTfIdf(settings, vocabulary, idf), HOSTILE, tf), keras_dense, rtol=1e-6, atol=1e-6)
     assert keras_dense[4].sum() > 0 and keras_dense[7, 0] > 0  # the cases are not all empty
+    # "Deep-Learning; IMAGE (segmentation)": split, the hyphen makes the bigram "deep learning"; deleted, "deeplearning"
+    split = NgramTfIdf(settings, vocabulary, idf).standardize == "lower_and_split_punctuation"
+    assert (keras_dense[5, vocabulary.index("deep learning")] > 0) == split
+
+
+def test_split_punctuation_survives_the_model_file_and_safe_mode(tmp_path):
+    """The standardize function is saved by its registered name, read back by mlc's archive reader (no Keras)
+    and by Keras in safe mode, and the sparse path reproduces the saved model's own output."""
+    import json
+    import zipfile
+
+    from mlc.models.archive import read_archive
+    from mlc.models.backend import tf_keras
+    from mlc.models.build import make_vectorizer
+    from mlc.models.features import SPLIT_PUNCTUATION_REF
+    import mlc.models.layers  # noqa: F401  registers mlc's layer and function
+
+    tf, keras = tf_keras()
+    vectorizer = make_vectorizer(TRAINING, max_tokens=40, split_punctuation=True)
+    texts = keras.Input(shape=(), dtype="string")
+    model = keras.Model(texts, keras.layers.Dense(2, activation="sigmoid")(vectorizer(texts)))
+    path = tmp_path / "model.keras"
+    model.save(path)
+    saved = json.loads(zipfile.ZipFile(path).read("config.json"))["config"]["layers"][1]["config"]["standardize"]
+    assert saved["config"] == SPLIT_PUNCTUATION_REF
+    reloaded = keras.saving.load_model(path, safe_mode=True)
+    weights = read_archive(path)  # mlc's own reader: the file as data, its architecture checked
+    assert NgramTfIdf.supports(weights.vectorizer)
+    fast = NgramTfIdf(weights.vectorizer, weights.vocabulary, weights.idf)
+    expected = reloaded.layers[1](tf.constant(HOSTILE)).numpy()
+    np.testing.assert_allclose(dense(fast, HOSTILE, tf), expected, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(dense(SparseTfIdf(weights.vectorizer, weights.vocabulary, weights.idf), HOSTILE, tf), expected, rtol=1e-6, atol=1e-6)
 
 
 def test_empty_batch(layer):

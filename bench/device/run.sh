@@ -2,16 +2,9 @@
 # The device check of session 9: 16-core CPU figures of train, batch-predict, the example's way and fastText
 # (the image has CUDA 13 only, TensorFlow 2.21 needs CUDA 12: no GPU run). After setup.sh, from the repo root:
 #   SHARED=path/to/shared bash bench/device/run.sh   (SHARED holds data/ and tools/make_corpus.py)
-set -uo pipefail
-export PYTHONUNBUFFERED=1 KERAS_BACKEND=tensorflow TF_CPP_MIN_LOG_LEVEL=1
-PY=${PY:-python3}; SITE=${SITE:-/tmp/site}; W=${W:-/tmp/w}; OUT=${OUT:-/tmp/out}; ROWS=${ROWS:-1000000}
-export PYTHONPATH=$SITE
-mkdir -p "$W" "$OUT"
-M="$PY bench/device/measure.py"
+source bench/device/env.sh
 nproc; lscpu | grep -E "Model name|^CPU\(s\)|Thread|NUMA node\(s\)"; free -g | head -2; nvidia-smi -L 2>/dev/null
 "$PY" -c "import tensorflow as tf, keras, numpy, pandas, pyarrow, mlc; print('tf', tf.__version__, 'keras', keras.__version__, 'numpy', numpy.__version__, 'pandas', pandas.__version__, 'pyarrow', pyarrow.__version__); print(tf.config.list_physical_devices())" || exit 1
-D=$W/shared/data
-mkdir -p "$W/shared" && cp -r "${SHARED:-../shared}"/* "$W/shared/"
 $M train75 "$PY" -m mlc.cli.app train --data $D/arxiv_abstracts.csv --max-tokens 75000 --model-dir $W/arxiv75 --quiet 2>&1 | tail -3
 $M corpus1m "$PY" $W/shared/tools/make_corpus.py --rows $ROWS --out $W/c1m.parquet
 $M corpus100k "$PY" $W/shared/tools/make_corpus.py --rows $((ROWS/10)) --out $W/c100k.parquet

@@ -1,14 +1,7 @@
 #!/bin/bash
 # Session 9, 16 cores: which setting limits batch-predict (4 of 16 cores busy at the then defaults: 8 whole
 # 4,096-row batches in flight, 2 threads per op)? Same setup and SHARED as run.sh.
-set -uo pipefail
-export PYTHONUNBUFFERED=1 KERAS_BACKEND=tensorflow TF_CPP_MIN_LOG_LEVEL=1
-PY=${PY:-python3}; SITE=${SITE:-/tmp/site}; W=${W:-/tmp/w}; OUT=${OUT:-/tmp/out}; ROWS=${ROWS:-1000000}
-export PYTHONPATH=$SITE
-mkdir -p "$W" "$OUT"
-M="$PY bench/device/measure.py"
-D=$W/shared/data
-mkdir -p "$W/shared" && cp -r "${SHARED:-../shared}"/* "$W/shared/"
+source bench/device/env.sh
 $M train75 "$PY" -m mlc.cli.app train --data $D/arxiv_abstracts.csv --max-tokens 75000 --model-dir $W/arxiv75 --quiet 2>&1 | tail -1 &
 $M corpus1m "$PY" $W/shared/tools/make_corpus.py --rows $ROWS --out $W/c1m.parquet
 wait
