@@ -79,8 +79,9 @@ class PredictSummary:
 
 
 # Rows whose intermediates (tokens, bigram strings, sparse entries, hidden activations: ~35 KB a row with a 75k
-# vocabulary, estimated from the 16-core runs) may exist at once on the CPU. 12,288 is what 2 cores ran with at the 4,096-row default (1.36-1.45 GB
-# peak RSS at 1M rows); on 16 cores the same batches, 8 in flight, peaked at 2.3 GB (BENCHMARKS.md, session 9).
+# vocabulary, estimated from the 16-core runs) may exist at once on the CPU. 12,288 is what 2 cores ran with at
+# the 4,096-row default (1.36-1.45 GB peak RSS at 1M rows); on 16 cores the same batches, 8 in flight, peaked
+# at 2.3 GB (BENCHMARKS.md, session 9).
 ROWS_IN_FLIGHT = 12_288
 # A floor so that per-op overhead stays small: 768-row slices cost nothing measurable on 2 cores; 256 itself is
 # unmeasured. Past 47 cores the floor wins and a little more than ROWS_IN_FLIGHT is held (at most 64 x 256).
