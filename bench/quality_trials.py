@@ -14,6 +14,8 @@ nothing here is product code) and is scored like quality.py's "mlc defaults, tun
     units=AxB    hidden layer widths, e.g. units=1024x512 (the example's are 512x256)
     splitpunct=1 punctuation replaced by a space in every text (train and test) before the model sees it, so
                  "state-of-the-art" is four tokens as scikit-learn's tokenizer makes it, not "stateoftheart"
+                 (mlc's default standardize since session 9 does this inside the model; `base:split_punctuation=false`
+                 is the earlier default, Keras's standardize)
 
 Trials take TrainConfig overrides after a colon: `base:noes=1,epochs=5`, `base:wide=1,learning_rate=0.003`.
 
