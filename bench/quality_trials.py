@@ -11,7 +11,7 @@ nothing here is product code) and is scored like quality.py's "mlc defaults, tun
     noes=1       no early stopping: exactly `epochs` epochs
     indrop=P     input dropout: each training batch loses each TF-IDF entry with probability P (a fresh draw every
                  epoch), rows re-normalised to unit length as at inference (for the default, normalised input)
-    units=AxB    hidden layer widths, e.g. units=1024x512 (the example's are 512x256)
+    units=AxB    hidden layer widths, e.g. base:units=1024x512 (the example's are 512x256)
     splitpunct=1 punctuation replaced by a space in every text (train and test) before the model sees it, so
                  "state-of-the-art" is four tokens as scikit-learn's tokenizer makes it, not "stateoftheart"
                  (mlc's default standardize since session 9 does this inside the model; `base:split_punctuation=false`
@@ -121,6 +121,9 @@ def scores_of(result: Any, texts: list[str]) -> np.ndarray:
     return Predictor.from_model(result.model, result.labels).predict(texts)
 
 
+MODES = ("base", "refit", "ens5")
+
+
 def run_trial(mode: str, overrides: dict, train_texts: list, train_labels: list, test_texts: list, seed: int):
     rng = np.random.default_rng(seed)
     rest, val = stratified_split([combination_key(l) for l in train_labels], 0.05, rng)
@@ -162,6 +165,8 @@ def main() -> None:
         test_texts, test_labels = [data.texts[i] for i in test_rows], [data.labels[i] for i in test_rows]
         for spec in specs:
             mode, _, settings = spec.partition(":")
+            if mode not in MODES:  # "units=1024x512" alone once ran as plain `base`: settings go after "base:"
+                raise SystemExit(f"{spec!r}: a trial is {', '.join(MODES)}, settings after a colon (base:units=1024x512)")
             pairs = {k: _value(v) for k, v in (kv.split("=") for kv in settings.split(",") if kv)}
             TRIAL.clear()
             TRIAL.update({k: pairs.pop(k) for k in ("rank", "wide", "noes", "indrop", "units", "splitpunct") if k in pairs})
