@@ -111,11 +111,15 @@ def limit_op_threads(threads: int) -> bool:
     return True
 
 
+def gpu_count() -> int:
+    """GPUs TensorFlow sees: where a batch runs whole and the first layer walks rows rather than columns."""
+    return len(tensorflow().config.list_physical_devices("GPU"))
+
+
 def device_summary() -> str:
-    """'GPU (n)' when TensorFlow sees a GPU, else 'CPU': what the user is told predictions run on."""
-    tf = tensorflow()
-    gpus = tf.config.list_physical_devices("GPU")
-    return f"GPU x{len(gpus)}" if gpus else "CPU"
+    """'GPU xN' when TensorFlow sees a GPU, else 'CPU': what the user is told predictions run on."""
+    gpus = gpu_count()
+    return f"GPU x{gpus}" if gpus else "CPU"
 
 
 def static_pipeline_options() -> object:

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from mlc.models.backend import tensorflow
+from mlc.models.backend import gpu_count, tensorflow
 from mlc.models.archive import ModelWeights, weights_from_model
 from mlc.models.errors import ModelError
 from mlc.models.features import OOV_COLUMN, NgramTfIdf, SparseTfIdf, TfIdfEntries
@@ -46,7 +46,7 @@ class Predictor:
         # Column order pays off where kernel rows come from memory far slower than cache (CPUs); a GPU's cuSPARSE
         # product would only transpose the matrix back, so there the batch goes in row order.
         if column_order is None:
-            column_order = csr_ops_available() and not tf.config.list_physical_devices("GPU")
+            column_order = csr_ops_available() and not gpu_count()
         self._by_columns = column_order
         self._matmul = sparse_matmul_by_columns if self._by_columns else sparse_matmul
         # autograph off: no tensor-dependent Python control flow here, and its source rewrite cost 1.2-1.6 s of start-up

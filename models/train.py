@@ -22,8 +22,7 @@ EpochHook = Callable[[int, dict[str, float]], None]
 class TrainConfig:
     """Hyper-parameters. The model is the example's; sublinear tf + L2 rows, learning rate 1e-2, dropout 0.5 and
     punctuation split rather than deleted are mlc's defaults because they won on cross-validation (BENCHMARKS.md,
-    issue 6). `example()` gives the
-    example's own settings."""
+    issue 6). `example()` gives the example's own settings."""
 
     max_tokens: int | None = None
     epochs: int = 20

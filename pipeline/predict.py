@@ -125,7 +125,7 @@ class Tagger:
     def __init__(self, model_dir: Path, top_k: int = 3, threshold: float | None = None, op_threads: int | None = None) -> None:
         """`op_threads`: TensorFlow's intra-op threads, set before the model loads (`limit_op_threads`); None keeps
         TensorFlow's default, one per core, right for one batch at a time (queue worker, `tag_batch`)."""
-        from mlc.models.backend import device_summary
+        from mlc.models.backend import gpu_count
         from mlc.models.bundle import load_bundle
         from mlc.models.predictor import Predictor, top_k_graph
 
@@ -143,7 +143,7 @@ class Tagger:
         del bundle  # the numpy weights; the predictor holds its own tensors
         self.batch_fn = top_k_graph(self.predictor, self.top_k, self.thresholds)
         self.parallel = parallel_batches()
-        self.slice_rows = slice_rows(self.parallel, gpu=device_summary() != "CPU")
+        self.slice_rows = slice_rows(self.parallel, gpu=gpu_count() > 0)
         self._batch_graph: Any = None
 
     def tag_batch(self, texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
