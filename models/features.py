@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from mlc.models.backend import tensorflow, tf_keras
+from mlc.models.pairs import interleave
 from mlc.models.scaling import Scaling, scale_sparse
 
 # Keras's own `lower_and_strip_punctuation` pattern (keras/src/layers/preprocessing/text_vectorization.py).
@@ -163,11 +164,11 @@ class NgramTfIdf:
             known_pair = (ids < self.n_words) & (next_ids < self.n_words)
             pair_columns = self.pairs.lookup(tf.where(known_pair, ids * self.n_words + next_ids, -1))
             # interleave (unigram, bigram) per token so the entries stay in row order
-            columns = tf.reshape(tf.stack([columns, tf.where(has_next, pair_columns, -1)], axis=1), [-1])
-            rows = tf.reshape(tf.stack([rows, rows], axis=1), [-1])
+            columns = interleave(columns, tf.where(has_next, pair_columns, -1))
+            rows = interleave(rows, rows)
         unknown = tf.equal(columns, OOV_COLUMN)
         oov_counts = tf.math.unsorted_segment_sum(tf.cast(unknown, tf.float32), rows, tf.cast(n_rows, tf.int32))
-        known = tf.where(columns > OOV_COLUMN)[:, 0]  # one index list for both (boolean_mask twice: two `where`s)
+        known = tf.reshape(tf.where(columns > OOV_COLUMN), [-1])  # one index list for both (boolean_mask twice: two `where`s)
         columns, rows = tf.gather(columns, known), tf.gather(rows, known)
         return TfIdfEntries(rows, columns, tf.gather(self.idf, columns), oov_counts, n_rows)
 

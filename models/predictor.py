@@ -15,6 +15,7 @@ from mlc.models.backend import gpu_count, tensorflow
 from mlc.models.archive import ModelWeights, weights_from_model
 from mlc.models.errors import ModelError
 from mlc.models.features import OOV_COLUMN, NgramTfIdf, SparseTfIdf, TfIdfEntries
+from mlc.models.pairs import stack_pairs
 from mlc.models.scaling import row_scale, sublinear_values
 from mlc.models.sparse_ops import (
     count_repeats_by_columns, csr_ops_available, runs_of_equal_keys, sparse_matmul, sparse_matmul_by_columns, sparse_matmul_transposed,
@@ -67,7 +68,7 @@ class Predictor:
         entries = self.features(texts)
         if self.scaling is not None:
             return self._scaled_first_layer(entries, kernel)
-        indices = tf.stack([entries.rows, entries.columns], axis=1)
+        indices = stack_pairs(entries.rows, entries.columns)
         shape = tf.stack([entries.n_rows, tf.constant(self.features.vocabulary_size, tf.int64)])
         known = self._matmul(indices, entries.values, shape, kernel)
         unknown = (entries.oov_counts * self.features.oov_idf)[:, None] * kernel[OOV_COLUMN][None, :]
@@ -92,7 +93,7 @@ class Predictor:
         if self._by_columns:
             hidden = sparse_matmul_transposed(columns, rows, values, entries.n_rows, kernel)
         else:
-            hidden = sparse_matmul(tf.stack([rows, columns], axis=1), values, tf.stack([entries.n_rows, width]), kernel)
+            hidden = sparse_matmul(stack_pairs(rows, columns), values, tf.stack([entries.n_rows, width]), kernel)
         hidden += oov_values[:, None] * kernel[OOV_COLUMN][None, :]
         if self.scaling.normalize:
             squares = tf.math.unsorted_segment_sum(values * values, rows, tf.cast(entries.n_rows, tf.int32))

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mlc.models.backend import tensorflow, tf_keras
+from mlc.models.pairs import pair_keys, split_keys, stack_pairs
 
 
 def _csr_ops() -> Any:
@@ -72,7 +73,7 @@ def runs_of_equal_keys(keys: Any) -> tuple[Any, Any]:
     tf = tensorflow()
     size = tf.size(keys, out_type=tf.int64)
     first = tf.ones([tf.minimum(size, 1)], tf.bool)  # the first key starts a run; no key, no run
-    starts = tf.where(tf.concat([first, keys[1:] != keys[:-1]], 0))[:, 0]
+    starts = tf.reshape(tf.where(tf.concat([first, keys[1:] != keys[:-1]], 0)), [-1])
     return starts, tf.cast(tf.concat([starts[1:], [size]], 0) - starts, tf.float32)
 
 
@@ -86,11 +87,12 @@ def count_repeats_by_columns(rows: Any, columns: Any, n_rows: Any, width: Any) -
 
     def counted() -> tuple[Any, Any, Any]:
         ones = tf.ones_like(rows, tf.float32)
-        matrix = csr.sparse_tensor_to_csr_sparse_matrix(tf.stack([rows, columns], axis=1), ones, tf.stack([n_rows, width]))
+        matrix = csr.sparse_tensor_to_csr_sparse_matrix(stack_pairs(rows, columns), ones, tf.stack([n_rows, width]))
         entries = csr.csr_sparse_matrix_to_sparse_tensor(csr.sparse_matrix_transpose(matrix, type=tf.float32), type=tf.float32)
-        starts, counts = runs_of_equal_keys(entries.indices[:, 0] * n_rows + entries.indices[:, 1])  # column, then row
-        pairs = tf.gather(entries.indices, starts)
-        return pairs[:, 0], pairs[:, 1], counts
+        keys = pair_keys(entries.indices)  # (column, row) pairs as one word each: repeats are runs of equal keys
+        starts, counts = runs_of_equal_keys(keys)
+        distinct_columns, distinct_rows = split_keys(tf.gather(keys, starts))
+        return distinct_columns, distinct_rows, counts
 
     def empty() -> tuple[Any, Any, Any]:
         return tf.zeros([0], tf.int64), tf.zeros([0], tf.int64), tf.zeros([0], tf.float32)
@@ -107,7 +109,7 @@ def sparse_matmul_transposed(columns: Any, rows: Any, values: Any, n_rows: Any, 
 
     def product() -> Any:
         shape = tf.stack([tf.cast(tf.shape(kernel)[0], tf.int64), n_rows])
-        matrix = csr.sparse_tensor_to_csr_sparse_matrix(tf.stack([columns, rows], axis=1), values, shape)
+        matrix = csr.sparse_tensor_to_csr_sparse_matrix(stack_pairs(columns, rows), values, shape)
         return csr.sparse_matrix_mat_mul(matrix, kernel, transpose_a=True)
 
     return _unless_no_rows(n_rows, product, kernel)
