@@ -6,6 +6,7 @@ Commands that need no model (`--help`, `info`) never pay TensorFlow's start-up; 
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import sys
@@ -42,6 +43,25 @@ def _quiet_native_stderr() -> Iterator[None]:
         os.close(devnull)
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection during an import of TensorFlow or Keras, and what it left frozen after it.
+
+    The imports create a few hundred thousand Python objects (modules, functions, classes) that live as long as
+    the process. As they pile up, the collector makes full passes over all of them; frozen, later passes skip
+    them. A one-row batch-predict went from 6.9 to 5.1 s (medians of 8 alternated runs; BENCHMARKS.md, session
+    10). A collector the embedding program turned off stays off."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.enable()
+
+
 def tensorflow() -> ModuleType:
     """TensorFlow alone, imported once and quietly, for code that needs no Keras (all of prediction).
 
@@ -55,7 +75,7 @@ def tensorflow() -> ModuleType:
     tune_allocator()  # before TensorFlow allocates anything
     tensorflow_allocator()
     declined = [name for name in _KERAS_EAGER_IMPORTS if name not in sys.modules]
-    with _quiet_native_stderr():
+    with _quiet_native_stderr(), _collector_paused():
         try:
             for name in declined:
                 sys.modules[name] = None  # type: ignore[assignment]  # import raises ImportError, loads nothing
@@ -76,7 +96,7 @@ def tf_keras() -> tuple[ModuleType, ModuleType]:
         return _loaded[0]
     tf = tensorflow()
     warnings.filterwarnings("ignore", module="keras")
-    with _quiet_native_stderr():
+    with _quiet_native_stderr(), _collector_paused():
         import keras
     if keras.backend.backend() != "tensorflow":  # keras was imported earlier with another backend
         from mlc.models.errors import MlcError

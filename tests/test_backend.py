@@ -1,0 +1,30 @@
+"""TensorFlow's import: Python's collector paused during it, its objects frozen after it, the user's choice kept."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+PROBE = (
+    "import gc, sys\n"
+    "if sys.argv[1] == 'off': gc.disable()\n"
+    "from mlc.models.backend import tensorflow\n"
+    "before = gc.get_freeze_count()\n"
+    "tf = tensorflow()\n"
+    "print(gc.isenabled(), before, gc.get_freeze_count(), int(tf.constant(2) * 3))\n"
+)
+
+
+def probe(mode: str) -> list[str]:
+    done = subprocess.run([sys.executable, "-c", PROBE, mode], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
+def test_import_leaves_its_objects_frozen_and_the_collector_on():
+    enabled, before, after, six = probe("on")
+    assert (enabled, before, six) == ("True", "0", "6")
+    assert int(after) > 100_000  # TensorFlow's modules, out of every later full collection's walk
+
+
+def test_a_collector_turned_off_stays_off_and_nothing_is_frozen():
+    assert probe("off") == ["False", "0", "0", "6"]
