@@ -11,6 +11,8 @@ nothing here is product code) and is scored like quality.py's "mlc defaults, tun
     noes=1       no early stopping: exactly `epochs` epochs
     indrop=P     input dropout: each training batch loses each TF-IDF entry with probability P (a fresh draw every
                  epoch), rows re-normalised to unit length as at inference (for the default, normalised input)
+    ema=M        Polyak averaging: the weights' moving average with momentum M after every step is what validation,
+                 early stopping and the final model see
     units=AxB    hidden layer widths, e.g. base:units=1024x512 (the example's are 512x256)
     splitpunct=1 punctuation replaced by a space in every text (train and test) before the model sees it, so
                  "state-of-the-art" is four tokens as scikit-learn's tokenizer makes it, not "stateoftheart"
@@ -104,7 +106,68 @@ def trial_end_to_end(vectorizer: Any, mlp: Any, scaling: Any = None) -> Any:
 
 def trial_early_stopping(*args: Any, **kwargs: Any) -> Any:
     _, keras = tf_keras()
-    return keras.callbacks.Callback() if TRIAL.get("noes") else _EarlyStopping(*args, **kwargs)
+    stop = keras.callbacks.Callback() if TRIAL.get("noes") else _EarlyStopping(*args, **kwargs)
+    return _ema_callback(keras, float(TRIAL["ema"]), stop) if TRIAL.get("ema") else stop
+
+
+def _ema_callback(keras: Any, momentum: float, inner: Any) -> Any:
+    """Polyak averaging: an exponential moving average of the weights after every step. Validation (so early
+    stopping) sees the averaged weights, and the model ends with the averaged weights of the best epoch."""
+
+    class EMAThenStop(keras.callbacks.Callback):
+        def set_model(self, model: Any) -> None:
+            super().set_model(model)
+            inner.set_model(model)
+
+        def set_params(self, params: Any) -> None:
+            super().set_params(params)
+            inner.set_params(params)
+
+        def _swap(self) -> None:
+            correction = 1 - momentum ** max(self.steps, 1)  # the average starts at 0: Adam's bias correction
+            for variable, average, raw in zip(self.model.trainable_weights, self.averages, self.raw):
+                if self.swapped:
+                    variable.assign(raw)
+                else:
+                    raw[...] = variable.numpy()
+                    variable.assign(average / correction)
+            self.swapped = not self.swapped
+
+        def on_train_begin(self, logs: Any = None) -> None:
+            self.averages = [np.zeros_like(v.numpy()) for v in self.model.trainable_weights]
+            self.raw = [np.zeros_like(a) for a in self.averages]
+            self.swapped, self.steps = False, 0
+            inner.on_train_begin(logs)
+
+        def on_train_batch_end(self, batch: int, logs: Any = None) -> None:
+            self.steps += 1
+            for variable, average in zip(self.model.trainable_weights, self.averages):
+                average *= momentum
+                average += (1 - momentum) * variable.numpy()
+
+        def on_test_begin(self, logs: Any = None) -> None:
+            if not self.swapped:
+                self._swap()
+
+        def on_test_end(self, logs: Any = None) -> None:
+            if self.swapped:
+                self._swap()
+
+        def on_epoch_begin(self, epoch: int, logs: Any = None) -> None:
+            if self.swapped:
+                self._swap()
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            if not self.swapped:
+                self._swap()
+            inner.on_epoch_end(epoch, logs)
+
+        def on_train_end(self, logs: Any = None) -> None:
+            if not self.swapped:
+                self._swap()
+            inner.on_train_end(logs)
+
+    return EMAThenStop()
 
 
 def split_punctuation(texts: list[str]) -> list[str]:
@@ -169,7 +232,7 @@ def main() -> None:
                 raise SystemExit(f"{spec!r}: a trial is {', '.join(MODES)}, settings after a colon (base:units=1024x512)")
             pairs = {k: _value(v) for k, v in (kv.split("=") for kv in settings.split(",") if kv)}
             TRIAL.clear()
-            TRIAL.update({k: pairs.pop(k) for k in ("rank", "wide", "noes", "indrop", "units", "splitpunct") if k in pairs})
+            TRIAL.update({k: pairs.pop(k) for k in ("rank", "wide", "noes", "indrop", "units", "splitpunct", "ema") if k in pairs})
             texts = (split_punctuation(train_texts), split_punctuation(test_texts)) if TRIAL.get("splitpunct") else (train_texts, test_texts)
             labels, scores, thresholds = run_trial(mode, pairs, texts[0], train_labels, texts[1], 42 + fold)
             results[spec].append(evaluate_scores(test_labels, scores, labels, threshold=thresholds))
