@@ -55,6 +55,7 @@ def train_command(
     lr_schedule: Annotated[str, typer.Option(help="constant, or cosine: decay to 0 over the epochs.")] = "constant",
     example_settings: Annotated[bool, typer.Option("--example-settings", help="The Keras example's settings: raw TF-IDF, Keras's standardize, learning rate 1e-3, no dropout (options given still win).")] = False,
     test_size: Annotated[float, typer.Option(help="Held-out share, split half validation, half test.")] = 0.1,
+    threshold_folds: Annotated[Optional[int], typer.Option(min=0, help="Decision thresholds are also tuned on out-of-fold scores of the training rows, from this many extra models (0: the validation split alone; default 5 when that split has under 500 rows, else 0).")] = None,
     seed: int = 42,
     quiet: opt.Quiet = False,
 ) -> None:
@@ -69,11 +70,14 @@ def train_command(
     chosen = {name: value for name, value in given.items() if value is not None}
     if lr_schedule not in ("constant", "cosine"):
         raise typer.BadParameter(f"{lr_schedule!r}: expected constant or cosine", param_hint="--lr-schedule")
+    if threshold_folds == 1:
+        raise typer.BadParameter("1: expected 0 (no cross-fitting) or at least 2 folds", param_hint="--threshold-folds")
     settings = dict(max_tokens=max_tokens, epochs=epochs, batch_size=batch_size, patience=patience, seed=seed,
                     weight_decay=weight_decay, lr_schedule=lr_schedule, **chosen)
     config = TrainConfig.example(**settings) if example_settings else TrainConfig(**settings)
     with _epoch_progress(epochs, quiet) as on_epoch:
-        summary = run_train(data, model_dir, columns, config, test_size=test_size, quiet=quiet, on_epoch=on_epoch)
+        summary = run_train(data, model_dir, columns, config, test_size=test_size, quiet=quiet, on_epoch=on_epoch,
+                            threshold_folds=threshold_folds, on_fold=None if quiet else _fold_line)
     console.print(steps_table(summary.steps))
     console.print(metrics_table(summary.metrics, f"Test split ({summary.steps['test']} rows)"))
     console.print(
@@ -281,6 +285,12 @@ class _epoch_progress:
     def __exit__(self, *exc: object) -> None:
         if self.progress is not None:
             self.progress.stop()
+
+
+def _fold_line(fold: int, folds: int) -> None:
+    """One stderr line per cross-fitting model (they train without the epoch bar)."""
+    if err_console.is_terminal:
+        err_console.print(f"thresholds: cross-fitting model {fold}/{folds} trained")
 
 
 class _row_progress:

@@ -122,6 +122,7 @@ def train(
         validation_data=dataset(val_texts, val_labels, shuffle=False),
         epochs=config.epochs,
         callbacks=callbacks,
+        shuffle=False,  # the dataset shuffles itself each epoch; Keras would ignore True and warn
         verbose=0,
     )
     history = {name: [float(v) for v in values] for name, values in fitted.history.items()}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import platform
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata as importlib_metadata
@@ -65,8 +65,11 @@ def run_train(
     test_size: float = 0.1,
     quiet: bool = False,
     on_epoch: EpochHook | None = None,
+    threshold_folds: int | None = None,
+    on_fold: Callable[[int, int], None] | None = None,
 ) -> TrainSummary:
-    """Prepare the data as the example does, train, score the test split, write the model directory."""
+    """Prepare the data as the example does, train, tune thresholds (`mlc.pipeline.tuning`; `threshold_folds`
+    None: cross-fitted on small data), score the test split, write the model directory."""
     started = time.perf_counter()
     path, source = resolve_data(data, quiet=quiet)
     labelled = load_labelled(path, columns, source=source)
@@ -75,12 +78,12 @@ def run_train(
         split.train.texts, split.train.labels, split.validation.texts, split.validation.labels, config, on_epoch
     )
     from mlc.models.predictor import Predictor
-    from mlc.models.thresholds import tune_thresholds
-    from mlc.models.train import multi_hot
+    from mlc.pipeline.tuning import fit_thresholds
 
-    predictor = Predictor.from_model(result.model, result.labels)
-    tuned = tune_thresholds(multi_hot(split.validation.labels, result.labels), predictor.predict(split.validation.texts))
-    test_scores = predictor.predict(split.test.texts)
+    fitted = fit_thresholds(result, split.train.texts, split.train.labels, split.validation.texts,
+                            split.validation.labels, config, threshold_folds, on_fold)
+    tuned = fitted.thresholds
+    test_scores = Predictor.from_model(result.model, result.labels).predict(split.test.texts)
     test_metrics = evaluate_scores(split.test.labels, test_scores, result.labels, threshold=tuned.per_label)
     at_half = evaluate_scores(split.test.labels, test_scores, result.labels, threshold=0.5)
     metadata = {
@@ -94,10 +97,13 @@ def run_train(
         "steps": split.steps,
         "hyperparameters": {**config.as_dict(), "max_tokens": result.max_tokens, "test_size": test_size, "ngrams": 2},
         "n_labels": len(result.labels),
-        # tuned on the validation split: global (maximises micro-F1), and per label with >= MIN_SUPPORT positives
+        # global (maximises micro-F1), and per label with >= MIN_SUPPORT positives where that raises micro-F1;
+        # tuned on the validation split, plus cross-fitted training rows when it is small (`threshold_folds`)
         "threshold": tuned.global_threshold,
-        "thresholds": {label: round(float(t), 2) for label, t, own in zip(result.labels, tuned.per_label, tuned.tuned) if own},
+        "thresholds": {label: round(float(t), 2) for label, t, own in zip(result.labels, tuned.per_label, tuned.tuned)
+                       if own and round(float(t), 2) != round(tuned.global_threshold, 2)},
         "threshold_tuning": tuned.note,
+        "threshold_folds": fitted.folds,
         "training": {"epochs_run": result.epochs_run, "best_epoch": result.best_epoch},
         "metrics": {
             "test": {k: v for k, v in test_metrics.items() if k != "per_label"},

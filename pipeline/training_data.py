@@ -169,3 +169,20 @@ def stratified_split(keys: list[str], fraction: float, rng: np.random.Generator)
         held.extend(members[: quota[g]])
         rest.extend(members[quota[g] :])
     return sorted(rest), sorted(held)
+
+
+def stratified_folds(keys: list[str], k: int, rng: np.random.Generator) -> list[list[int]]:
+    """Positions in k folds: each label combination shuffled, then dealt round-robin across the folds, carrying on
+    from where the previous combination stopped (so fold sizes differ by at most one)."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    for position, key in enumerate(keys):
+        groups[key].append(position)
+    out: list[list[int]] = [[] for _ in range(k)]
+    offset = 0
+    for key in sorted(groups):
+        members = groups[key]
+        rng.shuffle(members)
+        for j, position in enumerate(members):
+            out[(offset + j) % k].append(position)
+        offset += len(members)
+    return out

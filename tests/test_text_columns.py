@@ -36,7 +36,7 @@ def test_columns_are_resolved_and_joined_skipping_nulls():
 @pytest.mark.slow
 def test_train_on_titles_and_abstracts_then_predict_with_the_same_columns(cli, abstracts_csv, tmp_path):
     model = tmp_path / "model"
-    trained = cli("train", "--data", abstracts_csv, "--model-dir", model, "--text-column", "titles,summaries", "--epochs", "2", "--quiet")
+    trained = cli("train", "--data", abstracts_csv, "--model-dir", model, "--text-column", "titles,summaries", "--epochs", "2", "--threshold-folds", "0", "--quiet")
     assert trained.code == 0, trained.stderr
     assert json.loads((model / "metadata.json").read_text())["data"]["columns"]["text"] == ["titles", "summaries"]
     default = cli("batch-predict", abstracts_csv, "--model-dir", model, "-o", tmp_path / "default.parquet")

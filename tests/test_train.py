@@ -23,7 +23,9 @@ def test_model_directory_is_complete(model_dir):
     test = metadata["metrics"]["test"]
     assert 0.5 < test["binary_accuracy"] <= 1.0 and 0.0 < test["micro_f1"] <= 1.0
     assert {"tensorflow", "keras", "python"} <= set(metadata["versions"])
-    assert metadata["threshold_tuning"].startswith("tuned on ")  # 800 rows give enough validation positives
+    # 800 rows: a validation split of ~30 rows, so the thresholds are also tuned on cross-fitted training rows
+    assert metadata["threshold_folds"] == 5
+    assert metadata["threshold_tuning"].startswith("tuned on ") and "out-of-fold scores of" in metadata["threshold_tuning"]
     assert 0.05 <= metadata["threshold"] <= 0.95
     assert set(metadata["thresholds"]) <= set(json.loads((model_dir / "labels.json").read_text()))
     assert set(metadata["metrics"]["test_at_0.5"]) == {"micro_f1", "macro_f1", "subset_accuracy"}
@@ -67,13 +69,15 @@ def test_example_settings_model_has_no_scaling_and_matches_keras(tmp_path, abstr
     tf, _ = tf_keras()
     target = tmp_path / "example"
     result = cli("train", "--data", abstracts_csv, "--model-dir", target, "--example-settings", "--lr-schedule", "cosine",
-                 "--epochs", "2", "--quiet")
+                 "--epochs", "2", "--threshold-folds", "0", "--quiet")
     assert result.code == 0, result.stderr
     kinds = [layer["class_name"] for layer in json.loads(zipfile.ZipFile(target / "model.keras").read("config.json"))["config"]["layers"]]
     assert kinds == ["InputLayer", "TextVectorization", "Dense", "Dense", "Dense"]
     hyper = json.loads((target / "metadata.json").read_text())["hyperparameters"]
     assert (hyper["learning_rate"], hyper["dropout"], hyper["sublinear_tf"], hyper["normalize"]) == (1e-3, 0.0, False, False)
     assert hyper["lr_schedule"] == "cosine"  # options given beside --example-settings still apply
+    metadata = json.loads((target / "metadata.json").read_text())
+    assert metadata["threshold_folds"] == 0 and metadata["threshold_tuning"].endswith(": 34 validation rows")
     texts = read_table(abstracts_csv).column("summaries").to_pylist()[:100]
     bundle = load_bundle(target)
     assert bundle.weights.scaling is None
@@ -93,4 +97,7 @@ def test_default_model_holds_the_scaling_layer(model_dir):
 def test_unknown_lr_schedule_is_refused_before_any_work(tmp_path, abstracts_csv, cli):
     refused = cli("train", "--data", abstracts_csv, "--model-dir", tmp_path / "no", "--lr-schedule", "step")
     assert refused.code == 2 and "constant or cosine" in refused.stderr
+    assert not (tmp_path / "no").exists()
+    one_fold = cli("train", "--data", abstracts_csv, "--model-dir", tmp_path / "no", "--threshold-folds", "1")
+    assert one_fold.code == 2 and "at least 2 folds" in one_fold.stderr
     assert not (tmp_path / "no").exists()
