@@ -13,6 +13,11 @@ nothing here is product code) and is scored like quality.py's "mlc defaults, tun
                  epoch), rows re-normalised to unit length as at inference (for the default, normalised input)
     ema=M        Polyak averaging: the weights' moving average with momentum M after every step is what validation,
                  early stopping and the final model see
+    biasinit=1   the output layer's bias starts at each label's log prior odds in the training rows, not at 0
+    smooth=E     label smoothing E in the binary cross-entropy (targets 1 - E/2 and E/2)
+    nooov=1      the out-of-vocabulary column's IDF set to 0 (Keras gives it the mean IDF, so its value grows with the
+                 count of unknown uni- and bigrams, hundreds per abstract at the default vocabulary), so the column is
+                 0 in training and in the saved model
     units=AxB    hidden layer widths, e.g. base:units=1024x512 (the example's are 512x256)
     splitpunct=1 punctuation replaced by a space in every text (train and test) before the model sees it, so
                  "state-of-the-art" is four tokens as scikit-learn's tokenizer makes it, not "stateoftheart"
@@ -36,9 +41,10 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from quality import METRICS, _value, folds, usable_rows  # noqa: E402
+from quality import METRICS, _value, folds, usable_rows  # noqa: E402  (folds: mlc's stratified_folds)
 
 from mlc.models.backend import tf_keras  # noqa: E402
+from mlc.models.crossfit import aligned  # noqa: E402
 from mlc.models.metrics import evaluate_scores  # noqa: E402
 from mlc.models.predictor import Predictor  # noqa: E402
 from mlc.models.thresholds import tune_thresholds  # noqa: E402
@@ -48,11 +54,17 @@ import mlc.models.train as T  # noqa: E402
 
 TRIAL: dict[str, Any] = {}
 _loss, _make_mlp, _make_end_to_end, _training_dataset = T._loss, T.make_mlp, T.make_end_to_end, T.training_dataset
+_make_vectorizer = T.make_vectorizer
 _HIDDEN_UNITS = B.HIDDEN_UNITS  # the product's widths, restored for every trial that does not set `units`
 
 
 def trial_loss(tf: Any, targets: np.ndarray, power: float) -> Any:
+    if TRIAL.get("biasinit") and "_mlp" in TRIAL:
+        prior = np.clip(targets.mean(axis=0), 1e-4, 1 - 1e-4)
+        TRIAL["_mlp"].get_layer("probabilities").bias.assign(np.log(prior / (1 - prior)).astype(np.float32))
     weight = TRIAL.get("rank", 0.0)
+    if TRIAL.get("smooth"):
+        return tf.keras.losses.BinaryCrossentropy(label_smoothing=float(TRIAL["smooth"]))
     if weight <= 0:
         return _loss(tf, targets, power)
 
@@ -69,7 +81,8 @@ def trial_loss(tf: Any, targets: np.ndarray, power: float) -> Any:
 def trial_mlp(n_features: int, n_labels: int, dropout: float = 0.0, *, stock: bool = False) -> Any:
     B.HIDDEN_UNITS = tuple(int(u) for u in str(TRIAL["units"]).split("x")) if "units" in TRIAL else _HIDDEN_UNITS
     if not TRIAL.get("wide"):
-        return _make_mlp(n_features, n_labels, dropout, stock=stock)
+        TRIAL["_mlp"] = _make_mlp(n_features, n_labels, dropout, stock=stock)
+        return TRIAL["_mlp"]
     from mlc.models.sparse_ops import sparse_input_dense
 
     _, keras = tf_keras()
@@ -98,6 +111,14 @@ def trial_training_dataset(features: Any, texts: Any, targets: np.ndarray, batch
         return tf.SparseTensor(kept.indices, kept.values * tf.gather(scale, rows), kept.dense_shape), y
 
     return data.map(drop)
+
+
+def trial_vectorizer(*args: Any, **kwargs: Any) -> Any:
+    layer = _make_vectorizer(*args, **kwargs)
+    if TRIAL.get("nooov"):
+        idf = layer._lookup_layer.idf_weights
+        idf.assign(np.concatenate([[0.0], idf.numpy()[1:]]).astype(np.float32))
+    return layer
 
 
 def trial_end_to_end(vectorizer: Any, mlp: Any, scaling: Any = None) -> Any:
@@ -203,12 +224,7 @@ def run_trial(mode: str, overrides: dict, train_texts: list, train_labels: list,
             config = T.TrainConfig(seed=s, **{**overrides, "epochs": result.best_epoch, "patience": 10**6})
             refit = T.train(tx + vx, ty + vy, vx, vy, config)
             test_scores[-1] = scores_of(refit, test_texts)
-            column = {label: j for j, label in enumerate(labels)}  # validation rows may add labels
-            aligned = np.zeros((len(vx), len(refit.labels)), np.float32)
-            for k, label in enumerate(refit.labels):
-                if label in column:
-                    aligned[:, k] = val_scores[-1][:, column[label]]
-            val_scores[-1], labels = aligned, refit.labels
+            val_scores[-1], labels = aligned(val_scores[-1], labels, refit.labels), refit.labels  # validation rows may add labels
     tuned = tune_thresholds(T.multi_hot(vy, labels), np.mean(val_scores, 0), min_positives=0)
     return labels, np.mean(test_scores, 0), tuned.per_label
 
@@ -232,7 +248,7 @@ def main() -> None:
                 raise SystemExit(f"{spec!r}: a trial is {', '.join(MODES)}, settings after a colon (base:units=1024x512)")
             pairs = {k: _value(v) for k, v in (kv.split("=") for kv in settings.split(",") if kv)}
             TRIAL.clear()
-            TRIAL.update({k: pairs.pop(k) for k in ("rank", "wide", "noes", "indrop", "units", "splitpunct", "ema") if k in pairs})
+            TRIAL.update({k: pairs.pop(k) for k in ("rank", "wide", "noes", "indrop", "units", "splitpunct", "ema", "biasinit", "smooth", "nooov") if k in pairs})
             texts = (split_punctuation(train_texts), split_punctuation(test_texts)) if TRIAL.get("splitpunct") else (train_texts, test_texts)
             labels, scores, thresholds = run_trial(mode, pairs, texts[0], train_labels, texts[1], 42 + fold)
             results[spec].append(evaluate_scores(test_labels, scores, labels, threshold=thresholds))
@@ -251,6 +267,7 @@ def main() -> None:
 _, _keras = tf_keras()
 _EarlyStopping = _keras.callbacks.EarlyStopping
 T._loss, T.make_mlp, T.make_end_to_end, T.training_dataset = trial_loss, trial_mlp, trial_end_to_end, trial_training_dataset
+T.make_vectorizer = trial_vectorizer
 _keras.callbacks.EarlyStopping = trial_early_stopping
 
 if __name__ == "__main__":
