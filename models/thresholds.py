@@ -47,6 +47,19 @@ def _best(grid_scores: np.ndarray, prefer: float) -> float:
     return float(candidates[np.argmin(np.abs(candidates - prefer))])
 
 
+def _counts(truth: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """True positives, false positives, false negatives per grid value and label ([grid, labels] each), one grid
+    value at a time: cross-fitted tuning rows can number thousands, and rows x labels x grid booleans would not fit."""
+    positives = truth.sum(axis=0)
+    tp = np.empty((len(GRID), truth.shape[1]), dtype=np.int64)
+    predicted_count = np.empty_like(tp)
+    for g, threshold in enumerate(GRID):
+        predicted = scores >= threshold
+        tp[g] = (predicted & truth).sum(axis=0)
+        predicted_count[g] = predicted.sum(axis=0)
+    return tp, predicted_count - tp, positives[None, :] - tp
+
+
 def tune_thresholds(
     y_true: np.ndarray,
     scores: np.ndarray,
@@ -65,10 +78,7 @@ def tune_thresholds(
         n = truth.shape[1]
         return Thresholds(0.5, np.full(n, 0.5, np.float32), np.zeros(n, bool),
                           f"kept 0.5: {positives} positive labels, tuning needs {min_positives}")
-    predicted = scores[None, :, :] >= GRID[:, None, None]  # [grid, rows, labels]
-    tp = (predicted & truth).sum(axis=1)
-    fp = (predicted & ~truth).sum(axis=1)
-    fn = (~predicted & truth).sum(axis=1)
+    tp, fp, fn = _counts(truth, scores)
     if truth.any():
         global_threshold = _best(_f1(tp.sum(axis=1), fp.sum(axis=1), fn.sum(axis=1)), prefer=0.5)
     else:
