@@ -68,8 +68,9 @@ def mlc_scores(train_texts, train_labels, test_texts, seed: int, val_share: floa
     config = TrainConfig.example(seed=seed, **overrides) if example else TrainConfig(seed=seed, **overrides)
     result = train(tx, ty, vx, vy, config)
     predictor = Predictor.from_model(result.model, result.labels)
-    validation_only = tune_thresholds(multi_hot(vy, result.labels), predictor.predict(vx), min_positives=0)
-    product = fit_thresholds(result, tx, ty, vx, vy, config, threshold_folds)
+    val_scores = predictor.predict(vx)
+    validation_only = tune_thresholds(multi_hot(vy, result.labels), val_scores, min_positives=0)
+    product = fit_thresholds(result.labels, val_scores, tx, ty, vx, vy, config, threshold_folds)
     return result.labels, predictor.predict(test_texts), product.thresholds.per_label, validation_only.per_label
 
 

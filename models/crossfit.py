@@ -5,7 +5,7 @@ rows. Thresholds tuned there swing from split to split (the global one from 0.11
 metadata). Cross-fitting trains k more models, each on the training rows outside one fold and early-stopped on the
 same validation split as the final model, and scores that fold with it: every training row gets a score from a
 model that never saw it. Thresholds tuned on those scores plus the final model's validation scores raised
-cross-validated micro-F1 from 0.560 to 0.580 on the metadata (BENCHMARKS.md, issue 6). The k models are thrown
+cross-validated micro-F1 from 0.560 to 0.582 on the metadata (BENCHMARKS.md, issue 6). The k models are thrown
 away; the saved model is the final one, so prediction costs nothing more.
 """
 from __future__ import annotations

@@ -1,16 +1,17 @@
-"""Decision thresholds tuned on the validation split: one global, and one per label where the label has support.
+"""Decision thresholds tuned on held-out scores: one global, and one per label where the label has support.
 
 The example decides at 0.5 for every label. A sigmoid trained on rare labels seldom reaches 0.5, so most of them
 are never predicted; the threshold that maximises F1 on held-out rows is usually lower. A per-label threshold
-fitted on a handful of positives over-fits, so labels with fewer than `min_support` validation positives keep
-the global one.
+fitted on a handful of positives over-fits, so labels with fewer than `min_support` positives among the tuning
+rows (the validation split, plus cross-fitted training rows on small data: `mlc.pipeline.tuning`) keep the global
+one.
 
 Per-label thresholds maximise micro-F1, the tagger's figure, not each label's own F1. A label's own F1 peaks at a
 low threshold for a hard label (recall is cheap there), and the false positives that buys cost every other label's
 precision: on out-of-fold scores of the shared abstracts (5 labels tuned) micro-F1 fell from 0.747 (global only)
 to 0.691 with own-F1 thresholds, and was 0.740-0.748 with micro-F1 ones (BENCHMARKS.md, issue 6). For calibrated
 scores the micro-F1 optimum is one threshold for all labels (Lipton et al., 2014), so a label moves away from the
-global value only where its validation rows show that it pays. `objective="label"` keeps the own-F1 rule, which
+global value only where its tuning rows show that it pays. `objective="label"` keeps the own-F1 rule, which
 serves macro-F1.
 """
 from __future__ import annotations

@@ -80,10 +80,12 @@ def run_train(
     from mlc.models.predictor import Predictor
     from mlc.pipeline.tuning import fit_thresholds
 
-    fitted = fit_thresholds(result, split.train.texts, split.train.labels, split.validation.texts,
-                            split.validation.labels, config, threshold_folds, on_fold)
+    predictor = Predictor.from_model(result.model, result.labels)
+    fitted = fit_thresholds(result.labels, predictor.predict(split.validation.texts), split.train.texts,
+                            split.train.labels, split.validation.texts, split.validation.labels, config,
+                            threshold_folds, on_fold)
     tuned = fitted.thresholds
-    test_scores = Predictor.from_model(result.model, result.labels).predict(split.test.texts)
+    test_scores = predictor.predict(split.test.texts)
     test_metrics = evaluate_scores(split.test.labels, test_scores, result.labels, threshold=tuned.per_label)
     at_half = evaluate_scores(split.test.labels, test_scores, result.labels, threshold=0.5)
     metadata = {

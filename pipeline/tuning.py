@@ -2,10 +2,11 @@
 
 The validation split alone is the default for large data. Below `CROSS_FIT_BELOW` validation rows the thresholds
 are also tuned on cross-fitted scores of every training row (`mlc.models.crossfit`), at the cost of `AUTO_FOLDS`
-more training runs of the same size minus a fold: seconds on a few thousand rows, and what moved cross-validated
-micro-F1 on the shared metadata from 0.560 to 0.580 (BENCHMARKS.md, issue 6). At 500 validation rows (about
-10,000 rows of data at the default split) the split alone holds enough positives; above it the extra runs would
-cost minutes for little.
+more training runs on the training split minus a fold: 12.5-14 s -> 31-35 s for `mlc train` on the 800 shared
+rows, and cross-validated micro-F1 0.560 -> 0.582 on the shared metadata, 0.741 -> 0.747 on the abstracts
+(BENCHMARKS.md, issue 6). The 500-row line (about 10,000 rows of data at the default split) is a judgement, not a
+measurement: by then the split holds hundreds of positives of each frequent label, and five more runs would cost
+minutes.
 """
 from __future__ import annotations
 
@@ -26,7 +27,6 @@ CROSS_FIT_BELOW = 500  # validation rows
 class TunedThresholds:
     thresholds: Thresholds
     folds: int  # cross-fitting folds used; 0: the validation split alone
-    rows: int  # rows the thresholds were tuned on
 
 
 def threshold_folds(requested: int | None, validation_rows: int, training_rows: int) -> int:
@@ -39,7 +39,8 @@ def threshold_folds(requested: int | None, validation_rows: int, training_rows: 
 
 
 def fit_thresholds(
-    result: TrainResult,
+    labels: Sequence[str],
+    val_scores: np.ndarray,
     train_texts: Sequence[str],
     train_labels: Sequence[Sequence[str]],
     val_texts: Sequence[str],
@@ -48,21 +49,20 @@ def fit_thresholds(
     folds: int | None = None,
     on_fold: Callable[[int, int], None] | None = None,
 ) -> TunedThresholds:
-    """Thresholds for `result`'s model: tuned on its validation scores, plus out-of-fold scores of the training
-    rows when cross-fitting applies (`threshold_folds`)."""
+    """Thresholds for a model with output `labels` and these validation scores (the caller has them already):
+    tuned on them, plus out-of-fold scores of the training rows when cross-fitting applies (`threshold_folds`)."""
     from mlc.models.crossfit import out_of_fold_scores
-    from mlc.models.predictor import Predictor
 
-    truth = multi_hot(val_labels, result.labels)
-    scores = Predictor.from_model(result.model, result.labels).predict(list(val_texts))
+    truth = multi_hot(val_labels, labels)
+    scores = val_scores
     k = threshold_folds(folds, len(val_texts), len(train_texts))
     where = f"{len(val_texts)} validation rows"
     if k:
         positions = stratified_folds([combination_key(list(l)) for l in train_labels], k, np.random.default_rng(config.seed))
-        oof = out_of_fold_scores(train_texts, train_labels, positions, val_texts, val_labels, result.labels, config, on_fold)
-        truth = np.vstack([multi_hot(train_labels, result.labels), truth])
+        oof = out_of_fold_scores(train_texts, train_labels, positions, val_texts, val_labels, labels, config, on_fold)
+        truth = np.vstack([multi_hot(train_labels, labels), truth])
         scores = np.vstack([oof, scores])
         where = f"out-of-fold scores of {len(train_texts)} training rows ({k} models) and {where}"
     tuned = tune_thresholds(truth, scores)
     tuned.note = f"{tuned.note}: {where}"
-    return TunedThresholds(tuned, k, len(truth))
+    return TunedThresholds(tuned, k)
