@@ -53,7 +53,8 @@ def train_command(
     normalize: Annotated[Optional[bool], typer.Option("--normalize/--no-normalize", help="Scale each TF-IDF row to unit length (default; the example does not).")] = None,
     split_punctuation: Annotated[Optional[bool], typer.Option("--split-punctuation/--strip-punctuation", help="Punctuation becomes a space (default) or is deleted (Keras's standardize, the example's).")] = None,
     lr_schedule: Annotated[str, typer.Option(help="constant, or cosine: decay to 0 over the epochs.")] = "constant",
-    example_settings: Annotated[bool, typer.Option("--example-settings", help="The Keras example's settings: raw TF-IDF, Keras's standardize, learning rate 1e-3, no dropout (options given still win).")] = False,
+    linear_share: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Share of a logistic regression on the same TF-IDF in each output logit, folded into the MLP's layers (default 0.5; 0: the MLP alone, the example's).")] = None,
+    example_settings: Annotated[bool, typer.Option("--example-settings", help="The Keras example's settings: raw TF-IDF, Keras's standardize, learning rate 1e-3, no dropout, no logistic head (options given still win).")] = False,
     test_size: Annotated[float, typer.Option(help="Held-out share, split half validation, half test.")] = 0.1,
     threshold_folds: Annotated[Optional[int], typer.Option(min=0, help="Decision thresholds are also tuned on out-of-fold scores of the training rows, from this many extra models (0: the validation split alone; default 5 when that split has under 500 rows, else 0).")] = None,
     seed: int = 42,
@@ -66,7 +67,7 @@ def train_command(
 
     columns = ColumnOptions(text_column, labels_column, title_column, label_sep, input_format)
     given = {"learning_rate": learning_rate, "dropout": dropout, "sublinear_tf": sublinear_tf, "normalize": normalize,
-             "split_punctuation": split_punctuation}
+             "split_punctuation": split_punctuation, "linear_share": linear_share}
     chosen = {name: value for name, value in given.items() if value is not None}
     if lr_schedule not in ("constant", "cosine"):
         raise typer.BadParameter(f"{lr_schedule!r}: expected constant or cosine", param_hint="--lr-schedule")

@@ -25,6 +25,14 @@ def _csr_ops() -> Any:
     return csr
 
 
+def csr_ops() -> Any:
+    """TensorFlow's CSR sparse-matrix ops; raises where the build lacks them (none we know of)."""
+    csr = _csr_ops()
+    if csr is None:  # pragma: no cover - depends on the TensorFlow build
+        raise RuntimeError("this TensorFlow build has no CSR sparse-matrix ops")
+    return csr
+
+
 def csr_ops_available() -> bool:
     """Whether this TensorFlow build has the CSR ops the column-order path needs (all builds we know do)."""
     return _csr_ops() is not None

@@ -12,6 +12,7 @@ import numpy as np
 from mlc.models.backend import static_pipeline_options, tensorflow, tf_keras
 from mlc.models.build import make_end_to_end, make_mlp, make_vectorizer, vocabulary_size
 from mlc.models.features import SparseTfIdf
+from mlc.models.linear import fit_logistic, fold_into_mlp
 from mlc.models.optim import fused_adam
 from mlc.models.scaling import Scaling
 
@@ -20,9 +21,10 @@ EpochHook = Callable[[int, dict[str, float]], None]
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Hyper-parameters. The model is the example's; sublinear tf + L2 rows, learning rate 1e-2, dropout 0.5 and
-    punctuation split rather than deleted are mlc's defaults because they won on cross-validation (BENCHMARKS.md,
-    issue 6). `example()` gives the example's own settings."""
+    """Hyper-parameters. The model is the example's; sublinear tf + L2 rows, learning rate 1e-2, dropout 0.5,
+    punctuation split rather than deleted, and a logistic regression's logit mixed in (`linear_share`, folded into
+    the same three Dense layers) are mlc's defaults because they won on cross-validation (BENCHMARKS.md, issue 6).
+    `example()` gives the example's own settings."""
 
     max_tokens: int | None = None
     epochs: int = 20
@@ -37,11 +39,20 @@ class TrainConfig:
     sublinear_tf: bool = True  # idf * (1 + log count) instead of idf * count
     normalize: bool = True  # each TF-IDF row scaled to unit L2 norm
     split_punctuation: bool = True  # punctuation -> space (mlc>lower_and_split_punctuation), not deleted
+    linear_share: float = 0.5  # share of a logistic regression's logit in the output (mlc.models.linear); 0: MLP alone
+    linear_c: float = 100.0  # its inverse L2 strength, as scikit-learn's C
 
     @classmethod
     def example(cls, **overrides: Any) -> TrainConfig:
         """The Keras example's settings: raw TF-IDF, Keras's standardize, Adam at 1e-3, no dropout."""
-        return cls(**{"learning_rate": 1e-3, "dropout": 0.0, "sublinear_tf": False, "normalize": False, "split_punctuation": False, **overrides})
+        return cls(**{"learning_rate": 1e-3, "dropout": 0.0, "sublinear_tf": False, "normalize": False, "split_punctuation": False,
+                      "linear_share": 0.0, **overrides})
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.linear_share <= 1.0:
+            raise ValueError(f"linear share must be between 0 and 1, got {self.linear_share}")
+        if self.linear_c <= 0:
+            raise ValueError(f"linear C must be positive, got {self.linear_c}")
 
     @property
     def scaling(self) -> Scaling:
@@ -86,7 +97,8 @@ def train(
     config: TrainConfig = TrainConfig(),
     on_epoch: EpochHook | None = None,
 ) -> TrainResult:
-    """Fit the example's model on sparse TF-IDF batches; return the end-to-end model with the best weights."""
+    """Fit the example's model on sparse TF-IDF batches, then the logistic head on the same training rows when
+    `linear_share` > 0; return the end-to-end model (best epoch's MLP weights, head folded in)."""
     tf, keras = tf_keras()
     keras.utils.set_random_seed(config.seed)
     labels = label_vocabulary(train_labels)
@@ -125,6 +137,9 @@ def train(
         shuffle=False,  # the dataset shuffles itself each epoch; Keras would ignore True and warn
         verbose=0,
     )
+    if config.linear_share > 0:
+        kernel, bias = fit_logistic(vectorize(features, train_texts), multi_hot(train_labels, labels), config.linear_c, seed=config.seed)
+        mlp = fold_into_mlp(mlp, kernel, bias, config.linear_share, unit_rows=config.normalize)
     history = {name: [float(v) for v in values] for name, values in fitted.history.items()}
     val_loss = history.get("val_loss", [])
     best_epoch = int(np.argmin(val_loss)) + 1 if val_loss else len(history.get("loss", []))
@@ -144,12 +159,17 @@ def training_dataset(features: SparseTfIdf, texts: Sequence[str], targets: np.nd
     not per batch per epoch (0.21 -> 0.13 s per step at a 63k vocabulary); autotune off, as in prediction: its
     optimiser thread made each epoch's iterator teardown wait out its sleep (BENCHMARKS.md)."""
     tf = tensorflow()
-    chunk = 2048
-    parts = [features(tf.constant(list(texts[i : i + chunk]))) for i in range(0, len(texts), chunk)]
-    data = tf.data.Dataset.from_tensor_slices((tf.sparse.concat(0, parts) if len(parts) > 1 else parts[0], targets))
+    data = tf.data.Dataset.from_tensor_slices((vectorize(features, texts), targets))
     if shuffle_seed is not None:
         data = data.shuffle(len(texts), seed=shuffle_seed, reshuffle_each_iteration=True)
     return data.batch(batch_size).prefetch(2).with_options(static_pipeline_options())
+
+
+def vectorize(features: SparseTfIdf, texts: Sequence[str], chunk: int = 2048) -> Any:
+    """All rows' TF-IDF as one canonical SparseTensor, computed in chunks."""
+    tf = tensorflow()
+    parts = [features(tf.constant(list(texts[i : i + chunk]))) for i in range(0, len(texts), chunk)]
+    return tf.sparse.concat(0, parts) if len(parts) > 1 else parts[0]
 
 
 def _loss(tf: Any, targets: np.ndarray, power: float) -> Any:

@@ -76,6 +76,8 @@ def test_example_settings_model_has_no_scaling_and_matches_keras(tmp_path, abstr
     hyper = json.loads((target / "metadata.json").read_text())["hyperparameters"]
     assert (hyper["learning_rate"], hyper["dropout"], hyper["sublinear_tf"], hyper["normalize"]) == (1e-3, 0.0, False, False)
     assert hyper["lr_schedule"] == "cosine"  # options given beside --example-settings still apply
+    assert hyper["linear_share"] == 0.0  # the example's MLP alone: its own widths
+    assert [d.kernel.shape[1] for d in load_bundle(target).weights.dense][:2] == [512, 256]
     metadata = json.loads((target / "metadata.json").read_text())
     assert metadata["threshold_folds"] == 0 and metadata["threshold_tuning"].endswith(": 34 validation rows")
     texts = read_table(abstracts_csv).column("summaries").to_pylist()[:100]
@@ -94,10 +96,22 @@ def test_default_model_holds_the_scaling_layer(model_dir):
     assert load_bundle(model_dir).weights.scaling is not None
 
 
+def test_default_model_folds_the_logistic_head_into_its_layers(model_dir):
+    """Default `linear_share` 0.5: one more unit per label in each hidden layer, still three Dense layers."""
+    bundle = load_bundle(model_dir)
+    hyper = json.loads((model_dir / "metadata.json").read_text())["hyperparameters"]
+    assert (hyper["linear_share"], hyper["linear_c"]) == (0.5, 100.0)
+    n = len(bundle.labels)
+    assert [(d.kernel.shape[1], d.activation) for d in bundle.weights.dense] == [(512 + n, "relu"), (256 + n, "relu"), (n, "sigmoid")]
+
+
 def test_unknown_lr_schedule_is_refused_before_any_work(tmp_path, abstracts_csv, cli):
     refused = cli("train", "--data", abstracts_csv, "--model-dir", tmp_path / "no", "--lr-schedule", "step")
     assert refused.code == 2 and "constant or cosine" in refused.stderr
     assert not (tmp_path / "no").exists()
     one_fold = cli("train", "--data", abstracts_csv, "--model-dir", tmp_path / "no", "--threshold-folds", "1")
     assert one_fold.code == 2 and "at least 2 folds" in one_fold.stderr
+    assert not (tmp_path / "no").exists()
+    share = cli("train", "--data", abstracts_csv, "--model-dir", tmp_path / "no", "--linear-share", "1.5")
+    assert share.code == 2 and "--linear-share" in share.stderr
     assert not (tmp_path / "no").exists()

@@ -1,0 +1,147 @@
+"""A logistic-regression head beside the MLP, folded into the MLP's own Dense layers.
+
+On the shared data an L2-regularised logistic regression on the same TF-IDF rows, fitted to (near) convergence,
+ranks labels better than the early-stopped MLP; the MLP is better on the metadata's many rare labels (67 labels,
+26 with under 5 training rows). Same 5 folds, thresholds tuned the same way (experiment with scikit-learn's
+solver, C=100; BENCHMARKS.md, issue 6):
+
+    micro-F1 / P@1        abstracts        metadata
+    MLP alone             0.748 / 0.933    0.580 / 0.639
+    regression alone      0.756 / 0.942    0.586 / 0.630
+    even mix of logits    0.755 / 0.936    0.606 / 0.645
+
+So `mlc train` fits one after the MLP and mixes the logits: `logit = (1 - s) * mlp_logit + s * (x @ W + b)`,
+`s` = `TrainConfig.linear_share` (0.5; 0 is the MLP alone).
+
+The mix is folded exactly into the example's architecture, so the saved model is still TextVectorization ->
+Dense ReLU -> Dense ReLU -> Dense sigmoid and prediction (the sparse path, the archive check, a GPU) is unchanged:
+the first layer gets one more unit per label computing `x @ w_j + B_j` with `B_j = |w_j| + 1`, which is positive
+for every row of unit L2 norm (Cauchy-Schwarz), so its ReLU is the identity; the second layer copies those units
+through (identity block, again positive); the output layer adds `s` times them and subtracts `s * B_j` in its
+bias. That needs rows of unit norm (`normalize`, mlc's default); without it each label takes two units, relu(z) and
+relu(-z). Cost at prediction: one more first-layer column per label, 16 on 512 for the abstracts.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from mlc.models.backend import tensorflow, tf_keras
+from mlc.models.sparse_ops import csr_ops
+
+STEPS = 500
+LEARNING_RATE = 3.0  # with the cosine decay, the lowest objective of 300-2,000 steps at 0.3-3 on the abstracts
+FULL_BATCH_ROWS = 8192  # above this, each step takes a window of this many rows of a shuffled order
+
+
+def fit_logistic(x: Any, targets: np.ndarray, c: float, *, steps: int = STEPS, learning_rate: float = LEARNING_RATE,
+                 seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """One-vs-rest logistic regression on a SparseTensor [n, V] (canonical order): minimises, summed over labels,
+    the mean binary cross-entropy plus `|W|^2 / (2 c n)`, which is scikit-learn's `LogisticRegression(C=c)` per
+    label divided by `c n` (the bias is not penalised). Adam, full batch up to `FULL_BATCH_ROWS` rows, learning
+    rate cosine-decayed to 0 over `steps`: convex, so it approaches the unique optimum (the tests check the
+    gradient there). Returns kernel [V, L] and bias [L]."""
+    tf = tensorflow()
+    n, width = int(x.dense_shape[0]), int(x.dense_shape[1])
+    labels = targets.shape[1]
+    if n == 0:
+        raise ValueError("no training rows for the logistic head")
+    l2 = 1.0 / (c * n)
+    state = tuple(tf.zeros(shape) for _ in range(3) for shape in ([width, labels], [labels]))  # W, b, Adam moments
+    y = tf.constant(targets, tf.float32)
+    run = _adam_steps(steps, learning_rate, l2)
+    if n <= FULL_BATCH_ROWS:
+        state = run(x, _transposed(x), y, state, tf.constant(0), tf.constant(steps))
+    else:
+        order = np.random.default_rng(seed).permutation(n)
+        for step in range(steps):
+            window = np.sort(order[np.arange(step * FULL_BATCH_ROWS, (step + 1) * FULL_BATCH_ROWS) % n])
+            part = _take_rows(x, window)
+            state = run(part, _transposed(part), tf.gather(y, window), state, tf.constant(step), tf.constant(1))
+    return state[0].numpy(), state[1].numpy()
+
+
+def _adam_steps(total: int, learning_rate: float, l2: float) -> Any:
+    """A graph function `(x, x^T, y, state, first, count) -> state` that runs `count` Adam steps from step `first`
+    of `total` (cosine-decayed rate) on one batch: the CSR matrices are built once and the loop runs inside (a
+    Python loop of steps took 5.5 ms a step here, against 1.6)."""
+    tf = tensorflow()
+    csr = csr_ops()
+
+    @tf.function(autograph=False)
+    def run(x: Any, xt: Any, y: Any, state: tuple, first: Any, count: Any) -> tuple:
+        matrix = csr.sparse_tensor_to_csr_sparse_matrix(x.indices, x.values, x.dense_shape)
+        transposed = csr.sparse_tensor_to_csr_sparse_matrix(xt.indices, xt.values, xt.dense_shape)
+        rows = tf.cast(tf.shape(y)[0], tf.float32)
+
+        def step(i: Any, kernel: Any, bias: Any, m_k: Any, m_b: Any, v_k: Any, v_b: Any) -> tuple:
+            residual = (tf.math.sigmoid(csr.sparse_matrix_mat_mul(matrix, kernel) + bias) - y) / rows
+            g_k = csr.sparse_matrix_mat_mul(transposed, residual) + l2 * kernel
+            g_b = tf.reduce_sum(residual, 0)
+            t = tf.cast(first + i, tf.float32)
+            rate = 0.5 * learning_rate * (1 + tf.cos(np.pi * t / total))
+            t += 1
+            m_k, m_b = 0.9 * m_k + 0.1 * g_k, 0.9 * m_b + 0.1 * g_b
+            v_k, v_b = 0.999 * v_k + 0.001 * g_k * g_k, 0.999 * v_b + 0.001 * g_b * g_b
+            size = rate * tf.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t)
+            return (i + 1, kernel - size * m_k / (tf.sqrt(v_k) + 1e-7), bias - size * m_b / (tf.sqrt(v_b) + 1e-7),
+                    m_k, m_b, v_k, v_b)
+
+        kernel, bias, m_k, m_b, v_k, v_b = state
+        out = tf.while_loop(lambda i, *_: i < count, step, (tf.constant(0), kernel, bias, m_k, m_b, v_k, v_b))
+        return tuple(out[1:])
+
+    return run
+
+
+def _transposed(x: Any) -> Any:
+    """x^T in canonical order; index columns swapped by hand (tf.sparse.transpose's int64 transpose logs a
+    oneDNN error line on CPUs without AVX-512)."""
+    tf = tensorflow()
+    swapped = tf.stack([x.indices[:, 1], x.indices[:, 0]], axis=1)
+    return tf.sparse.reorder(tf.SparseTensor(swapped, x.values, tf.stack([x.dense_shape[1], x.dense_shape[0]])))
+
+
+def _take_rows(x: Any, rows: np.ndarray) -> Any:
+    """Rows `rows` (sorted, distinct) of a canonical SparseTensor, renumbered 0..len(rows)-1, still canonical."""
+    tf = tensorflow()
+    position = np.full(int(x.dense_shape[0]), -1, np.int64)
+    position[rows] = np.arange(len(rows))
+    new_rows = tf.gather(tf.constant(position), x.indices[:, 0])
+    keep = new_rows >= 0
+    indices = tf.stack([tf.boolean_mask(new_rows, keep), tf.boolean_mask(x.indices[:, 1], keep)], axis=1)
+    return tf.SparseTensor(indices, tf.boolean_mask(x.values, keep), [len(rows), int(x.dense_shape[1])])
+
+
+def fold_into_mlp(mlp: Any, kernel: np.ndarray, bias: np.ndarray, share: float, *, unit_rows: bool = True) -> Any:
+    """A stock-Dense MLP (no dropout) whose output logits are `(1 - share) * mlp's + share * (x @ kernel + bias)`,
+    built as the module docstring says. `unit_rows`: every input row has L2 norm <= 1, so one unit per label
+    shifted positive carries `x @ w_j`; otherwise two, `relu(z)` and `relu(-z)`, whose difference is `z`."""
+    _, keras = tf_keras()
+    dense = [layer for layer in mlp.layers if isinstance(layer, keras.layers.Dense)]
+    if len(dense) != 3:
+        raise ValueError(f"expected the example's three Dense layers, found {len(dense)}")
+    (k1, b1), (k2, b2), (k3, b3) = (layer.get_weights() for layer in dense)
+    labels = kernel.shape[1]
+    eye = np.eye(labels, dtype=np.float32)
+    if unit_rows:
+        shift = np.linalg.norm(kernel, axis=0) + 1.0  # > |x @ w_j| when |x| <= 1
+        extra_kernel, extra_bias, out_rows, out_bias = kernel, shift, share * eye, share * (bias - shift)
+    else:
+        extra_kernel, extra_bias = np.hstack([kernel, -kernel]), np.concatenate([bias, -bias])
+        out_rows, out_bias = share * np.vstack([eye, -eye]), np.zeros(labels, np.float32)
+    extra = extra_kernel.shape[1]
+    weights = [
+        (np.hstack([k1, extra_kernel]), np.concatenate([b1, extra_bias])),
+        (np.block([[k2, np.zeros((k2.shape[0], extra), np.float32)], [np.zeros((extra, k2.shape[1]), np.float32), np.eye(extra, dtype=np.float32)]]),
+         np.concatenate([b2, np.zeros(extra, np.float32)])),
+        (np.vstack([(1 - share) * k3, out_rows]), (1 - share) * b3 + out_bias),
+    ]
+    features = keras.Input(shape=(k1.shape[0],), sparse=True, name="tfidf")
+    hidden = features
+    for (k, b), layer in zip(weights, dense):
+        folded = keras.layers.Dense(k.shape[1], activation=layer.get_config()["activation"], name=layer.name)
+        hidden = folded(hidden)
+        folded.set_weights([k.astype(np.float32), b.astype(np.float32)])
+    return keras.Model(features, hidden, name="mlp")

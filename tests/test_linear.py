@@ -1,0 +1,111 @@
+"""The logistic head: its fit reaches the regularised optimum, and folding it into the MLP gives the stated mix of
+logits exactly, through Keras and through mlc's sparse prediction path, for unit rows and for raw rows."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mlc.models.backend import tf_keras
+from mlc.models.build import make_end_to_end, make_mlp, make_vectorizer, vocabulary_size
+from mlc.models.features import SparseTfIdf
+from mlc.models.linear import fit_logistic, fold_into_mlp
+from mlc.models.predictor import Predictor
+from mlc.models.scaling import Scaling
+from mlc.models.train import label_vocabulary, multi_hot, vectorize
+from mlc.pipeline.training_data import ColumnOptions, load_labelled
+
+HOSTILE = ["", "   ", "\x00\x01 \u202e evil", "ünïcödé façade – naïve", "the the the the", "x" * 5000, "Graph-based, deep: networks!"]
+
+
+@pytest.fixture(scope="module")
+def rows(abstracts_csv):
+    data = load_labelled(abstracts_csv, ColumnOptions())
+    return data.texts[:240], data.labels[:240], data.texts[240:300]
+
+
+def _logits(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p.astype(np.float64), 1e-7, 1 - 1e-7)
+    return np.log(p / (1 - p))
+
+
+def _dense(x) -> np.ndarray:
+    tf, _ = tf_keras()
+    return tf.sparse.to_dense(x).numpy().astype(np.float64)
+
+
+def test_fit_reaches_the_optimum_of_the_stated_objective(rows):
+    """Gradient of mean BCE + |W|^2 / (2 c n), in float64 at the returned weights, is near zero against its size at 0."""
+    tf, _ = tf_keras()
+    texts, label_lists, _ = rows
+    labels = label_vocabulary(label_lists)
+    y = multi_hot(label_lists, labels).astype(np.float64)
+    vectorizer = make_vectorizer(texts, vocabulary_size(texts), split_punctuation=True)
+    x_sparse = vectorize(SparseTfIdf.from_layer(vectorizer, Scaling(True, True)), texts)
+    x = _dense(x_sparse)
+    c = 10.0
+    kernel, bias = fit_logistic(x_sparse, y, c, steps=2000)
+
+    def gradient(w: np.ndarray, b: np.ndarray) -> np.ndarray:
+        residual = (1 / (1 + np.exp(-(x @ w + b))) - y) / len(x)
+        return np.concatenate([(x.T @ residual + w / (c * len(x))).ravel(), residual.sum(0)])
+
+    at_zero = np.linalg.norm(gradient(np.zeros_like(kernel, np.float64), np.zeros_like(bias, np.float64)))
+    assert np.linalg.norm(gradient(kernel.astype(np.float64), bias.astype(np.float64))) < 1e-3 * at_zero
+    assert np.abs(kernel).max() > 0.5  # it learned something: weakly regularised weights are not small
+
+
+def test_fit_in_windows_of_rows_matches_the_full_batch(rows, monkeypatch):
+    """Above FULL_BATCH_ROWS each step takes a window of rows; with windows of half the rows, the fit lands where
+    the full-batch fit does (same objective, stochastic steps)."""
+    import mlc.models.linear as linear
+
+    texts, label_lists, _ = rows
+    labels = label_vocabulary(label_lists)
+    y = multi_hot(label_lists, labels)
+    vectorizer = make_vectorizer(texts, vocabulary_size(texts), split_punctuation=True)
+    x = vectorize(SparseTfIdf.from_layer(vectorizer, Scaling(True, True)), texts)
+    full_kernel, full_bias = fit_logistic(x, y, 10.0, steps=1000)
+    monkeypatch.setattr(linear, "FULL_BATCH_ROWS", 120)
+    kernel, bias = fit_logistic(x, y, 10.0, steps=1000, seed=3)
+    dense = _dense(x)
+    full, windowed = dense @ full_kernel + full_bias, dense @ kernel + bias
+    assert np.corrcoef(full.ravel(), windowed.ravel())[0, 1] > 0.99
+    assert (full.argmax(1) == windowed.argmax(1)).mean() > 0.95
+
+
+@pytest.mark.parametrize("unit_rows", [True, False])
+def test_folded_model_outputs_the_stated_mix_of_logits(rows, unit_rows):
+    tf, _ = tf_keras()
+    texts, label_lists, unseen = rows
+    labels = label_vocabulary(label_lists)
+    scaling = Scaling(True, unit_rows)
+    vectorizer = make_vectorizer(texts, vocabulary_size(texts), split_punctuation=True)
+    features = SparseTfIdf.from_layer(vectorizer, scaling)
+    mlp = make_mlp(features.vocabulary_size, len(labels), dropout=0.5)  # random weights: the fold is algebra
+    rng = np.random.default_rng(0)
+    kernel = rng.normal(0, 3, (features.vocabulary_size, len(labels))).astype(np.float32)
+    bias = rng.normal(0, 1, len(labels)).astype(np.float32)
+    share = 0.3
+    folded = fold_into_mlp(mlp, kernel, bias, share, unit_rows=unit_rows)
+    assert [layer.units for layer in folded.layers[1:]] == [512 + len(labels) * (1 if unit_rows else 2), 256 + len(labels) * (1 if unit_rows else 2), len(labels)]
+
+    probe = list(unseen) + HOSTILE
+    x = features(tf.constant(probe))
+    expected = 1 / (1 + np.exp(-((1 - share) * _logits(mlp(x, training=False).numpy()) + share * (_dense(x) @ kernel + bias))))
+    model = make_end_to_end(vectorizer, folded, scaling)
+    np.testing.assert_allclose(model(tf.constant(probe)).numpy(), expected, atol=2e-5)
+    np.testing.assert_allclose(Predictor.from_model(model, labels).predict(probe), expected, atol=2e-5)
+
+
+def test_share_zero_and_one_are_the_mlp_and_the_regression(rows):
+    tf, _ = tf_keras()
+    texts, label_lists, unseen = rows
+    labels = label_vocabulary(label_lists)
+    vectorizer = make_vectorizer(texts, vocabulary_size(texts), split_punctuation=True)
+    features = SparseTfIdf.from_layer(vectorizer, Scaling(True, True))
+    mlp = make_mlp(features.vocabulary_size, len(labels))
+    kernel = np.random.default_rng(1).normal(0, 2, (features.vocabulary_size, len(labels))).astype(np.float32)
+    bias = np.zeros(len(labels), np.float32)
+    x = features(tf.constant(list(unseen)))
+    np.testing.assert_allclose(fold_into_mlp(mlp, kernel, bias, 0.0)(x).numpy(), mlp(x).numpy(), atol=1e-5)
+    np.testing.assert_allclose(fold_into_mlp(mlp, kernel, bias, 1.0)(x).numpy(), 1 / (1 + np.exp(-(_dense(x) @ kernel))), atol=1e-5)
