@@ -32,16 +32,19 @@ from mlc.models.sparse_ops import csr_ops
 
 STEPS = 500
 LEARNING_RATE = 3.0  # with the cosine decay, the lowest objective of 300-2,000 steps at 0.3-3 on the abstracts
-FULL_BATCH_ROWS = 8192  # above this, each step takes a window of this many rows of a shuffled order
+FULL_BATCH_ROWS = 8192  # above this many rows, each step takes one chunk of a shuffled partition of the rows
+EPOCHS = 20  # passes over the rows in those `STEPS` steps: chunks of n * EPOCHS / STEPS rows
+MIN_CHUNK_ROWS = 256
 
 
 def fit_logistic(x: Any, targets: np.ndarray, c: float, *, steps: int = STEPS, learning_rate: float = LEARNING_RATE,
                  seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """One-vs-rest logistic regression on a SparseTensor [n, V] (canonical order): minimises, summed over labels,
     the mean binary cross-entropy plus `|W|^2 / (2 c n)`, which is scikit-learn's `LogisticRegression(C=c)` per
-    label divided by `c n` (the bias is not penalised). Adam, full batch up to `FULL_BATCH_ROWS` rows, learning
-    rate cosine-decayed to 0 over `steps`: convex, so it approaches the unique optimum (the tests check the
-    gradient there). Returns kernel [V, L] and bias [L]."""
+    label divided by `c n` (the bias is not penalised). Adam with the learning rate cosine-decayed to 0 over
+    `steps`; full batch up to `FULL_BATCH_ROWS` rows (convex, so it approaches the unique optimum: the tests check
+    the gradient there), above that chunks of rows, `EPOCHS` passes in all, so the cost grows with the rows only
+    as the MLP's epochs do. Returns kernel [V, L] and bias [L]."""
     tf = tensorflow()
     n, width = int(x.dense_shape[0]), int(x.dense_shape[1])
     labels = targets.shape[1]
@@ -49,17 +52,36 @@ def fit_logistic(x: Any, targets: np.ndarray, c: float, *, steps: int = STEPS, l
         raise ValueError("no training rows for the logistic head")
     l2 = 1.0 / (c * n)
     state = tuple(tf.zeros(shape) for _ in range(3) for shape in ([width, labels], [labels]))  # W, b, Adam moments
-    y = tf.constant(targets, tf.float32)
     run = _adam_steps(steps, learning_rate, l2)
     if n <= FULL_BATCH_ROWS:
-        state = run(x, _transposed(x), y, state, tf.constant(0), tf.constant(steps))
+        state = run(x, _transposed(x), tf.constant(targets, tf.float32), state, tf.constant(0), tf.constant(steps))
     else:
-        order = np.random.default_rng(seed).permutation(n)
+        chunks = _chunks(x, targets, max(MIN_CHUNK_ROWS, -(-n * EPOCHS // steps)), np.random.default_rng(seed))
         for step in range(steps):
-            window = np.sort(order[np.arange(step * FULL_BATCH_ROWS, (step + 1) * FULL_BATCH_ROWS) % n])
-            part = _take_rows(x, window)
-            state = run(part, _transposed(part), tf.gather(y, window), state, tf.constant(step), tf.constant(1))
+            part, part_t, part_y = chunks[step % len(chunks)]
+            state = run(part, part_t, part_y, state, tf.constant(step), tf.constant(1))
     return state[0].numpy(), state[1].numpy()
+
+
+def _chunks(x: Any, targets: np.ndarray, size: int, rng: np.random.Generator) -> list[tuple[Any, Any, Any]]:
+    """The rows in a random order, cut into chunks of `size` rows: (chunk, its transpose, its targets) each, all
+    canonical. One sort of all entries by their new row, then slices; not a scan of every entry per chunk."""
+    tf = tensorflow()
+    n, width = int(x.dense_shape[0]), int(x.dense_shape[1])
+    order = rng.permutation(n)
+    position = np.empty(n, np.int64)
+    position[order] = np.arange(n)
+    rows = tf.gather(tf.constant(position), x.indices[:, 0])
+    shuffled = tf.sparse.reorder(tf.SparseTensor(tf.stack([rows, x.indices[:, 1]], axis=1), x.values, x.dense_shape))
+    starts = np.arange(0, n, size)
+    bounds = np.searchsorted(shuffled.indices[:, 0].numpy(), np.append(starts, n))
+    chunks = []
+    for i, first in enumerate(starts):
+        last = min(first + size, n)
+        indices = shuffled.indices[bounds[i] : bounds[i + 1]] - tf.constant([first, 0], tf.int64)
+        part = tf.SparseTensor(indices, shuffled.values[bounds[i] : bounds[i + 1]], [last - first, width])
+        chunks.append((part, _transposed(part), tf.constant(targets[order[first:last]], tf.float32)))
+    return chunks
 
 
 def _adam_steps(total: int, learning_rate: float, l2: float) -> Any:
@@ -69,7 +91,7 @@ def _adam_steps(total: int, learning_rate: float, l2: float) -> Any:
     tf = tensorflow()
     csr = csr_ops()
 
-    @tf.function(autograph=False)
+    @tf.function(autograph=False, reduce_retracing=True)
     def run(x: Any, xt: Any, y: Any, state: tuple, first: Any, count: Any) -> tuple:
         matrix = csr.sparse_tensor_to_csr_sparse_matrix(x.indices, x.values, x.dense_shape)
         transposed = csr.sparse_tensor_to_csr_sparse_matrix(xt.indices, xt.values, xt.dense_shape)
@@ -101,17 +123,6 @@ def _transposed(x: Any) -> Any:
     tf = tensorflow()
     swapped = tf.stack([x.indices[:, 1], x.indices[:, 0]], axis=1)
     return tf.sparse.reorder(tf.SparseTensor(swapped, x.values, tf.stack([x.dense_shape[1], x.dense_shape[0]])))
-
-
-def _take_rows(x: Any, rows: np.ndarray) -> Any:
-    """Rows `rows` (sorted, distinct) of a canonical SparseTensor, renumbered 0..len(rows)-1, still canonical."""
-    tf = tensorflow()
-    position = np.full(int(x.dense_shape[0]), -1, np.int64)
-    position[rows] = np.arange(len(rows))
-    new_rows = tf.gather(tf.constant(position), x.indices[:, 0])
-    keep = new_rows >= 0
-    indices = tf.stack([tf.boolean_mask(new_rows, keep), tf.boolean_mask(x.indices[:, 1], keep)], axis=1)
-    return tf.SparseTensor(indices, tf.boolean_mask(x.values, keep), [len(rows), int(x.dense_shape[1])])
 
 
 def fold_into_mlp(mlp: Any, kernel: np.ndarray, bias: np.ndarray, share: float, *, unit_rows: bool = True) -> Any:

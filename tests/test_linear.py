@@ -54,9 +54,9 @@ def test_fit_reaches_the_optimum_of_the_stated_objective(rows):
     assert np.abs(kernel).max() > 0.5  # it learned something: weakly regularised weights are not small
 
 
-def test_fit_in_windows_of_rows_matches_the_full_batch(rows, monkeypatch):
-    """Above FULL_BATCH_ROWS each step takes a window of rows; with windows of half the rows, the fit lands where
-    the full-batch fit does (same objective, stochastic steps)."""
+def test_fit_in_chunks_of_rows_matches_the_full_batch(rows, monkeypatch):
+    """Above FULL_BATCH_ROWS each step takes one chunk of a shuffled partition of the rows; with chunks of a
+    quarter of the rows, the fit lands where the full-batch fit does (same objective, stochastic steps)."""
     import mlc.models.linear as linear
 
     texts, label_lists, _ = rows
@@ -66,11 +66,30 @@ def test_fit_in_windows_of_rows_matches_the_full_batch(rows, monkeypatch):
     x = vectorize(SparseTfIdf.from_layer(vectorizer, Scaling(True, True)), texts)
     full_kernel, full_bias = fit_logistic(x, y, 10.0, steps=1000)
     monkeypatch.setattr(linear, "FULL_BATCH_ROWS", 120)
+    monkeypatch.setattr(linear, "MIN_CHUNK_ROWS", 60)
     kernel, bias = fit_logistic(x, y, 10.0, steps=1000, seed=3)
     dense = _dense(x)
-    full, windowed = dense @ full_kernel + full_bias, dense @ kernel + bias
-    assert np.corrcoef(full.ravel(), windowed.ravel())[0, 1] > 0.99
-    assert (full.argmax(1) == windowed.argmax(1)).mean() > 0.95
+    full, chunked = dense @ full_kernel + full_bias, dense @ kernel + bias
+    assert np.corrcoef(full.ravel(), chunked.ravel())[0, 1] > 0.99
+    assert (full.argmax(1) == chunked.argmax(1)).mean() > 0.95
+
+
+def test_chunks_partition_the_rows(rows):
+    """Every row lands in exactly one chunk, with its own entries and targets; each transpose is the chunk's."""
+    from mlc.models.linear import _chunks
+
+    texts, label_lists, _ = rows
+    labels = label_vocabulary(label_lists)
+    y = multi_hot(label_lists, labels)
+    x = vectorize(SparseTfIdf.from_layer(make_vectorizer(texts, 3000, split_punctuation=True), Scaling(True, True)), texts)
+    rng_order = np.random.default_rng(5).permutation(len(texts))
+    chunks = _chunks(x, y, 70, np.random.default_rng(5))
+    assert [int(c[0].dense_shape[0]) for c in chunks] == [70, 70, 70, 30]
+    stacked = np.vstack([_dense(c[0]) for c in chunks])
+    np.testing.assert_array_equal(stacked, _dense(x)[rng_order])
+    np.testing.assert_array_equal(np.vstack([c[2].numpy() for c in chunks]), y[rng_order])
+    for part, transposed, _ in chunks:
+        np.testing.assert_array_equal(_dense(transposed), _dense(part).T)
 
 
 @pytest.mark.parametrize("unit_rows", [True, False])
