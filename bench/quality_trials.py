@@ -25,6 +25,9 @@ nothing here is product code) and is scored like quality.py's "mlc defaults, tun
                  is the earlier default, Keras's standardize)
 
 Trials take TrainConfig overrides after a colon: `base:noes=1,epochs=5`, `base:wide=1,learning_rate=0.003`.
+Since session 12 `base` is the defaults with the logistic head (`linear_share=0.5`); `base:linear_share=0` is the
+MLP alone, the `base` of every earlier table. `wide=1` replaces the MLP's output layer, so it runs with
+`linear_share=0` (the head folds into the example's three Dense layers only).
 
     python bench/quality_trials.py ../shared/data/arxiv_abstracts.csv base refit ens5 base:rank=3 base:wide=1 \
         base:noes=1,epochs=5
@@ -249,6 +252,8 @@ def main() -> None:
             pairs = {k: _value(v) for k, v in (kv.split("=") for kv in settings.split(",") if kv)}
             TRIAL.clear()
             TRIAL.update({k: pairs.pop(k) for k in ("rank", "wide", "noes", "indrop", "units", "splitpunct", "ema", "biasinit", "smooth", "nooov") if k in pairs})
+            if TRIAL.get("wide"):
+                pairs["linear_share"] = 0.0  # its own linear path replaces the head (see the docstring)
             texts = (split_punctuation(train_texts), split_punctuation(test_texts)) if TRIAL.get("splitpunct") else (train_texts, test_texts)
             labels, scores, thresholds = run_trial(mode, pairs, texts[0], train_labels, texts[1], 42 + fold)
             results[spec].append(evaluate_scores(test_labels, scores, labels, threshold=thresholds))
