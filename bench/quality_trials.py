@@ -99,8 +99,8 @@ def trial_mlp(n_features: int, n_labels: int, dropout: float = 0.0, *, stock: bo
     return keras.Model(features, keras.layers.Activation("sigmoid")(logits))
 
 
-def trial_training_dataset(features: Any, texts: Any, targets: np.ndarray, batch_size: int, shuffle_seed: int | None) -> Any:
-    data = _training_dataset(features, texts, targets, batch_size, shuffle_seed)
+def trial_training_dataset(features: Any, texts: Any, targets: np.ndarray, batch_size: int, shuffle_seed: int | None, **kwargs: Any) -> Any:
+    data = _training_dataset(features, texts, targets, batch_size, shuffle_seed, **kwargs)
     rate = TRIAL.get("indrop", 0.0)
     if shuffle_seed is None or rate <= 0:
         return data

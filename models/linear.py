@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from mlc.models.backend import tensorflow, tf_keras
-from mlc.models.sparse_ops import csr_ops
+from mlc.models.sparse_ops import csr_ops, transposed
 
 STEPS = 500
 LEARNING_RATE = 3.0  # with the cosine decay, the lowest objective of 300-2,000 steps at 0.3-3 on the abstracts
@@ -54,7 +54,7 @@ def fit_logistic(x: Any, targets: np.ndarray, c: float, *, steps: int = STEPS, l
     state = tuple(tf.zeros(shape) for _ in range(3) for shape in ([width, labels], [labels]))  # W, b, Adam moments
     run = _adam_steps(steps, learning_rate, l2)
     if n <= FULL_BATCH_ROWS:
-        state = run(x, _transposed(x), tf.constant(targets, tf.float32), state, tf.constant(0), tf.constant(steps))
+        state = run(x, transposed(x), tf.constant(targets, tf.float32), state, tf.constant(0), tf.constant(steps))
     else:
         chunks = _chunks(x, targets, max(MIN_CHUNK_ROWS, -(-n * EPOCHS // steps)), np.random.default_rng(seed))
         for step in range(steps):
@@ -80,7 +80,7 @@ def _chunks(x: Any, targets: np.ndarray, size: int, rng: np.random.Generator) ->
         last = min(first + size, n)
         indices = shuffled.indices[bounds[i] : bounds[i + 1]] - tf.constant([first, 0], tf.int64)
         part = tf.SparseTensor(indices, shuffled.values[bounds[i] : bounds[i + 1]], [last - first, width])
-        chunks.append((part, _transposed(part), tf.constant(targets[order[first:last]], tf.float32)))
+        chunks.append((part, transposed(part), tf.constant(targets[order[first:last]], tf.float32)))
     return chunks
 
 
@@ -94,12 +94,12 @@ def _adam_steps(total: int, learning_rate: float, l2: float) -> Any:
     @tf.function(autograph=False, reduce_retracing=True)
     def run(x: Any, xt: Any, y: Any, state: tuple, first: Any, count: Any) -> tuple:
         matrix = csr.sparse_tensor_to_csr_sparse_matrix(x.indices, x.values, x.dense_shape)
-        transposed = csr.sparse_tensor_to_csr_sparse_matrix(xt.indices, xt.values, xt.dense_shape)
+        matrix_t = csr.sparse_tensor_to_csr_sparse_matrix(xt.indices, xt.values, xt.dense_shape)
         rows = tf.cast(tf.shape(y)[0], tf.float32)
 
         def step(i: Any, kernel: Any, bias: Any, m_k: Any, m_b: Any, v_k: Any, v_b: Any) -> tuple:
             residual = (tf.math.sigmoid(csr.sparse_matrix_mat_mul(matrix, kernel) + bias) - y) / rows
-            g_k = csr.sparse_matrix_mat_mul(transposed, residual) + l2 * kernel
+            g_k = csr.sparse_matrix_mat_mul(matrix_t, residual) + l2 * kernel
             g_b = tf.reduce_sum(residual, 0)
             t = tf.cast(first + i, tf.float32)
             rate = 0.5 * learning_rate * (1 + tf.cos(np.pi * t / total))
@@ -115,14 +115,6 @@ def _adam_steps(total: int, learning_rate: float, l2: float) -> Any:
         return tuple(out[1:])
 
     return run
-
-
-def _transposed(x: Any) -> Any:
-    """x^T in canonical order; index columns swapped by hand (tf.sparse.transpose's int64 transpose logs a
-    oneDNN error line on CPUs without AVX-512)."""
-    tf = tensorflow()
-    swapped = tf.stack([x.indices[:, 1], x.indices[:, 0]], axis=1)
-    return tf.sparse.reorder(tf.SparseTensor(swapped, x.values, tf.stack([x.dense_shape[1], x.dense_shape[0]])))
 
 
 def fold_into_mlp(mlp: Any, kernel: np.ndarray, bias: np.ndarray, share: float, *, unit_rows: bool = True) -> Any:

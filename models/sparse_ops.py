@@ -123,6 +123,14 @@ def sparse_matmul_transposed(columns: Any, rows: Any, values: Any, n_rows: Any, 
     return _unless_no_rows(n_rows, product, kernel)
 
 
+def transposed(x: Any) -> Any:
+    """x^T of a SparseTensor, canonical order; index columns swapped by hand: tf.sparse.transpose's int64
+    transpose logs a oneDNN error line on CPUs without AVX-512."""
+    tf = tensorflow()
+    swapped = tf.stack([x.indices[:, 1], x.indices[:, 0]], axis=1)
+    return tf.sparse.reorder(tf.SparseTensor(swapped, x.values, tf.stack([x.dense_shape[1], x.dense_shape[0]])))
+
+
 def trainable_sparse_matmul(x: Any, kernel: Any) -> Any:
     """`x @ kernel` for a SparseTensor batch, differentiable in `kernel` (inputs are data, never trained)."""
     tf = tensorflow()
@@ -130,10 +138,7 @@ def trainable_sparse_matmul(x: Any, kernel: Any) -> Any:
     @tf.custom_gradient
     def product(k: Any) -> Any:
         def gradient(dy: Any) -> Any:
-            # x^T, its index columns swapped by hand: tf.sparse.transpose's int64 transpose logs a oneDNN error
-            # line on CPUs without AVX-512.
-            swapped = tf.stack([x.indices[:, 1], x.indices[:, 0]], axis=1)
-            xt = tf.sparse.reorder(tf.SparseTensor(swapped, x.values, tf.stack([x.dense_shape[1], x.dense_shape[0]])))
+            xt = transposed(x)
             return sparse_matmul(xt.indices, xt.values, xt.dense_shape, dy)
 
         return sparse_matmul(x.indices, x.values, x.dense_shape, k), gradient
