@@ -1,7 +1,8 @@
 """k-fold cross-validation of prediction quality on labelled data: the Keras example's settings, mlc's defaults
 (same model; punctuation split, sublinear tf + L2 rows, lr 1e-2, dropout 0.5, a logistic head's logit mixed in),
 and the scikit-learn baseline of issue 6 (`--variant linear_share=0` adds the MLP alone, the default before
-session 12). Each mlc model is scored at threshold 0.5, with thresholds tuned on its validation split alone, and
+session 12; `--variant linear_share=0.5` the fixed even mix, the default of session 12; by default each run
+chooses the head's share, and the shares chosen are printed). Each mlc model is scored at threshold 0.5, with thresholds tuned on its validation split alone, and
 with `mlc train`'s thresholds (`mlc.pipeline.tuning`: the validation split plus cross-fitted training rows while the
 split is small). `--variant` adds mlc runs with other settings.
 
@@ -9,9 +10,11 @@ Rows are prepared as `mlc train` prepares them (dedupe titles, drop label combin
 into k folds stratified by label combination. For each fold the other folds train (mlc keeps 5% of them for
 validation and early stopping; scikit-learn trains on all of them) and the fold is scored. Figures are the
 mean and standard deviation over folds. `--repeats R` runs the whole k-fold split R times with different seeds
-(R x k scored folds). Two more tables give mlc's defaults minus scikit-learn, and minus the same model with
-thresholds from the validation split alone, fold by fold: the mean difference, its standard error, and in how
-many folds mlc's defaults were at least as good. Differences between two rows of
+(R x k scored folds); `--first-repeat F` starts at repeat F, so a long run can go in parts (TensorFlow keeps
+each trained model's memory: about 1.1 GB a fold of the abstracts, and 30 folds in one process ran out of 24 GB).
+Two more tables give mlc's defaults minus scikit-learn, and minus the same model with thresholds from the
+validation split alone, fold by fold: the mean difference, its standard error, and in how many folds mlc's
+defaults were at least as good. Differences between two rows of
 the first table under about one fold-to-fold deviation are not evidence; the paired table is.
 
     pip install -e '.[bench]'
@@ -54,12 +57,12 @@ def usable_rows(data: LabelledData) -> list[int]:
 
 def mlc_scores(train_texts, train_labels, test_texts, seed: int, val_share: float = 0.05, example: bool = False,
                threshold_folds: int | None = None, **overrides):
-    """Train as `mlc train` does on these rows; test scores and two sets of thresholds: `mlc train`'s (validation
-    split plus cross-fitted training rows while that split is small, `threshold_folds` None) and the validation
-    split's alone."""
+    """Train as `mlc train` does on these rows. Returns the labels and two (test scores, thresholds, head's share)
+    triples: `mlc train`'s (validation split plus cross-fitted training rows while that split is small,
+    `threshold_folds` None) and `--threshold-folds 0`'s (the validation split alone), each with the share it chose."""
+    from mlc.models.mixing import logit_parts
     from mlc.models.predictor import Predictor
-    from mlc.models.thresholds import tune_thresholds
-    from mlc.models.train import TrainConfig, multi_hot, train
+    from mlc.models.train import TrainConfig, train
     from mlc.pipeline.tuning import fit_thresholds
 
     rng = np.random.default_rng(seed)
@@ -68,11 +71,13 @@ def mlc_scores(train_texts, train_labels, test_texts, seed: int, val_share: floa
     vx, vy = [train_texts[i] for i in val], [train_labels[i] for i in val]
     config = TrainConfig.example(seed=seed, **overrides) if example else TrainConfig(seed=seed, **overrides)
     result = train(tx, ty, vx, vy, config)
-    predictor = Predictor.from_model(result.model, result.labels)
-    val_scores = predictor.predict(vx)
-    validation_only = tune_thresholds(multi_hot(vy, result.labels), val_scores, min_positives=0)
-    product = fit_thresholds(result.labels, val_scores, tx, ty, vx, vy, config, threshold_folds)
-    return result.labels, predictor.predict(test_texts), product.thresholds.per_label, validation_only.per_label
+    val_parts = logit_parts(result, vx)
+    runs = []
+    for folds_asked in (threshold_folds, 0):
+        fitted = fit_thresholds(result.labels, val_parts, tx, ty, vx, vy, config, folds_asked)
+        model = result.with_share(fitted.share).model
+        runs.append((Predictor.from_model(model, result.labels).predict(test_texts), fitted.thresholds.per_label, fitted.share))
+    return result.labels, runs[0], runs[1]
 
 
 def sklearn_scores(train_texts, train_labels, test_texts):
@@ -104,6 +109,9 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--repeats", type=int, default=1, help="run the k-fold split this many times (seeds seed, seed+1, ...)")
+    parser.add_argument("--first-repeat", type=int, default=0,
+                        help="number the repeats from here: `--first-repeat 3 --repeats 3` runs repeats 3-5 (fresh folds and seeds; "
+                             "TensorFlow keeps every trained model's memory, about 0.9 GB a fold here, so long runs go in parts)")
     parser.add_argument("--text-column")
     parser.add_argument("--labels-column")
     parser.add_argument("--label-sep")
@@ -121,8 +129,9 @@ def main() -> None:
         data.texts = [f"{title}. {text}" for title, text in zip(data.titles, data.texts)]
     keys = [combination_key(data.labels[i]) for i in rows]
     results: dict[str, list[dict]] = defaultdict(list)
+    shares: dict[str, list[float]] = defaultdict(list)  # the logistic head's share each mlc run chose
     started = time.perf_counter()
-    splits = [(repeat, fold, test_positions) for repeat in range(args.repeats)
+    splits = [(repeat, fold, test_positions) for repeat in range(args.first_repeat, args.first_repeat + args.repeats)
               for fold, test_positions in enumerate(folds(keys, args.folds, np.random.default_rng(args.seed + 1000 * repeat)))]
     for repeat, fold, test_positions in splits:
         seed = args.seed + fold + 1000 * repeat  # repeat 0 keeps the seeds of earlier single runs
@@ -131,34 +140,40 @@ def main() -> None:
         test_rows = [rows[p] for p in test_positions]
         train_texts, train_labels = [data.texts[i] for i in train_rows], [data.labels[i] for i in train_rows]
         test_texts, test_labels = [data.texts[i] for i in test_rows], [data.labels[i] for i in test_rows]
-        e_labels, e_scores, e_tuned, e_val = mlc_scores(train_texts, train_labels, test_texts, seed, example=True)
+        e_labels, (e_scores, e_tuned, _), (e_val_scores, e_val, _) = mlc_scores(train_texts, train_labels, test_texts, seed, example=True)
         results["the Keras example's model and settings (threshold 0.5)"].append(evaluate_scores(test_labels, e_scores, e_labels))
         results["the example's settings, thresholds on the validation split alone"].append(
-            evaluate_scores(test_labels, e_scores, e_labels, threshold=e_val))
+            evaluate_scores(test_labels, e_val_scores, e_labels, threshold=e_val))
         results["the example's settings, `mlc train`'s thresholds"].append(
             evaluate_scores(test_labels, e_scores, e_labels, threshold=e_tuned))
-        labels, scores, tuned, val_tuned = mlc_scores(train_texts, train_labels, test_texts, seed)
+        labels, (scores, tuned, share), (val_scores, val_tuned, val_share) = mlc_scores(train_texts, train_labels, test_texts, seed)
+        shares[DEFAULT_ROW].append(share)
+        shares[VALIDATION_ONLY_ROW].append(val_share)
         results["mlc defaults (punctuation split, sublinear tf, L2 rows, lr 1e-2, dropout 0.5, logistic head), threshold 0.5"].append(
             evaluate_scores(test_labels, scores, labels))
         results[VALIDATION_ONLY_ROW].append(
-            evaluate_scores(test_labels, scores, labels, threshold=val_tuned))
+            evaluate_scores(test_labels, val_scores, labels, threshold=val_tuned))
         results[DEFAULT_ROW].append(evaluate_scores(test_labels, scores, labels, threshold=tuned))
         for name, overrides in variants.items():
-            v_labels, v_scores, v_tuned, _ = mlc_scores(train_texts, train_labels, test_texts, seed, **overrides)
+            v_labels, (v_scores, v_tuned, v_share), _ = mlc_scores(train_texts, train_labels, test_texts, seed, **overrides)
+            shares[f"mlc {name}, `mlc train`'s thresholds"].append(v_share)
             results[f"mlc {name}, `mlc train`'s thresholds"].append(evaluate_scores(test_labels, v_scores, v_labels, threshold=v_tuned))
         sk_labels, sk_scores = sklearn_scores(train_texts, train_labels, test_texts)
         results[SKLEARN_ROW].append(
             evaluate_scores(test_labels, sk_scores, sk_labels))
-        print(f"repeat {repeat + 1}/{args.repeats}, fold {fold + 1}/{args.folds}: {len(train_rows)} train, "
+        print(f"repeat {repeat + 1}/{args.first_repeat + args.repeats}, fold {fold + 1}/{args.folds}: {len(train_rows)} train, "
               f"{len(test_rows)} test rows", flush=True)
 
-    print(f"\n{args.data.name}: {len(rows)} usable rows of {len(data)}, {args.folds}-fold CV x {args.repeats}, "
+    print(f"\n{args.data.name}: {len(rows)} usable rows of {len(data)}, {args.folds}-fold CV x {args.repeats} (repeats {args.first_repeat}-{args.first_repeat + args.repeats - 1}), "
           f"seed {args.seed}, {time.perf_counter() - started:.0f} s\n")
     print("| model | " + " | ".join(METRICS) + " |")
     print("| --- |" + " ---: |" * len(METRICS))
     for name, reports in results.items():
         cells = [f"{np.mean([r[m] for r in reports]):.3f} ± {np.std([r[m] for r in reports]):.3f}" for m in METRICS]
         print(f"| {name} | " + " | ".join(cells) + " |")
+    print("\nthe logistic head's share chosen by each fold's run (mlc.pipeline.tuning):")
+    for name, chosen in shares.items():
+        print(f"  {name.strip('*')}: " + " ".join(f"{s:g}" for s in chosen))
     print(paired_table(results, DEFAULT_ROW, SKLEARN_ROW))
     print(paired_table(results, DEFAULT_ROW, VALIDATION_ONLY_ROW))
 

@@ -25,8 +25,9 @@ nothing here is product code) and is scored like quality.py's "mlc defaults, tun
                  is the earlier default, Keras's standardize)
 
 Trials take TrainConfig overrides after a colon: `base:noes=1,epochs=5`, `base:wide=1,learning_rate=0.003`.
-Since session 12 `base` is the defaults with the logistic head (`linear_share=0.5`); `base:linear_share=0` is the
-MLP alone, the `base` of every earlier table. `wide=1` replaces the MLP's output layer, so it runs with
+Since session 12 `base` is the defaults with the logistic head at the even mix (`linear_share=0.5`, what `train`
+folds in before `mlc train` chooses the share; these trials tune thresholds on the validation split only, so they
+do not choose it); `base:linear_share=0` is the MLP alone, the `base` of every earlier table. `wide=1` replaces the MLP's output layer, so it runs with
 `linear_share=0` (the head folds into the example's three Dense layers only).
 
     python bench/quality_trials.py ../shared/data/arxiv_abstracts.csv base refit ens5 base:rank=3 base:wide=1 \

@@ -11,7 +11,9 @@ solver, C=100; BENCHMARKS.md, issue 6):
     even mix of logits    0.755 / 0.936    0.606 / 0.645
 
 So `mlc train` fits one after the MLP and mixes the logits: `logit = (1 - s) * mlp_logit + s * (x @ W + b)`,
-`s` = `TrainConfig.linear_share` (0.5; 0 is the MLP alone).
+`s` = `TrainConfig.linear_share` (0 is the MLP alone). By default `s` is chosen from `SHARES` after training, on the
+rows the thresholds are tuned on (`mlc.pipeline.tuning`): the abstracts want more of the regression, the metadata
+an even mix (cross-validated in BENCHMARKS.md, issue 6).
 
 The mix is folded exactly into the example's architecture, so the saved model is still TextVectorization ->
 Dense ReLU -> Dense ReLU -> Dense sigmoid and prediction (the sparse path, the archive check, a GPU) is unchanged:
@@ -23,6 +25,7 @@ relu(-z). Cost at prediction: one more first-layer column per label, 16 on 512 f
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -35,6 +38,8 @@ LEARNING_RATE = 3.0  # with the cosine decay, the lowest objective of 300-2,000 
 FULL_BATCH_ROWS = 8192  # above this many rows, each step takes one chunk of a shuffled partition of the rows
 EPOCHS = 20  # passes over the rows in those `STEPS` steps: chunks of n * EPOCHS / STEPS rows
 MIN_CHUNK_ROWS = 256
+SHARES = (0.25, 0.5, 0.75)  # the head's shares `mlc train` chooses from; both parts always count
+PROVISIONAL_SHARE = 0.5  # folded in by `train` until the share is chosen, and the choice on a tie
 
 
 def fit_logistic(x: Any, targets: np.ndarray, c: float, *, steps: int = STEPS, learning_rate: float = LEARNING_RATE,
@@ -117,15 +122,15 @@ def _adam_steps(total: int, learning_rate: float, l2: float) -> Any:
     return run
 
 
-def fold_into_mlp(mlp: Any, kernel: np.ndarray, bias: np.ndarray, share: float, *, unit_rows: bool = True) -> Any:
-    """A stock-Dense MLP (no dropout) whose output logits are `(1 - share) * mlp's + share * (x @ kernel + bias)`,
-    built as the module docstring says. `unit_rows`: every input row has L2 norm <= 1, so one unit per label
-    shifted positive carries `x @ w_j`; otherwise two, `relu(z)` and `relu(-z)`, whose difference is `z`."""
-    _, keras = tf_keras()
-    dense = [layer for layer in mlp.layers if isinstance(layer, keras.layers.Dense)]
+def folded_weights(dense: Sequence[tuple[np.ndarray, np.ndarray]], kernel: np.ndarray, bias: np.ndarray, share: float,
+                   *, unit_rows: bool = True) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The three (kernel, bias) pairs of the folded MLP, from the MLP's own three: output logits
+    `(1 - share) * mlp's + share * (x @ kernel + bias)`, built as the module docstring says. `unit_rows`: every input
+    row has L2 norm <= 1, so one unit per label shifted positive carries `x @ w_j`; otherwise two, `relu(z)` and
+    `relu(-z)`, whose difference is `z`."""
     if len(dense) != 3:
         raise ValueError(f"expected the example's three Dense layers, found {len(dense)}")
-    (k1, b1), (k2, b2), (k3, b3) = (layer.get_weights() for layer in dense)
+    (k1, b1), (k2, b2), (k3, b3) = dense
     labels = kernel.shape[1]
     eye = np.eye(labels, dtype=np.float32)
     if unit_rows:
@@ -141,10 +146,18 @@ def fold_into_mlp(mlp: Any, kernel: np.ndarray, bias: np.ndarray, share: float, 
          np.concatenate([b2, np.zeros(extra, np.float32)])),
         (np.vstack([(1 - share) * k3, out_rows]), (1 - share) * b3 + out_bias),
     ]
-    features = keras.Input(shape=(k1.shape[0],), sparse=True, name="tfidf")
+    return [(k.astype(np.float32), b.astype(np.float32)) for k, b in weights]
+
+
+def fold_into_mlp(mlp: Any, kernel: np.ndarray, bias: np.ndarray, share: float, *, unit_rows: bool = True) -> Any:
+    """A stock-Dense Keras MLP (no dropout) with `folded_weights`."""
+    _, keras = tf_keras()
+    dense = [layer for layer in mlp.layers if isinstance(layer, keras.layers.Dense)]
+    weights = folded_weights([layer.get_weights() for layer in dense], kernel, bias, share, unit_rows=unit_rows)
+    features = keras.Input(shape=(weights[0][0].shape[0],), sparse=True, name="tfidf")
     hidden = features
     for (k, b), layer in zip(weights, dense):
         folded = keras.layers.Dense(k.shape[1], activation=layer.get_config()["activation"], name=layer.name)
         hidden = folded(hidden)
-        folded.set_weights([k.astype(np.float32), b.astype(np.float32)])
+        folded.set_weights([k, b])
     return keras.Model(features, hidden, name="mlp")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -12,7 +12,7 @@ import numpy as np
 from mlc.models.backend import static_pipeline_options, tensorflow, tf_keras
 from mlc.models.build import make_end_to_end, make_mlp, make_vectorizer, vocabulary_size
 from mlc.models.features import SparseTfIdf
-from mlc.models.linear import fit_logistic, fold_into_mlp
+from mlc.models.linear import PROVISIONAL_SHARE, fit_logistic, fold_into_mlp, folded_weights
 from mlc.models.optim import fused_adam
 from mlc.models.scaling import Scaling
 
@@ -24,7 +24,8 @@ class TrainConfig:
     """Hyper-parameters. The model is the example's; sublinear tf + L2 rows, learning rate 1e-2, dropout 0.5,
     punctuation split rather than deleted, and a logistic regression's logit mixed in (`linear_share`, folded into
     the same three Dense layers) are mlc's defaults because they won on cross-validation (BENCHMARKS.md, issue 6).
-    `example()` gives the example's own settings."""
+    `example()` gives the example's own settings. `linear_share` None: chosen after training on the rows the
+    thresholds are tuned on (`mlc.pipeline.tuning`); `train` alone folds in `PROVISIONAL_SHARE` meanwhile."""
 
     max_tokens: int | None = None
     epochs: int = 20
@@ -39,7 +40,7 @@ class TrainConfig:
     sublinear_tf: bool = True  # idf * (1 + log count) instead of idf * count
     normalize: bool = True  # each TF-IDF row scaled to unit L2 norm
     split_punctuation: bool = True  # punctuation -> space (mlc>lower_and_split_punctuation), not deleted
-    linear_share: float = 0.5  # share of a logistic regression's logit in the output (mlc.models.linear); 0: MLP alone
+    linear_share: float | None = None  # share of a logistic regression's logit in the output (mlc.models.linear); 0: MLP alone
     linear_c: float = 100.0  # its inverse L2 strength, as scikit-learn's C
 
     @classmethod
@@ -49,7 +50,7 @@ class TrainConfig:
                       "linear_share": 0.0, **overrides})
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.linear_share <= 1.0:
+        if self.linear_share is not None and not 0.0 <= self.linear_share <= 1.0:
             raise ValueError(f"linear share must be between 0 and 1, got {self.linear_share}")
         if self.linear_c <= 0:
             raise ValueError(f"linear C must be positive, got {self.linear_c}")
@@ -63,6 +64,19 @@ class TrainConfig:
 
 
 @dataclass
+class LogisticHead:
+    """What folding the head needs, kept so each part's logits can be had without building Keras models."""
+
+    mlp: list[tuple[np.ndarray, np.ndarray]]  # the trained MLP's three Dense (kernel, bias)
+    kernel: np.ndarray
+    bias: np.ndarray
+    unit_rows: bool
+
+    def weights(self, share: float) -> list[tuple[np.ndarray, np.ndarray]]:
+        return folded_weights(self.mlp, self.kernel, self.bias, share, unit_rows=self.unit_rows)
+
+
+@dataclass
 class TrainResult:
     model: Any
     labels: list[str]
@@ -70,6 +84,17 @@ class TrainResult:
     history: dict[str, list[float]]
     best_epoch: int
     epochs_run: int
+    linear_share: float = 0.0  # the head's share folded into `model`
+    refold: Callable[[float], Any] | None = None  # share -> end-to-end model; None: no head was fitted
+    head: LogisticHead | None = None
+
+    def with_share(self, share: float) -> TrainResult:
+        """The same training with the head's logit at `share` (no refit: the fold is algebra)."""
+        if share == self.linear_share:
+            return self
+        if self.refold is None:
+            raise ValueError(f"no logistic head was fitted, so its share cannot be {share}")
+        return replace(self, model=self.refold(share), linear_share=share)
 
 
 def label_vocabulary(label_lists: Sequence[Sequence[str]]) -> list[str]:
@@ -98,7 +123,8 @@ def train(
     on_epoch: EpochHook | None = None,
 ) -> TrainResult:
     """Fit the example's model on sparse TF-IDF batches, then the logistic head on the same training rows when
-    `linear_share` > 0; return the end-to-end model (best epoch's MLP weights, head folded in)."""
+    `linear_share` is not 0; return the end-to-end model (best epoch's MLP weights, head folded in at the configured
+    share or, when that is None, at `PROVISIONAL_SHARE` until `with_share`)."""
     tf, keras = tf_keras()
     keras.utils.set_random_seed(config.seed)
     labels = label_vocabulary(train_labels)
@@ -139,19 +165,33 @@ def train(
         shuffle=False,  # the dataset shuffles itself each epoch; Keras would ignore True and warn
         verbose=0,
     )
-    if config.linear_share > 0:
+    refold: Callable[[float], Any] | None = None
+    head: LogisticHead | None = None
+    share, model = 0.0, None
+    if config.linear_share != 0:
         kernel, bias = fit_logistic(train_matrix, multi_hot(train_labels, labels), config.linear_c, seed=config.seed)
-        mlp = fold_into_mlp(mlp, kernel, bias, config.linear_share, unit_rows=config.normalize)
+
+        def fold_at(share: float) -> Any:
+            return make_end_to_end(vectorizer, fold_into_mlp(mlp, kernel, bias, share, unit_rows=config.normalize), config.scaling)
+
+        refold = fold_at
+        dense = [layer for layer in mlp.layers if isinstance(layer, keras.layers.Dense)]
+        head = LogisticHead([tuple(layer.get_weights()) for layer in dense], kernel, bias, config.normalize)  # type: ignore[misc]
+        share = PROVISIONAL_SHARE if config.linear_share is None else config.linear_share
+        model = fold_at(share)
     history = {name: [float(v) for v in values] for name, values in fitted.history.items()}
     val_loss = history.get("val_loss", [])
     best_epoch = int(np.argmin(val_loss)) + 1 if val_loss else len(history.get("loss", []))
     return TrainResult(
-        model=make_end_to_end(vectorizer, mlp, config.scaling),
+        model=make_end_to_end(vectorizer, mlp, config.scaling) if model is None else model,
         labels=labels,
         max_tokens=max_tokens,
         history=history,
         best_epoch=best_epoch,
         epochs_run=len(history.get("loss", [])),
+        linear_share=share,
+        refold=refold,
+        head=head,
     )
 
 

@@ -77,13 +77,15 @@ def run_train(
     result = train(
         split.train.texts, split.train.labels, split.validation.texts, split.validation.labels, config, on_epoch
     )
+    from mlc.models.mixing import logit_parts
     from mlc.models.predictor import Predictor
     from mlc.pipeline.tuning import fit_thresholds
 
-    predictor = Predictor.from_model(result.model, result.labels)
-    fitted = fit_thresholds(result.labels, predictor.predict(split.validation.texts), split.train.texts,
+    fitted = fit_thresholds(result.labels, logit_parts(result, split.validation.texts), split.train.texts,
                             split.train.labels, split.validation.texts, split.validation.labels, config,
                             threshold_folds, on_fold)
+    result = result.with_share(fitted.share)
+    predictor = Predictor.from_model(result.model, result.labels)
     tuned = fitted.thresholds
     test_scores = predictor.predict(split.test.texts)
     test_metrics = evaluate_scores(split.test.labels, test_scores, result.labels, threshold=tuned.per_label)
@@ -97,7 +99,9 @@ def run_train(
             "label_sep": columns.label_sep,
         },
         "steps": split.steps,
-        "hyperparameters": {**config.as_dict(), "max_tokens": result.max_tokens, "test_size": test_size, "ngrams": 2},
+        "hyperparameters": {**config.as_dict(), "max_tokens": result.max_tokens, "test_size": test_size, "ngrams": 2,
+                            "linear_share": fitted.share},
+        "linear_share_choice": fitted.share_note,
         "n_labels": len(result.labels),
         # global (maximises micro-F1), and per label with >= MIN_SUPPORT positives where that raises micro-F1;
         # tuned on the validation split, plus cross-fitted training rows when it is small (`threshold_folds`)

@@ -96,13 +96,19 @@ def test_default_model_holds_the_scaling_layer(model_dir):
     assert load_bundle(model_dir).weights.scaling is not None
 
 
-def test_default_model_folds_the_logistic_head_into_its_layers(model_dir):
-    """Default `linear_share` 0.5: one more unit per label in each hidden layer, still three Dense layers."""
+def test_default_model_folds_the_logistic_head_into_its_layers_at_the_chosen_share(model_dir):
+    """By default the head's share is chosen from SHARES on the tuning rows: one more unit per label in each
+    hidden layer, still three Dense layers, and the output layer weighs the head's units by the share recorded."""
+    from mlc.models.linear import SHARES
+
     bundle = load_bundle(model_dir)
-    hyper = json.loads((model_dir / "metadata.json").read_text())["hyperparameters"]
-    assert (hyper["linear_share"], hyper["linear_c"]) == (0.5, 100.0)
+    metadata = json.loads((model_dir / "metadata.json").read_text())
+    hyper = metadata["hyperparameters"]
+    assert hyper["linear_share"] in SHARES and hyper["linear_c"] == 100.0
+    assert metadata["linear_share_choice"].startswith("the highest tuned micro-F1 on the tuning rows of 0.25: ")
     n = len(bundle.labels)
     assert [(d.kernel.shape[1], d.activation) for d in bundle.weights.dense] == [(512 + n, "relu"), (256 + n, "relu"), (n, "sigmoid")]
+    np.testing.assert_allclose(bundle.weights.dense[-1].kernel[-n:], hyper["linear_share"] * np.eye(n), atol=1e-6)
 
 
 def test_unknown_lr_schedule_is_refused_before_any_work(tmp_path, abstracts_csv, cli):
