@@ -41,6 +41,13 @@ def _f1(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
     return np.divide(2 * tp, denominator, out=np.zeros_like(denominator, dtype=float), where=denominator > 0)
 
 
+def micro_f1(truth: np.ndarray, predicted: np.ndarray) -> float:
+    """micro-F1 of a [rows, labels] boolean prediction against 0/1 truth."""
+    truth = truth.astype(bool)
+    tp = (truth & predicted).sum()
+    return float(_f1(tp, (~truth & predicted).sum(), (truth & ~predicted).sum()))
+
+
 def _best(grid_scores: np.ndarray, prefer: float) -> float:
     """The grid value with the highest score; ties go to the value nearest `prefer` (stable, not the first)."""
     best = grid_scores.max()

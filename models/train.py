@@ -65,12 +65,14 @@ class TrainConfig:
 
 @dataclass
 class LogisticHead:
-    """What folding the head needs, kept so each part's logits can be had without building Keras models."""
+    """The fitted head and what folding it needs: `weights(share)` as numpy (each part's logits without building a
+    Keras model), `build(share)` as the end-to-end Keras model that is saved."""
 
     mlp: list[tuple[np.ndarray, np.ndarray]]  # the trained MLP's three Dense (kernel, bias)
     kernel: np.ndarray
     bias: np.ndarray
     unit_rows: bool
+    build: Callable[[float], Any]
 
     def weights(self, share: float) -> list[tuple[np.ndarray, np.ndarray]]:
         return folded_weights(self.mlp, self.kernel, self.bias, share, unit_rows=self.unit_rows)
@@ -85,16 +87,15 @@ class TrainResult:
     best_epoch: int
     epochs_run: int
     linear_share: float = 0.0  # the head's share folded into `model`
-    refold: Callable[[float], Any] | None = None  # share -> end-to-end model; None: no head was fitted
-    head: LogisticHead | None = None
+    head: LogisticHead | None = None  # None: no head was fitted (`linear_share` 0)
 
     def with_share(self, share: float) -> TrainResult:
         """The same training with the head's logit at `share` (no refit: the fold is algebra)."""
         if share == self.linear_share:
             return self
-        if self.refold is None:
+        if self.head is None:
             raise ValueError(f"no logistic head was fitted, so its share cannot be {share}")
-        return replace(self, model=self.refold(share), linear_share=share)
+        return replace(self, model=self.head.build(share), linear_share=share)
 
 
 def label_vocabulary(label_lists: Sequence[Sequence[str]]) -> list[str]:
@@ -165,20 +166,18 @@ def train(
         shuffle=False,  # the dataset shuffles itself each epoch; Keras would ignore True and warn
         verbose=0,
     )
-    refold: Callable[[float], Any] | None = None
     head: LogisticHead | None = None
     share, model = 0.0, None
     if config.linear_share != 0:
         kernel, bias = fit_logistic(train_matrix, multi_hot(train_labels, labels), config.linear_c, seed=config.seed)
 
-        def fold_at(share: float) -> Any:
+        def build(share: float) -> Any:
             return make_end_to_end(vectorizer, fold_into_mlp(mlp, kernel, bias, share, unit_rows=config.normalize), config.scaling)
 
-        refold = fold_at
         dense = [layer for layer in mlp.layers if isinstance(layer, keras.layers.Dense)]
-        head = LogisticHead([tuple(layer.get_weights()) for layer in dense], kernel, bias, config.normalize)  # type: ignore[misc]
+        head = LogisticHead([tuple(layer.get_weights()) for layer in dense], kernel, bias, config.normalize, build)  # type: ignore[misc]
         share = PROVISIONAL_SHARE if config.linear_share is None else config.linear_share
-        model = fold_at(share)
+        model = build(share)
     history = {name: [float(v) for v in values] for name, values in fitted.history.items()}
     val_loss = history.get("val_loss", [])
     best_epoch = int(np.argmin(val_loss)) + 1 if val_loss else len(history.get("loss", []))
@@ -190,7 +189,6 @@ def train(
         best_epoch=best_epoch,
         epochs_run=len(history.get("loss", [])),
         linear_share=share,
-        refold=refold,
         head=head,
     )
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from mlc.models.linear import PROVISIONAL_SHARE, SHARES
 from mlc.models.mixing import LogitParts
-from mlc.models.thresholds import Thresholds, tune_thresholds
+from mlc.models.thresholds import Thresholds, micro_f1, tune_thresholds
 from mlc.models.train import TrainConfig, multi_hot
 from mlc.pipeline.training_data import combination_key, stratified_folds
 
@@ -95,9 +95,3 @@ def choose_share(truth: np.ndarray, parts: LogitParts, fixed: float | None) -> t
     note = "the highest tuned micro-F1 on the tuning rows of " + ", ".join(f"{s}: {m:.4f}" for m, _, s, _ in tried)
     return best[2], best[3], note
 
-
-def micro_f1(truth: np.ndarray, predicted: np.ndarray) -> float:
-    truth = truth.astype(bool)
-    tp = int((truth & predicted).sum())
-    errors = int((truth ^ predicted).sum())
-    return 2 * tp / (2 * tp + errors) if tp + errors else 0.0

@@ -8,10 +8,10 @@ import pytest
 from mlc.models.linear import PROVISIONAL_SHARE, SHARES
 from mlc.models.mixing import LogitParts, logit_parts
 from mlc.models.predictor import Predictor
-from mlc.models.thresholds import tune_thresholds
+from mlc.models.thresholds import micro_f1, tune_thresholds
 from mlc.models.train import TrainConfig, train
 from mlc.pipeline.training_data import ColumnOptions, load_labelled
-from mlc.pipeline.tuning import choose_share, micro_f1
+from mlc.pipeline.tuning import choose_share
 
 HOSTILE = ["", "\x00\x01 \u202e evil", "ünïcödé façade – naïve", "x" * 5000, "Graph-based, deep: networks!"]
 
@@ -41,7 +41,7 @@ def test_without_a_head_there_is_no_share_to_choose(abstracts_csv):
     result = train(data.texts[:100], data.labels[:100], data.texts[100:120], data.labels[100:120],
                    TrainConfig(epochs=1, seed=5, linear_share=0.0))
     parts = logit_parts(result, data.texts[120:130])
-    assert parts.head is None and result.refold is None
+    assert parts.head is None and result.head is None
     with pytest.raises(ValueError, match="no logistic head"):
         result.with_share(0.5)
     share, _, note = choose_share(np.ones((10, len(result.labels))), parts, None)
