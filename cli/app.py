@@ -61,8 +61,8 @@ def train_command(
     quiet: opt.Quiet = False,
 ) -> None:
     """Train the Keras example's model and write a model directory."""
-    from mlc.models.train import TrainConfig
-    from mlc.pipeline.jobs import run_train
+    from mlc.models.train_config import TrainConfig
+    from mlc.pipeline.training import run_train
     from mlc.pipeline.training_data import ColumnOptions
 
     columns = ColumnOptions(text_column, labels_column, title_column, label_sep, input_format)
@@ -102,7 +102,7 @@ def evaluate_command(
 ) -> None:
     """Score a model on labelled data: binary accuracy and the metrics that judge a multi-label tagger."""
     from mlc.models.atomic import atomic_path
-    from mlc.pipeline.jobs import run_evaluate
+    from mlc.pipeline.evaluation import run_evaluate
     from mlc.pipeline.training_data import ColumnOptions
 
     try:
@@ -148,7 +148,8 @@ def batch_predict_command(
     quiet: opt.Quiet = False,
 ) -> None:
     """Tag files with their top-k labels and probabilities, streaming, in large batches."""
-    from mlc.pipeline.predict import PredictOptions, batch_predict
+    from mlc.models.errors import UsageError
+    from mlc.pipeline.batch_predict import PredictOptions, batch_predict
 
     options = PredictOptions(
         text_column=text_column, id_column=id_column,
@@ -160,7 +161,7 @@ def batch_predict_command(
     if engine not in ("local", "ray"):
         raise typer.BadParameter(f"'{engine}' is not one of local, ray", param_hint="--engine")
     if engine == "ray":
-        from mlc.pipeline.ray_engine import RayOptions, UsageError, ray_batch_predict
+        from mlc.pipeline.ray_engine import RayOptions, ray_batch_predict
 
         if output is not None:
             raise UsageError("--engine ray writes one file per block: give --out-dir DIR, not -o")
@@ -188,7 +189,7 @@ def enqueue_command(
     quiet: opt.Quiet = False,
 ) -> None:
     """Push the rows of files onto a Redis stream, one message per row, in pipelined batches."""
-    from mlc.pipeline.queue import enqueue, redact
+    from mlc.pipeline.redis_queue import enqueue, redact
 
     with _row_progress(quiet) as on_rows:
         summary = enqueue(inputs, redis_url, stream, text_column=text_column, id_column=id_column,
@@ -220,7 +221,7 @@ def consume_command(
     log_interval: Annotated[float, typer.Option(min=0.1, help="Seconds between progress lines.")] = 10.0,
 ) -> None:
     """Tag messages from a Redis stream with a consumer group; results to --results-stream, at least once."""
-    from mlc.pipeline.queue import ConsumeOptions, consume, redact
+    from mlc.pipeline.redis_queue import ConsumeOptions, consume, redact
 
     options = ConsumeOptions(
         stream=stream, group=group, consumer=consumer or "", results_stream=results_stream, text_field=text_field,
@@ -242,20 +243,22 @@ def info_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the metadata as JSON.")] = False,
 ) -> None:
     """Labels, metrics, training data and versions of a model directory."""
-    from mlc.pipeline.jobs import run_info
+    from mlc.models.keras_file import check_keras_file
+    from mlc.models.model_dir import MODEL_FILE, read_metadata
 
-    info = run_info(model_dir)
+    metadata, labels = read_metadata(model_dir)
+    check_keras_file(model_dir / MODEL_FILE)
     if as_json:
-        print(json.dumps(info, indent=2))
+        print(json.dumps({"model_dir": str(model_dir), "labels": labels, **metadata.to_json()}, indent=2))
         return
-    data = info.get("data", {})
-    console.print(f"[bold]{model_dir}[/bold]  created {info.get('created')}")
+    data = metadata.data
+    console.print(f"[bold]{model_dir}[/bold]  created {metadata.created}")
     console.print(f"data: {data.get('source')} (sha256 {str(data.get('sha256'))[:12]}…), columns {data.get('columns')}")
-    console.print(f"labels ({len(info['labels'])}): {', '.join(info['labels'][:30])}{' …' if len(info['labels']) > 30 else ''}")
-    console.print(f"hyper-parameters: {info.get('hyperparameters')}")
-    console.print(f"threshold: {info.get('threshold')} (per label: {info.get('thresholds') or 'none'})   versions: {info.get('versions')}")
-    console.print(steps_table(info.get("steps", {})))
-    console.print(metrics_table(info.get("metrics", {}).get("test", {}), "Metrics on the test split"))
+    console.print(f"labels ({len(labels)}): {', '.join(labels[:30])}{' …' if len(labels) > 30 else ''}")
+    console.print(f"hyper-parameters: {metadata.hyperparameters}")
+    console.print(f"threshold: {metadata.threshold} (per label: {metadata.thresholds or 'none'})   versions: {metadata.versions}")
+    console.print(steps_table(metadata.steps))
+    console.print(metrics_table(metadata.metrics.get("test", {}), "Metrics on the test split"))
 
 
 class _epoch_progress:

@@ -1,28 +1,8 @@
 """Keep freed memory for the next batch instead of handing it back to the kernel: glibc's heap and TensorFlow's own.
 
-Every batch allocates and frees the same few hundred MB of tensors in TensorFlow's per-thread arenas. With glibc's
-defaults a secondary heap that empties is deleted and mapped again on the next batch, so each page is faulted in
-and zeroed once per batch: at 1M rows that was 13.5M minor faults and 50 s of system time. A 64 MB top pad keeps
-those heaps: faults fell to 2.1-2.6M and batch-predict's wall time from 105-111 s to 80-88 s, for ~50 MB more
-peak RSS (BENCHMARKS.md). A higher trim or mmap threshold and a 16 MB pad left the faults as they were.
-
-The pad is committed address space that is never touched, so it costs no resident memory and a cgroup memory
-limit does not see it; an address-space limit does. Under a 2 GiB RLIMIT_DATA the padded arenas used the limit
-up and TensorFlow could no longer start threads (tests/test_load.py caught it). So `MLC_MALLOC_TUNING` is:
-
-    auto (default)  pad, unless RLIMIT_DATA or RLIMIT_AS is set or the kernel does strict overcommit accounting
-    1               pad regardless
-    0               leave glibc (and TensorFlow's allocator, below) alone
-
-A user's own `MALLOC_TOP_PAD_` always wins.
-
-TensorFlow's default CPU allocator hands every tensor buffer to malloc and back; the large ones (a batch's
-entries, the first layer's output, several MB each) are mmap-ed and unmapped each time, so the pad cannot keep
-them: at 1M rows that was still 4.3-4.6M minor faults and 12-15 s of system time. Its BFC allocator (the one it
-uses for GPU-pinned host memory) keeps the regions it grew and reuses them: 0.23M faults, 2-3 s of system time,
-1M rows 1.15x faster, 60 MB more peak RSS (BENCHMARKS.md, session 8). Under a 2 GiB RLIMIT_DATA it still runs
-1M rows (tests/test_load.py): it grows its regions on demand and backs off when a mapping is refused. So
-`tensorflow_allocator()` sets `TF_CPU_ALLOCATOR_USE_BFC=true` unless the user set it or `MLC_MALLOC_TUNING=0`.
+Every batch allocates and frees the same few hundred MB. A 64 MB glibc top pad and TensorFlow's BFC CPU allocator
+keep those pages mapped, sparing a page fault and a zeroing per page per batch. `MLC_MALLOC_TUNING`: auto (the
+default: pad unless an address-space limit or strict overcommit would count the pad), 1 (always), 0 (neither).
 """
 from __future__ import annotations
 

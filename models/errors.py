@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 # Documented exit codes (README "Exit codes").
-EXIT_OK = 0
 EXIT_UNEXPECTED = 1
 EXIT_USAGE = 2
 EXIT_INPUT = 3
@@ -24,6 +23,12 @@ class MlcError(Exception):
     @property
     def message(self) -> str:
         return self.args[0]
+
+
+class UsageError(MlcError):
+    """Options that cannot go together (beyond what the command line parser checks)."""
+
+    exit_code = EXIT_USAGE
 
 
 class InputError(MlcError):

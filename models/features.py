@@ -1,15 +1,8 @@
-"""TF-IDF features as sparse entries: the same numbers as `TextVectorization(output_mode="tf_idf")`, non-zeros only.
+"""TF-IDF features as sparse entries: the numbers of `TextVectorization(output_mode="tf_idf")`, non-zeros only.
 
-An abstract has a few hundred distinct uni- and bigrams out of a vocabulary of 10^4-10^5, so the dense TF-IDF
-row is >99% zeros. Keras's own `tf_idf` + `sparse=True` fails (GatherNd) in Keras 3.15/TF 2.21, so:
-
-* `SparseTfIdf` counts sparsely with the same vocabulary and multiplies by the adapted layer's IDF weights:
-  exactly the dense values, as a canonical SparseTensor. Training uses it; so does any layer configuration
-  `NgramTfIdf` does not cover.
-* `NgramTfIdf` is the prediction path for the configurations `mlc train` builds (standardize lower and
-  split or strip punctuation, whitespace split, uni+bigrams). Profiling showed bigram strings, their hashing and the
-  sparse bincount costing two thirds of vectorisation; it looks unigrams up once, finds bigrams by an integer
-  key built from the two unigram ids, and leaves duplicate columns unmerged (the matmul sums them).
+`SparseTfIdf` counts with Keras's own layer in count mode and multiplies by the IDF weights: exactly the dense
+values, as a canonical SparseTensor (training). `NgramTfIdf` is prediction's faster path for the settings
+`mlc train` writes: unigrams looked up once, bigrams found by an integer key of their two unigram ids.
 """
 from __future__ import annotations
 
@@ -18,17 +11,15 @@ from typing import Any
 
 import numpy as np
 
-from mlc.models.backend import tensorflow, tf_keras
-from mlc.models.pairs import interleave
+from mlc.models.tf_runtime import tensorflow, tf_keras
+from mlc.models.index_pairs import interleave
 from mlc.models.scaling import Scaling, scale_sparse
 
 # Keras's own `lower_and_strip_punctuation` pattern (keras/src/layers/preprocessing/text_vectorization.py).
 STRIP_PUNCTUATION = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'
 OOV_COLUMN = 0
 # mlc's default standardize: Keras's, except that punctuation becomes a space instead of nothing, so
-# "graph-based" is "graph based" and "networks,which" two words (scikit-learn's tokenizer splits there too).
-# A Keras function registered as "mlc>lower_and_split_punctuation" (mlc.models.layers); cross-validated in
-# BENCHMARKS.md (issue 6). Models name it in their config; every other standardize is Keras's own string.
+# "graph-based" is "graph based". Registered as "mlc>lower_and_split_punctuation" (mlc.models.keras_layers).
 SPLIT_PUNCTUATION = "lower_and_split_punctuation"
 SPLIT_PUNCTUATION_REF = f"mlc>{SPLIT_PUNCTUATION}"
 KERAS_STANDARDIZE = ("lower_and_strip_punctuation", "lower", "strip_punctuation", None)
@@ -59,21 +50,10 @@ def standardize_texts(texts: Any, name: Any) -> Any:
 def keras_standardize(value: Any) -> Any:
     """What TextVectorization takes for a `standardize` read from a model file: mlc's function by reference."""
     if standardize_name(value) == SPLIT_PUNCTUATION:
-        from mlc.models.layers import lower_and_split_punctuation
+        from mlc.models.keras_layers import lower_and_split_punctuation
 
         return lower_and_split_punctuation
     return value
-
-
-def vectorizer_state(layer: Any) -> tuple[list[str], np.ndarray]:
-    """Vocabulary and IDF weights of an adapted (or loaded) `tf_idf` TextVectorization layer."""
-    vocabulary = [str(token) for token in layer.get_vocabulary()]
-    lookup = getattr(layer, "_lookup_layer", None)
-    idf = getattr(lookup, "idf_weights", None)
-    if idf is None:
-        raise ValueError("the TextVectorization layer carries no IDF weights (not output_mode='tf_idf')")
-    idf = np.asarray(idf, dtype=np.float32)[: len(vocabulary)]
-    return vocabulary, idf
 
 
 class SparseTfIdf:
@@ -93,11 +73,6 @@ class SparseTfIdf:
         )
         self.idf = tf.constant(idf)
 
-    @classmethod
-    def from_layer(cls, layer: Any, scaling: Scaling | None = None) -> SparseTfIdf:
-        vocabulary, idf = vectorizer_state(layer)
-        return cls(layer.get_config(), vocabulary, idf, scaling)
-
     def __call__(self, texts: Any) -> Any:
         tf = tensorflow()
         counts = self.counter(texts)
@@ -109,9 +84,8 @@ class SparseTfIdf:
 
 @dataclass
 class TfIdfEntries:
-    """One batch of TF-IDF as entries in row order. Out-of-vocabulary tokens are not entries but a count per row:
-    folding hundreds of `[UNK]` hits into one product keeps the float sums as close to the dense model's as
-    the canonical sparse path (measured: 3e-6 vs 2.6e-6 max difference; summed one by one, 1e-5)."""
+    """One batch of TF-IDF as entries in row order. Out-of-vocabulary tokens are not entries but a count per row,
+    folded into one product, which keeps the float sums as close to the dense model's as the canonical path."""
 
     rows: Any  # int64 [entries], non-decreasing
     columns: Any  # int64 [entries], vocabulary index >= 1, may repeat within a row

@@ -1,19 +1,8 @@
 """Sublinear term frequency and L2 row normalisation of TF-IDF: the one layer of mlc's own in a saved model.
 
-Raw TF-IDF (the example's) lets a long abstract, or a word repeated ten times, dominate the first layer; the
-out-of-vocabulary column, which counts hundreds of unknown bigrams at the default vocabulary size, dominates
-any row norm. `1 + log(count)` per term, then each row scaled to unit length, is what scikit-learn's
-`TfidfVectorizer(sublinear_tf=True)` does. With the learning rate and dropout that suit it (1e-2, 0.5) it moved
-cross-validated micro-F1 on the shared arXiv rows from 0.711 to 0.740 (BENCHMARKS.md, issue 6).
-
-The saved model stays `TextVectorization(tf_idf) -> TfIdfScaling -> Dense...`: the layer recovers each count
-from the tf-idf value it is given (`count = value / idf`), so Keras's own vectorizer is unchanged. It is
-defined in `mlc.models.layers` and registered as `mlc>TfIdfScaling` when that module is imported (so
-`import mlc.models.layers` makes plain `keras.saving.load_model(..., safe_mode=True)` open an mlc model);
-`mlc.models.archive` accepts it and nothing else that is not stock Keras. This module stays free of
-TensorFlow imports at import time: `mlc info` reads models without starting TensorFlow.
-The sparse paths (training, prediction) apply the same arithmetic to the non-zeros only (`scale_sparse`,
-`Predictor._scaled_first_layer`).
+`idf * (1 + log count)` per term, then each row scaled to unit length, as scikit-learn's `sublinear_tf=True,
+norm="l2"`: a long abstract or a repeated word no longer dominates the first layer. The Keras layer is in
+`mlc.models.keras_layers`; this module holds the arithmetic and imports no TensorFlow at import time.
 """
 from __future__ import annotations
 
@@ -22,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from mlc.models.backend import tensorflow
+from mlc.models.tf_runtime import tensorflow
 
 CLASS_NAME = "TfIdfScaling"
 REGISTERED_NAME = f"mlc>{CLASS_NAME}"
@@ -52,8 +41,8 @@ def row_scale(squares_per_row: Any) -> Any:
 
 
 def layer_class() -> Any:
-    """The Keras layer class (`mlc.models.layers`, which imports TensorFlow: done here only when needed)."""
-    from mlc.models.layers import TfIdfScaling
+    """The Keras layer class (`mlc.models.keras_layers` imports TensorFlow, so only when needed)."""
+    from mlc.models.keras_layers import TfIdfScaling
 
     return TfIdfScaling
 

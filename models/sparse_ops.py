@@ -1,56 +1,28 @@
-"""Sparse TF-IDF x dense kernel, for inference and for training the first layer.
+"""Sparse TF-IDF x dense kernel with TensorFlow's CSR kernels, for prediction and for training the first layer.
 
-TensorFlow's CSR kernel (`tf.linalg.sparse` internals) measured ~15x faster than `tf.sparse.sparse_dense_matmul`
-for the first layer at inference (280k vs 18k rows/s, 4096-row batches, identical results). In training, the
-kernel's gradient `x^T @ dy` through `sparse_dense_matmul(adjoint_a=True)` took 55 ms of a 88 ms step at a 63k
-vocabulary; the same product as a CSR matmul of the transposed batch takes 7 ms.
-
-Prediction on a CPU multiplies column by column (`sparse_matmul_by_columns`): the first layer alone went from
-37-44 to 18-22 µs per abstract on one thread at 63k columns (BENCHMARKS.md, session 7).
+They are far faster than `tf.sparse.sparse_dense_matmul` for these shapes, forward and for the kernel's
+gradient. On a CPU, prediction multiplies column by column so each kernel row is read once per batch.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from mlc.models.backend import tensorflow, tf_keras
-from mlc.models.pairs import pair_keys, split_keys, stack_pairs
-
-
-def _csr_ops() -> Any:
-    try:
-        from tensorflow.python.ops.linalg.sparse import sparse_csr_matrix_ops as csr
-    except ImportError:  # pragma: no cover - depends on the TensorFlow build
-        return None
-    return csr
-
-
-def csr_ops() -> Any:
-    """TensorFlow's CSR sparse-matrix ops; raises where the build lacks them (none we know of)."""
-    csr = _csr_ops()
-    if csr is None:  # pragma: no cover - depends on the TensorFlow build
-        raise RuntimeError("this TensorFlow build has no CSR sparse-matrix ops")
-    return csr
-
-
-def csr_ops_available() -> bool:
-    """Whether this TensorFlow build has the CSR ops the column-order path needs (all builds we know do)."""
-    return _csr_ops() is not None
+from mlc.models.index_pairs import pair_keys, split_keys, stack_pairs
+from mlc.models.tf_internals import csr_ops
+from mlc.models.tf_runtime import tensorflow, tf_keras
 
 
 def _unless_no_rows(n_rows: Any, product: Callable[[], Any], kernel: Any) -> Any:
     """`product()`, or the [0, units] result for a batch of no rows: the CSR conversion dies with SIGFPE on a
-    matrix of zero rows (TF 2.21), so an empty batch never reaches it."""
+    matrix of zero rows, so an empty batch never reaches it."""
     tf = tensorflow()
     return tf.cond(n_rows > 0, product, lambda: tf.zeros(tf.stack([tf.constant(0, tf.int32), tf.shape(kernel)[1]]), kernel.dtype))
 
 
 def sparse_matmul(indices: Any, values: Any, dense_shape: Any, kernel: Any) -> Any:
-    """Sparse [n, V] (indices in row order) x dense [V, h]; the public op where the CSR ops are missing."""
-    tf = tensorflow()
-    csr = _csr_ops()
-    if csr is None:  # pragma: no cover - depends on the TensorFlow build
-        return tf.sparse.sparse_dense_matmul(tf.SparseTensor(indices, values, dense_shape), kernel)
+    """Sparse [n, V] (indices in row order) x dense [V, h]."""
+    csr = csr_ops()
 
     def product() -> Any:
         matrix = csr.sparse_tensor_to_csr_sparse_matrix(indices, values, dense_shape)
@@ -60,13 +32,9 @@ def sparse_matmul(indices: Any, values: Any, dense_shape: Any, kernel: Any) -> A
 
 
 def sparse_matmul_by_columns(indices: Any, values: Any, dense_shape: Any, kernel: Any) -> Any:
-    """The same product, for inference: the batch's CSR matrix is transposed (a counting sort, O(entries)) and
-    multiplied as `(x^T)^T @ kernel`, which TensorFlow's CPU kernel runs column by column: each kernel row is read
-    once per batch and added into every row that has that n-gram, instead of once per entry. Row order streams
-    ~160 kernel rows (2 KB each at 512 units) per abstract from a kernel far larger than the cache."""
-    csr = _csr_ops()
-    if csr is None:  # pragma: no cover - depends on the TensorFlow build
-        return sparse_matmul(indices, values, dense_shape, kernel)
+    """The same product, column by column: the batch's CSR matrix is transposed (a counting sort) and multiplied as
+    `(x^T)^T @ kernel`, so each kernel row is read once per batch instead of once per entry."""
+    csr = csr_ops()
 
     def product() -> Any:
         matrix = csr.sparse_tensor_to_csr_sparse_matrix(indices, values, dense_shape)
@@ -86,12 +54,11 @@ def runs_of_equal_keys(keys: Any) -> tuple[Any, Any]:
 
 
 def count_repeats_by_columns(rows: Any, columns: Any, n_rows: Any, width: Any) -> tuple[Any, Any, Any]:
-    """Entries in row order, repeats allowed -> the distinct (column, row) pairs in column order (column, then
-    row) and how often each occurred. The batch's CSR matrix transposed is a counting sort (O(entries + width)),
-    stable in row, so repeats come out adjacent; `tf.sort` of the same keys (TopK underneath) took 14 µs per
-    abstract of a 4,096-row batch on one thread. The pairs feed `sparse_matmul_transposed` as they are."""
+    """Entries in row order, repeats allowed -> the distinct (column, row) pairs in column order and how often each
+    occurred. The CSR transpose is a counting sort, stable in row, so repeats come out adjacent; the pairs feed
+    `sparse_matmul_transposed` as they are."""
     tf = tensorflow()
-    csr = _csr_ops()
+    csr = csr_ops()
 
     def counted() -> tuple[Any, Any, Any]:
         ones = tf.ones_like(rows, tf.float32)
@@ -105,7 +72,6 @@ def count_repeats_by_columns(rows: Any, columns: Any, n_rows: Any, width: Any) -
     def empty() -> tuple[Any, Any, Any]:
         return tf.zeros([0], tf.int64), tf.zeros([0], tf.int64), tf.zeros([0], tf.float32)
 
-    # the CSR conversion dies with SIGFPE on a matrix of zero rows (TF 2.21); no entries, nothing to count
     return tf.cond((n_rows > 0) & (tf.size(rows) > 0), counted, empty)
 
 
@@ -113,7 +79,7 @@ def sparse_matmul_transposed(columns: Any, rows: Any, values: Any, n_rows: Any, 
     """`x @ kernel` from x's entries in column order (as `count_repeats_by_columns` gives them): they already
     are x^T's CSR order, so the column-order product needs no transpose."""
     tf = tensorflow()
-    csr = _csr_ops()
+    csr = csr_ops()
 
     def product() -> Any:
         shape = tf.stack([tf.cast(tf.shape(kernel)[0], tf.int64), n_rows])
@@ -147,8 +113,8 @@ def trainable_sparse_matmul(x: Any, kernel: Any) -> Any:
 
 
 def sparse_input_dense(units: int, activation: str, name: str) -> Any:
-    """A `keras.layers.Dense` whose matmul on sparse input is `trainable_sparse_matmul`. Training only: the
-    saved model gets a plain Dense with the same weights (`plain_dense`), so nothing custom is ever loaded."""
+    """A `keras.layers.Dense` whose matmul on sparse input is `trainable_sparse_matmul`. Training only: the saved
+    model is built from the weights with stock Dense layers, so nothing custom is ever loaded."""
     tf, keras = tf_keras()
 
     class SparseInputDense(keras.layers.Dense):
@@ -161,12 +127,3 @@ def sparse_input_dense(units: int, activation: str, name: str) -> Any:
             return self.activation(outputs) if self.activation is not None else outputs
 
     return SparseInputDense(units, activation=activation, name=name)
-
-
-def plain_dense(layer: Any) -> Any:
-    """A stock Dense with `layer`'s configuration and weights (shape known from its kernel)."""
-    _, keras = tf_keras()
-    dense = keras.layers.Dense.from_config(layer.get_config())
-    dense.build((None, layer.kernel.shape[0]))
-    dense.set_weights(layer.get_weights())
-    return dense

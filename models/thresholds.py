@@ -1,18 +1,8 @@
 """Decision thresholds tuned on held-out scores: one global, and one per label where the label has support.
 
-The example decides at 0.5 for every label. A sigmoid trained on rare labels seldom reaches 0.5, so most of them
-are never predicted; the threshold that maximises F1 on held-out rows is usually lower. A per-label threshold
-fitted on a handful of positives over-fits, so labels with fewer than `min_support` positives among the tuning
-rows (the validation split, plus cross-fitted training rows on small data: `mlc.pipeline.tuning`) keep the global
-one.
-
-Per-label thresholds maximise micro-F1, the tagger's figure, not each label's own F1. A label's own F1 peaks at a
-low threshold for a hard label (recall is cheap there), and the false positives that buys cost every other label's
-precision: on out-of-fold scores of the shared abstracts (5 labels tuned) micro-F1 fell from 0.747 (global only)
-to 0.691 with own-F1 thresholds, and was 0.740-0.748 with micro-F1 ones (BENCHMARKS.md, issue 6). For calibrated
-scores the micro-F1 optimum is one threshold for all labels (Lipton et al., 2014), so a label moves away from the
-global value only where its tuning rows show that it pays. `objective="label"` keeps the own-F1 rule, which
-serves macro-F1.
+A sigmoid trained on rare labels seldom reaches the example's 0.5, so the threshold that maximises micro-F1 on
+held-out rows is usually lower. Per-label values maximise micro-F1 (not each label's own F1, which buys recall
+with every other label's precision), and a label with fewer than `min_support` tuning positives keeps the global.
 """
 from __future__ import annotations
 
@@ -22,10 +12,7 @@ import numpy as np
 
 GRID = np.round(np.arange(0.05, 0.951, 0.01), 2)
 MIN_SUPPORT = 20
-# Below this many positive label cells in the tuning rows the example's 0.5 is kept for every label.
-# 5-fold CV on the 800 shared rows (bench/quality.py), validation splits of ~27 rows: micro-F1 0.691 -> 0.710
-# with tuning, so even small splits earn it; one split alone can mislead (the default split: 0.708 -> 0.647).
-MIN_POSITIVES = 20
+MIN_POSITIVES = 20  # below this many positive label cells in the tuning rows, 0.5 is kept for every label
 
 
 @dataclass
@@ -74,12 +61,8 @@ def tune_thresholds(
     *,
     min_support: int = MIN_SUPPORT,
     min_positives: int = MIN_POSITIVES,
-    objective: str = "micro",
 ) -> Thresholds:
-    """Global threshold maximising micro-F1, then a threshold for each supported label: by coordinate ascent on
-    micro-F1 (`objective="micro"`), or maximising that label's own F1 (`"label"`)."""
-    if objective not in ("micro", "label"):
-        raise ValueError(f"unknown threshold objective {objective!r} (micro, label)")
+    """Global threshold maximising micro-F1, then one for each supported label by coordinate ascent on micro-F1."""
     truth = y_true.astype(bool)
     positives = int(truth.sum())
     if positives < min_positives:
@@ -93,12 +76,7 @@ def tune_thresholds(
         global_threshold = 0.5
     per_label = np.full(truth.shape[1], global_threshold, dtype=np.float32)
     tuned = truth.sum(axis=0) >= min_support
-    if objective == "label":
-        label_f1 = _f1(tp, fp, fn)  # [grid, labels]
-        for label in np.flatnonzero(tuned):
-            per_label[label] = _best(label_f1[:, label], prefer=global_threshold)
-    else:
-        per_label = _micro_coordinate_ascent(tp, fp, fn, per_label, np.flatnonzero(tuned))
+    per_label = _micro_coordinate_ascent(tp, fp, fn, per_label, np.flatnonzero(tuned))
     return Thresholds(global_threshold, per_label, tuned, f"tuned on {positives} positive labels")
 
 

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from functools import reduce
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -72,6 +73,30 @@ def _as_string(column: Any, name: str, source: str) -> Any:
         return column.cast(pa.string())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as error:
         raise InputError(f"{source}: field '{name}' holds {column.type}, not text") from error
+
+
+def text_with_faults(batch: pa.RecordBatch, columns: Sequence[str], source: str) -> tuple[pa.Array, np.ndarray, pa.Array]:
+    """The text (the columns joined, nulls as ""), a mask of rows with no usable text, and each bad row's reason."""
+    text = joined_text([batch.column(c) for c in columns], columns, source)
+    missing = pc.is_null(text)
+    blank = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(pc.fill_null(text, ""))), 0)
+    reasons = pc.if_else(missing, "missing text", pc.if_else(blank, "empty text", pa.scalar(None, pa.string())))
+    bad = pc.is_valid(reasons).to_numpy(zero_copy_only=False)
+    return pc.fill_null(text, ""), bad, reasons
+
+
+def kept_columns(names: Sequence[str], keep: Sequence[str] | None, id_column: str | None, *, source: str, row_column: str) -> list[str]:
+    """The input columns copied to the output: `keep` (`row_column` is the row number), else the id column
+    (`id_column`, or the first of ID_CANDIDATES), else the row number."""
+    if keep:
+        missing = [c for c in keep if c not in names and c != row_column]
+        if missing:
+            raise InputError(f"{source}: no column(s) {missing} to keep (columns found: {', '.join(names)})")
+        return [c if c == row_column else unique_column(names, c, source) for c in keep]
+    if id_column and id_column not in names:
+        raise InputError(f"{source}: no id column '{id_column}' (columns found: {', '.join(names)})")
+    found = optional_column(names, id_column, ID_CANDIDATES, source=source)
+    return [found] if found else [row_column]
 
 
 def describe(columns: Sequence[str]) -> str:

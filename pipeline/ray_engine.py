@@ -1,19 +1,15 @@
 """`batch-predict --engine ray`: the same tagging on Ray Data, on this machine or on a Ray cluster.
 
-Reading uses mlc's own readers inside Ray read tasks (one task per CSV/JSONL file, one per span of Parquet row
-groups), so formats, errors and row numbers are the local engine's. Tagging runs in `map_batches` on a pool of
-actors, each building one `Tagger` (the local engine's class and graph function) from the model directory's
-bytes, which travel through Ray's object store, so cluster nodes need no shared filesystem for the model. Ray
-writes one file per block; they land in a hidden temp folder in --out-dir and are renamed to
-`<input stem>-<task>-<block>.<ext>` only when the whole input is done. Row order across blocks is not kept:
-every row carries its id column or its 0-based row number in the input (`row`).
+mlc's own readers run inside Ray read tasks and a pool of actors tags with the local engine's model, columns and
+output schema; the model directory travels through Ray's object store. Each input's block files land in a hidden
+temp folder in --out-dir and are renamed to `<stem>-<task>-<block>.<ext>` once all of its rows are written.
 """
 from __future__ import annotations
 
 import glob
 import os
-import warnings
 import re
+import warnings
 import shutil
 import tempfile
 import time
@@ -26,22 +22,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mlc.models.errors import EXIT_USAGE, InputError, MlcError
-from mlc.pipeline.inputs import Job, expand_inputs, output_lock, plan_jobs, stem
-from mlc.pipeline.predict import (
-    ROW_COLUMN, FileSummary, PredictOptions, PredictSummary, Tagger, _keep_columns, _text_and_faults,
-)
+from mlc.models.errors import InputError, MlcError, UsageError
+from mlc.models.model import Model
+from mlc.models.model_dir import REQUIRED_FILES
+from mlc.pipeline.batch_predict import FileSummary, InputColumns, PredictOptions, PredictSummary
+from mlc.pipeline.file_plan import FileJob, expand_inputs, is_up_to_date, output_lock, plan_jobs, stem
+from mlc.pipeline.output_schema import OutputSchema
 from mlc.pipeline.readers import ReadOptions, check_file, detect_format, file_info, open_seekable, read_batches
-from mlc.pipeline.writers import _flatten_lists
-from mlc.pipeline.columns import describe, text_columns
+from mlc.pipeline.writers import flatten_lists
 
 ROW_FIELD = "__mlc_row"  # the row number the read task adds; becomes `row` where it is kept
-MODEL_FILES = ("model.keras", "labels.json", "metadata.json")
 PARQUET_ROWS_PER_TASK = 200_000
-
-
-class UsageError(MlcError):
-    exit_code = EXIT_USAGE
+CPUS_PER_WORKER = 1  # each actor tags one batch at a time, its ops on one thread
 
 
 @dataclass(frozen=True)
@@ -49,7 +41,6 @@ class RayOptions:
     address: str | None = None  # None: start a local Ray instance (or join RAY_ADDRESS)
     workers: int = 1
     gpus_per_worker: float = 0.0
-    cpus_per_worker: float = 1.0
 
 
 def import_ray() -> Any:
@@ -138,35 +129,34 @@ def _datasource(ray: Any, source: str, options: ReadOptions, batch_rows: int) ->
 class TagActor:
     """One per Ray worker: the model loaded once, then batches of rows in, output columns out."""
 
-    def __init__(self, model_files: Any, source: str, options: PredictOptions, output_format: str, cpus: float = 1.0) -> None:
+    def __init__(self, model_files: Any, source: str, options: PredictOptions, output_format: str) -> None:
         import ray
+
+        from mlc.models.tf_runtime import limit_op_threads
 
         if isinstance(model_files, ray.ObjectRef):  # constructor arguments are not resolved by Ray Data
             model_files = ray.get(model_files)
+        limit_op_threads(CPUS_PER_WORKER)  # before the first tensor
         scratch = Path(tempfile.mkdtemp(prefix="mlc-ray-model-"))
         try:
             for name, data in model_files.items():
                 (scratch / name).write_bytes(data)
-            # one batch at a time on the CPUs Ray gave this actor: its ops may use exactly those
-            self.tagger = Tagger(scratch, options.top_k, options.threshold, op_threads=max(1, round(cpus)))
+            self.model = Model.load(scratch)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+        self.schema = OutputSchema(self.model.labels, options.top_k)
         self.source, self.options, self.csv = source, options, output_format == "csv"
 
     def __call__(self, table: pa.Table) -> pa.Table:
-        batch = table.combine_chunks().to_batches()[0] if table.num_rows else None
-        if batch is None:
+        if not table.num_rows:
             return table
+        batch = table.combine_chunks().to_batches()[0]
         names = [n for n in batch.schema.names if n != ROW_FIELD]
-        text_cols = text_columns(names, self.options.text_column, source=self.source, preferred=self.tagger.text_columns)
-        keep = _keep_columns(names, self.options, self.source)
-        text, bad, reasons = _text_and_faults(batch, text_cols, self.source)
-        if self.options.strict and bad.any():
-            row = int(batch.column(ROW_FIELD)[int(np.argmax(bad))].as_py())
-            raise InputError(f"{self.source}: row {row}: field {describe(text_cols)}: {reasons[int(np.argmax(bad))].as_py()} (--strict)")
-        kept = {name: batch.column(ROW_FIELD if name == ROW_COLUMN and name not in names else name) for name in keep}
-        out = self.tagger.output_batch(kept, bad, reasons, self.tagger.tag_batch(text))
-        return pa.Table.from_batches([_flatten_lists(out) if self.csv else out])
+        columns = InputColumns(names, self.model, self.schema, self.options, self.source)
+        chunk = columns.chunk(batch, batch.column(ROW_FIELD))
+        predictions = self.model.predict_batch(chunk.text.to_numpy(zero_copy_only=False), self.options.top_k, self.options.threshold)
+        out = self.schema.batch(chunk.kept, chunk.bad, chunk.reasons, predictions)
+        return pa.Table.from_batches([flatten_lists(out) if self.csv else out])
 
 
 # --- the job ---------------------------------------------------------------------------------------------
@@ -190,31 +180,25 @@ def ray_batch_predict(
         if job.source == "-":
             raise UsageError("--engine ray reads files, not standard input")
         check_file(job.source)
-    model_files = _model_files(model_dir)
-    Tagger(model_dir, options.top_k, options.threshold)  # a bad model dir fails here, before Ray starts
+    model = Model.load(model_dir)  # a bad model dir fails here, before Ray starts, with the local engine's message
+    model.batch_function(options.top_k, options.threshold)
+    model_files = {name: (Path(model_dir) / name).read_bytes() for name in REQUIRED_FILES}
     _init(ray, ray_options)
     summary = PredictSummary(device=f"Ray ({ray_options.workers} worker(s), {ray_options.gpus_per_worker:g} GPU each)")
     started = time.perf_counter()
     model_ref = ray.put(model_files)
     with output_lock(out_dir):
         for job in jobs:
-            if options.skip_existing and is_up_to_date(job, out_dir):
+            if options.skip_existing and is_up_to_date(job.source, _block_files(job, out_dir)):
                 summary.files.append(FileSummary(job.source, job.target, skipped=True))
                 notify(f"{job.source}: skipped, its outputs in {out_dir} are up to date")
                 continue
-            summary.files.append(_run_job(ray, job, model_ref, options, ray_options, out_dir, notify))
+            summary.files.append(_tag_file(ray, job, model_ref, options, ray_options, out_dir, notify))
     summary.seconds = time.perf_counter() - started
     return summary
 
 
-def _model_files(model_dir: Path) -> dict[str, bytes]:
-    from mlc.models.bundle import load_bundle
-
-    load_bundle(model_dir)  # the same checks as the local engine, with its messages
-    return {name: (Path(model_dir) / name).read_bytes() for name in MODEL_FILES}
-
-
-def _init(ray: Any, options: RayOptions, quiet: bool = True) -> None:
+def _init(ray: Any, options: RayOptions) -> None:
     import logging
 
     if not os.environ.get("MLC_DEBUG"):  # Ray's INFO lines and progress bars would bury mlc's own on stderr
@@ -225,10 +209,10 @@ def _init(ray: Any, options: RayOptions, quiet: bool = True) -> None:
         warnings.filterwarnings("ignore", message=r".*ray\.data.*")
     if not ray.is_initialized():
         ray.init(address=options.address, log_to_driver=False, include_dashboard=False, configure_logging=False)
-    ray.data.DataContext.get_current().enable_progress_bars = not quiet
+    ray.data.DataContext.get_current().enable_progress_bars = False
 
 
-def _run_job(ray: Any, job: Job, model_ref: Any, options: PredictOptions, ray_options: RayOptions, out_dir: Path,
+def _tag_file(ray: Any, job: FileJob, model_ref: Any, options: PredictOptions, ray_options: RayOptions, out_dir: Path,
              notify: Callable[[str], None]) -> FileSummary:
     fmt = Path(job.target).suffix.lstrip(".")
     name = stem(job.source)
@@ -242,11 +226,11 @@ def _run_job(ray: Any, job: Job, model_ref: Any, options: PredictOptions, ray_op
         )
         tagged = dataset.map_batches(
             TagActor,
-            fn_constructor_args=(model_ref, job.source, options, fmt, ray_options.cpus_per_worker),
+            fn_constructor_args=(model_ref, job.source, options, fmt),
             batch_format="pyarrow",
             batch_size=options.batch_size,
             compute=ray.data.ActorPoolStrategy(size=ray_options.workers),
-            num_cpus=ray_options.cpus_per_worker,
+            num_cpus=CPUS_PER_WORKER,
             num_gpus=ray_options.gpus_per_worker or None,
             # Ray Data's actor pools restart a dead actor and retry its batch (max_restarts/max_task_retries -1
             # by default); the test that kills a worker mid-run holds it to that.
@@ -270,12 +254,9 @@ def _run_job(ray: Any, job: Job, model_ref: Any, options: PredictOptions, ray_op
     return result
 
 
-def is_up_to_date(job: Job, out_dir: Path) -> bool:
-    """--skip-existing for this engine: the input's block files exist and are all newer than it."""
-    fmt = Path(job.target).suffix.lstrip(".")
-    outputs = list(out_dir.glob(f"{glob.escape(stem(job.source))}-*.{fmt}"))
-    source_time = file_info(job.source)[1]
-    return bool(outputs) and all(p.stat().st_mtime >= source_time for p in outputs)
+def _block_files(job: FileJob, out_dir: Path) -> list[Path]:
+    """The block files an earlier run wrote for this input."""
+    return list(out_dir.glob(f"{glob.escape(stem(job.source))}-*.{Path(job.target).suffix.lstrip('.')}"))
 
 
 def _names(name: str, fmt: str) -> Any:

@@ -7,8 +7,7 @@ directory can say what the model was trained on.
 from __future__ import annotations
 
 import hashlib
-import math
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +15,8 @@ import numpy as np
 import pyarrow as pa
 
 from mlc.models.errors import InputError
+from mlc.models.splits import combination_key, stratified_split
+from mlc.pipeline.download import DEFAULT_DATA_URL, fetch, is_url
 from mlc.pipeline.columns import LABEL_CANDIDATES, TITLE_CANDIDATES, find_column, joined_text, optional_column, text_columns
 from mlc.pipeline.labels import parse_label_column
 from mlc.pipeline.readers import ReadOptions, read_table
@@ -64,6 +65,17 @@ class Split:
     steps: dict[str, int]
 
 
+def resolve_data(source: str | None, *, quiet: bool = False) -> tuple[Path, str]:
+    """A local path for `--data` (downloaded into the cache when it is a URL or absent) and its display name."""
+    source = source or DEFAULT_DATA_URL
+    if is_url(source):
+        return fetch(source, quiet=quiet), source
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise InputError(f"{source}: no such file")
+    return path, source
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -105,10 +117,6 @@ def _as_text(column: pa.ChunkedArray) -> list[str]:
     return ["" if value is None else value for value in column.to_pylist()]
 
 
-def combination_key(labels: list[str]) -> str:
-    return "\x1f".join(sorted(labels))
-
-
 def prepare(data: LabelledData, *, test_size: float = 0.1, seed: int = 42) -> Split:
     """Dedupe titles, drop one-off label combinations, stratified split; every step counted."""
     if not 0.0 < test_size < 1.0:
@@ -146,43 +154,3 @@ def prepare(data: LabelledData, *, test_size: float = 0.1, seed: int = 42) -> Sp
 
 def _subset(data: LabelledData, indices: list[int]) -> Subset:
     return Subset([data.texts[i] for i in indices], [data.labels[i] for i in indices])
-
-
-def stratified_split(keys: list[str], fraction: float, rng: np.random.Generator) -> tuple[list[int], list[int]]:
-    """Positions for (rest, held out): ceil(n * fraction) held out, each group in proportion (largest remainder)."""
-    groups: dict[str, list[int]] = defaultdict(list)
-    for position, key in enumerate(keys):
-        groups[key].append(position)
-    n_out = min(len(keys) - 1, max(1, math.ceil(len(keys) * fraction)))
-    names = sorted(groups)
-    exact = np.array([len(groups[g]) * n_out / len(keys) for g in names])
-    quota = np.floor(exact).astype(int)
-    remainder = exact - quota
-    order = np.lexsort((rng.random(len(names)), -remainder))
-    for g in order[: n_out - int(quota.sum())]:
-        quota[g] += 1
-    rest: list[int] = []
-    held: list[int] = []
-    for g, name in enumerate(names):
-        members = groups[name]
-        rng.shuffle(members)
-        held.extend(members[: quota[g]])
-        rest.extend(members[quota[g] :])
-    return sorted(rest), sorted(held)
-
-
-def stratified_folds(keys: list[str], k: int, rng: np.random.Generator) -> list[list[int]]:
-    """Positions in k folds: each label combination shuffled, then dealt round-robin across the folds, carrying on
-    from where the previous combination stopped (so fold sizes differ by at most one)."""
-    groups: dict[str, list[int]] = defaultdict(list)
-    for position, key in enumerate(keys):
-        groups[key].append(position)
-    out: list[list[int]] = [[] for _ in range(k)]
-    offset = 0
-    for key in sorted(groups):
-        members = groups[key]
-        rng.shuffle(members)
-        for j, position in enumerate(members):
-            out[(offset + j) % k].append(position)
-        offset += len(members)
-    return out

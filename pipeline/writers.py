@@ -57,7 +57,7 @@ class CsvWriter:
         self.stream, self.writer = _sink(sink, gzip), None
 
     def write(self, batch: pa.RecordBatch) -> None:
-        batch = _flatten_lists(batch)
+        batch = flatten_lists(batch)
         if self.writer is None:
             self.writer = pacsv.CSVWriter(self.stream, batch.schema)
         self.writer.write_batch(batch)
@@ -85,7 +85,8 @@ class JsonlWriter:
         self.stream.close()
 
 
-def _flatten_lists(batch: pa.RecordBatch) -> pa.RecordBatch:
+def flatten_lists(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """List columns `;`-joined, as CSV writes them."""
     columns = []
     for column in batch.columns:
         if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):

@@ -1,8 +1,5 @@
-"""Label probabilities from a loaded end-to-end model, computed on sparse TF-IDF with the model's own weights.
-
-The saved model is `TextVectorization(tf_idf) -> Dense... -> sigmoid`. Running it as saved builds a dense
-`rows x max_tokens` matrix per batch; here the same weights are applied to the non-zeros only, which gives
-the same probabilities (to float rounding, checked to 1e-5 by the tests) at a fraction of the memory and time.
+"""Label probabilities from numpy weights with TensorFlow, on sparse TF-IDF: the non-zeros only, never the dense
+`rows x vocabulary` matrix the saved Keras model would build, with the same probabilities to float rounding.
 """
 from __future__ import annotations
 
@@ -11,15 +8,15 @@ from typing import Any
 
 import numpy as np
 
-from mlc.models.backend import gpu_count, tensorflow
-from mlc.models.archive import ModelWeights, weights_from_model
 from mlc.models.errors import ModelError
 from mlc.models.features import OOV_COLUMN, NgramTfIdf, SparseTfIdf, TfIdfEntries
-from mlc.models.pairs import stack_pairs
+from mlc.models.index_pairs import stack_pairs
 from mlc.models.scaling import row_scale, sublinear_values
 from mlc.models.sparse_ops import (
-    count_repeats_by_columns, csr_ops_available, runs_of_equal_keys, sparse_matmul, sparse_matmul_by_columns, sparse_matmul_transposed,
+    count_repeats_by_columns, runs_of_equal_keys, sparse_matmul, sparse_matmul_by_columns, sparse_matmul_transposed,
 )
+from mlc.models.tf_runtime import gpu_count, tensorflow
+from mlc.models.weights import ModelWeights
 
 
 def _activations() -> dict[str, Callable[[Any], Any]]:
@@ -27,36 +24,24 @@ def _activations() -> dict[str, Callable[[Any], Any]]:
     return {"relu": tf.nn.relu, "sigmoid": tf.math.sigmoid, "tanh": tf.math.tanh, "softmax": tf.nn.softmax, "linear": lambda x: x}
 
 
-class Predictor:
-    """`probabilities(texts) -> [n, n_labels]` for a string tensor; also usable inside a tf.data map."""
+class TfScorer:
+    """`probabilities(texts) -> [n, n_outputs]` for a string tensor, usable inside a tf.data map; `scores` for lists."""
 
-    def __init__(self, weights: ModelWeights, labels: Sequence[str], column_order: bool | None = None) -> None:
-        """`column_order`: how the first layer walks the sparse batch; None picks by device (see below)."""
+    def __init__(self, weights: ModelWeights) -> None:
         tf = tensorflow()
-        self.labels = list(labels)
         settings, vocabulary, idf = weights.vectorizer, weights.vocabulary, weights.idf
+        self.n_outputs = weights.n_outputs
         self.scaling = weights.scaling if weights.scaling is not None and weights.scaling.active else None
         self.features = NgramTfIdf(settings, vocabulary, idf) if NgramTfIdf.supports(settings) else SparseTfIdf(settings, vocabulary, idf, self.scaling)
         self.weights = [(tf.constant(d.kernel), tf.constant(d.bias), _activations()[d.activation]) for d in weights.dense]
         if self.weights[0][0].shape[0] != self.features.vocabulary_size:
             raise ModelError("model's first layer does not match its vectorizer's vocabulary size")
-        if self.weights[-1][0].shape[1] != len(self.labels):
-            raise ModelError(
-                f"model has {self.weights[-1][0].shape[1]} outputs but its label list has {len(self.labels)} labels"
-            )
         # Column order pays off where kernel rows come from memory far slower than cache (CPUs); a GPU's cuSPARSE
         # product would only transpose the matrix back, so there the batch goes in row order.
-        if column_order is None:
-            column_order = csr_ops_available() and not gpu_count()
-        self._by_columns = column_order
+        self._by_columns = not gpu_count()
         self._matmul = sparse_matmul_by_columns if self._by_columns else sparse_matmul
-        # autograph off: no tensor-dependent Python control flow here, and its source rewrite cost 1.2-1.6 s of start-up
+        # autograph off: no tensor-dependent Python control flow here, and its source rewrite costs start-up
         self._compiled = tf.function(self.probabilities, input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
-
-    @classmethod
-    def from_model(cls, model: Any, labels: Sequence[str]) -> Predictor:
-        """From an in-memory Keras model, e.g. right after training."""
-        return cls(weights_from_model(model), labels)
 
     def first_layer(self, texts: Any) -> Any:
         """TF-IDF(texts) @ kernel, without ever forming the dense TF-IDF rows."""
@@ -119,29 +104,27 @@ class Predictor:
             hidden = activation(tf.matmul(hidden, kernel) + bias)
         return hidden
 
-    def predict(self, texts: Sequence[str], batch_size: int = 4096) -> np.ndarray:
-        """Probabilities for a Python list of texts, in batches (evaluation, tests)."""
+    def scores(self, texts: Sequence[str], batch_size: int = 4096) -> np.ndarray:
+        """Probabilities for a Python list of texts, in batches."""
         tf = tensorflow()
         if not len(texts):
-            return np.zeros((0, len(self.labels)), dtype=np.float32)
+            return np.zeros((0, self.n_outputs), dtype=np.float32)
         parts = [
             self._compiled(tf.constant(list(texts[start : start + batch_size]))).numpy()
             for start in range(0, len(texts), batch_size)
         ]
         return np.concatenate(parts)
 
+    def top_k_function(self, k: int, thresholds: np.ndarray) -> Callable[[Any], tuple[Any, Any, Any]]:
+        """A traceable function `texts -> (top-k scores, top-k indices, scores >= thresholds)`, for tf.data's map."""
+        tf = tensorflow()
+        k = min(k, self.n_outputs)
+        limits = tf.constant(thresholds, dtype=tf.float32)
 
-def top_k_graph(predictor: Predictor, k: int, thresholds: Any) -> Any:
-    """A graph function `texts -> (top-k scores, top-k label indices, mask of scores >= threshold)`."""
-    tf = tensorflow()
-    k = min(k, len(predictor.labels))
-    thresholds = tf.constant(thresholds, dtype=tf.float32)
+        def run(texts: Any) -> tuple[Any, Any, Any]:
+            probabilities = self.probabilities(texts)
+            top = tf.math.top_k(probabilities, k=k, sorted=True)
+            return top.values, top.indices, probabilities >= limits
 
-    def run(texts: Any) -> tuple[Any, Any, Any]:
-        probabilities = predictor.probabilities(texts)
-        top = tf.math.top_k(probabilities, k=k, sorted=True)
-        return top.values, top.indices, probabilities >= thresholds
-
-    # Traced as written: tf.data's map and tf.function would otherwise run autograph's source rewrite over every
-    # function this calls, 1.2-1.6 s of each batch-predict's start-up, for no tensor-dependent control flow.
-    return tf.autograph.experimental.do_not_convert(run)
+        # traced as written: autograph's source rewrite of everything this calls would only cost start-up
+        return tf.autograph.experimental.do_not_convert(run)

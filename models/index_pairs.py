@@ -1,17 +1,14 @@
-"""Index pairs for the sparse hot path without TensorFlow's Pack and column slices.
+"""Index pairs for the sparse hot path without TensorFlow's Pack, which copies int64 vectors one element at a time.
 
-`tf.stack([a, b], axis=1)` on int64 vectors copies element by element (ConcatCPU with one-element rows): 18 ns
-an entry on one thread, and batch-predict stacked three times per entry, so Pack alone was 6% of its CPU
-profile (`perf`, 250k rows; BENCHMARKS.md, session 10). Here both values go into one int64 word, whose two
-int32 halves `tf.bitcast` exposes as an [n, 2] int32 view and a cast widens: 9 ns an entry, the same tensor.
-The values must fit in int32 (batch rows, vocabulary columns, -1 markers), which every caller's do.
+Both values go into one int64 word whose two int32 halves `tf.bitcast` exposes as an [n, 2] view: the same
+tensor as `tf.stack([a, b], axis=1)`, for values that fit in int32 (batch rows, vocabulary columns, -1 markers).
 """
 from __future__ import annotations
 
 import sys
 from typing import Any
 
-from mlc.models.backend import tensorflow
+from mlc.models.tf_runtime import tensorflow
 
 _LOW_FIRST = sys.byteorder == "little"  # which half of an int64 `tf.bitcast` puts first
 _LOW_BITS = 0xFFFFFFFF

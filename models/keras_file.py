@@ -1,14 +1,8 @@
-"""Read the weights of an mlc `model.keras` without building Keras objects from it.
+"""`model.keras`: written from numpy weights, and read back as numpy weights without building Keras objects.
 
-Prediction needs the vectorizer's vocabulary and IDF weights and the Dense kernels, nothing else. Building the
-Keras model to get them costs ~530 MB of transient memory at a 63k vocabulary (a random initial kernel, the
-loaded copy, the variable), which alone broke the 1.5 GB budget of batch-predict. Here the archive's
-`config.json` is checked against the one architecture `mlc train` writes: an InputLayer, one TextVectorization
-in `tf_idf` mode, Dense layers with known activations, and nothing else. Any other class (a `Lambda`, a
-custom layer) is refused, so no code from the file can run. Weights are then read with h5py.
-
-`keras.saving.load_model(path, safe_mode=True)` still opens the same file; a test checks both give the same
-probabilities.
+Reading checks the archive's `config.json` against the one architecture mlc writes (InputLayer,
+TextVectorization in `tf_idf` mode, optional TfIdfScaling, Dense/Dropout) before h5py reads any weight, so no
+code from the file can run. `load_keras_model` gives the Keras object itself, in safe mode.
 """
 from __future__ import annotations
 
@@ -16,68 +10,67 @@ import io
 import json
 import re
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mlc.models.errors import ModelError
-from mlc.models.features import KERAS_STANDARDIZE, SPLIT_PUNCTUATION, standardize_name
-from mlc.models.scaling import CLASS_NAME as SCALING, REGISTERED_NAME as SCALING_NAME, Scaling
+from mlc.models.features import KERAS_STANDARDIZE, SPLIT_PUNCTUATION, keras_standardize, standardize_name
+from mlc.models.scaling import CLASS_NAME as SCALING, REGISTERED_NAME as SCALING_NAME, Scaling, make_layer
+from mlc.models.tf_internals import IDF_VARIABLE, LOOKUP_GROUP, VOCABULARY_ASSET
+from mlc.models.weights import ACTIVATIONS, DenseWeights, ModelWeights
 
-ACTIVATIONS = ("relu", "sigmoid", "linear", "tanh", "softmax")
-VECTORIZER_KEYS = ("standardize", "split", "ngrams", "output_mode")
+VECTORIZER_KEYS = ("standardize", "split", "ngrams", "output_mode", "max_tokens")
 STANDARDIZE = (*KERAS_STANDARDIZE, SPLIT_PUNCTUATION)
+# Per parameter the weights member may hold the value and two optimiser moments, in float64 at worst, plus
+# HDF5's own structures: generous for any model Keras writes, and still refuses a member that claims gigabytes.
+BYTES_PER_PARAMETER = 3 * 8
+HDF5_OVERHEAD = 2**20
 
 
-@dataclass
-class DenseWeights:
-    kernel: np.ndarray
-    bias: np.ndarray
-    activation: str
-
-
-@dataclass
-class ModelWeights:
-    """What prediction needs from a model: the vectorizer's settings, vocabulary and IDF, and the Dense stack."""
-
-    vectorizer: dict[str, Any]  # standardize, split, ngrams
-    vocabulary: list[str]
-    idf: np.ndarray
-    dense: list[DenseWeights]
-    scaling: Scaling | None = None  # the model's TfIdfScaling layer, if it has one (models before it have none)
-
-    @property
-    def n_outputs(self) -> int:
-        return int(self.dense[-1].kernel.shape[1])
-
-
-def weights_from_model(model: Any) -> ModelWeights:
-    """The same, from an in-memory Keras model (right after training)."""
-    from mlc.models.backend import tf_keras
-    from mlc.models.features import vectorizer_state
+def write_keras_file(weights: ModelWeights, path: Path) -> None:
+    """Build the end-to-end Keras model (raw strings in, probabilities out) from `weights` and save it."""
+    from mlc.models.tf_runtime import tf_keras
 
     _, keras = tf_keras()
-    vectorizers = [l for l in model.layers if isinstance(l, keras.layers.TextVectorization)]
-    dense = [l for l in model.layers if isinstance(l, keras.layers.Dense)]
-    dropout = [l for l in model.layers if isinstance(l, keras.layers.Dropout)]  # identity at inference
-    scaling = [l for l in model.layers if type(l).__name__ == SCALING]
-    if len(vectorizers) != 1 or not dense or len(scaling) > 1 or len(model.layers) != 2 + len(dense) + len(dropout) + len(scaling):
-        raise ModelError("model is not an mlc model (expected one TextVectorization layer followed by Dense layers)")
-    config = vectorizers[0].get_config()
-    vocabulary, idf = vectorizer_state(vectorizers[0])
-    return ModelWeights(
-        vectorizer=_vectorizer_settings(config),
-        vocabulary=vocabulary,
-        idf=idf,
-        dense=[DenseWeights(l.kernel.numpy(), l.bias.numpy(), _activation_name(l.get_config()["activation"])) for l in dense],
-        scaling=Scaling(scaling[0].sublinear, scaling[0].normalize) if scaling else None,
+    settings = weights.vectorizer
+    vectorizer = keras.layers.TextVectorization(
+        max_tokens=settings.get("max_tokens") or len(weights.vocabulary), ngrams=settings["ngrams"],
+        output_mode="tf_idf", standardize=keras_standardize(settings["standardize"]), split=settings["split"],
+        name="vectorizer",
     )
+    vectorizer.set_vocabulary(weights.vocabulary, weights.idf)
+    texts = keras.Input(shape=(), dtype="string", name="text")
+    hidden = vectorizer(texts)
+    if weights.scaling is not None and weights.scaling.active:
+        hidden = make_layer(weights.idf, weights.scaling)(hidden)
+    layers = []
+    for i, dense in enumerate(weights.dense):
+        name = "probabilities" if i == len(weights.dense) - 1 else f"dense_{i}"
+        layer = keras.layers.Dense(dense.kernel.shape[1], activation=dense.activation, name=name)
+        hidden = layer(hidden)
+        layers.append((layer, dense))
+    for layer, dense in layers:
+        layer.set_weights([dense.kernel, dense.bias])
+    keras.Model(texts, hidden, name="mlc_end_to_end").save(path)
 
 
-def check_archive(path: Path) -> None:
-    """A quick look without reading the weights (for `mlc info`): the file is a whole zip archive holding an mlc
+def load_keras_model(path: Path) -> Any:
+    """The end-to-end Keras model of a `model.keras`, loaded by Keras in safe mode (for users who want it)."""
+    from mlc.models.tf_runtime import tf_keras
+
+    import mlc.models.keras_layers  # noqa: F401  registers mlc's layer and standardize function
+
+    _, keras = tf_keras()
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as error:  # Keras raises many types for a bad file; all mean the same to the user
+        raise ModelError(f"{path}: cannot load the model: {' '.join(str(error).split())[:300]}") from error
+
+
+def check_keras_file(path: Path) -> None:
+    """A quick look without reading the weights (for `mlc info`): a whole zip archive holding an mlc
     architecture and a weights file. Truncation loses the zip's central directory, so it shows here."""
     path = Path(path)
     if not path.is_file():
@@ -93,8 +86,8 @@ def check_archive(path: Path) -> None:
         raise ModelError(f"{path}: cannot read the model: {' '.join(str(error).split())[:300]}") from error
 
 
-def read_archive(path: Path) -> ModelWeights:
-    """Weights of `path` (a model.keras file), after checking its architecture is mlc's; ModelError otherwise."""
+def read_keras_file(path: Path) -> ModelWeights:
+    """Weights of `path`, after checking its architecture is mlc's; ModelError otherwise. No TensorFlow."""
     import h5py
 
     path = Path(path)
@@ -102,13 +95,12 @@ def read_archive(path: Path) -> ModelWeights:
         with zipfile.ZipFile(path) as archive:
             config = json.loads(archive.read("config.json"))
             layers = _check_architecture(path, config)
-            vocabulary_files = sorted(n for n in archive.namelist() if re.fullmatch(r"assets/layers/[^/]+/_lookup_layer/vocabulary\.txt", n))
+            vocabulary_files = sorted(n for n in archive.namelist() if re.fullmatch(VOCABULARY_ASSET, n))
             if len(vocabulary_files) != 1:
                 raise ModelError(f"{path}: expected one vectorizer vocabulary in the archive, found {len(vocabulary_files)}")
             vocabulary = _vocabulary_lines(archive.read(vocabulary_files[0]).decode("utf-8"))
             _check_weights_size(path, archive.getinfo("model.weights.h5"), layers, len(vocabulary))
-            # Read whole, then parsed from memory: h5py seeking inside a zip member stream took 1.5 s for a 131 MB
-            # file (75k vocabulary), this 0.2 s; the bytes are dropped once the arrays are copied out.
+            # read whole, then parsed from memory: h5py seeking inside a zip member stream is far slower
             with h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r") as weights:
                 model = _weights(path, layers, vocabulary, weights)
             model.scaling = _scaling(config)
@@ -117,13 +109,6 @@ def read_archive(path: Path) -> ModelWeights:
         raise
     except (OSError, KeyError, ValueError, zipfile.BadZipFile, UnicodeDecodeError) as error:
         raise ModelError(f"{path}: cannot read the model: {' '.join(str(error).split())[:300]}") from error
-
-
-# Per parameter the weights file may hold the value and two optimiser moments, in float64 at worst, plus HDF5's
-# own structures: generous for any model Keras writes, and still refuses a small architecture whose weights
-# member claims gigabytes (it is read whole into memory, below).
-BYTES_PER_PARAMETER = 3 * 8
-HDF5_OVERHEAD = 2**20
 
 
 def _check_weights_size(path: Path, info: zipfile.ZipInfo, layers: list[dict[str, Any]], vocabulary_size: int) -> None:
@@ -163,7 +148,7 @@ def _check_architecture(path: Path, config: Any) -> list[dict[str, Any]]:
         raise ModelError(f"{path}: vectorizer settings {({k: vectorizer.get(k) for k in VECTORIZER_KEYS})} are not mlc's")
     for layer in layers[2:]:
         if layer["class_name"] == "Dense":
-            _activation_name(layer["config"].get("activation"), path)
+            activation_name(layer["config"].get("activation"), path)
         if layer["class_name"] == SCALING:
             config = layer.get("config") or {}
             if not all(isinstance(config.get(key), bool) for key in ("sublinear", "normalize")):
@@ -181,12 +166,12 @@ def _scaling(config: Any) -> Scaling | None:
 
 def _weights(path: Path, layers: list[dict[str, Any]], vocabulary: list[str], weights: Any) -> ModelWeights:
     groups = weights["layers"]
-    vectorizers = [name for name in groups if "_lookup_layer" in groups[name] and "idf_weights" in groups[name]["_lookup_layer"]["vars"]]
+    vectorizers = [name for name in groups if LOOKUP_GROUP in groups[name] and IDF_VARIABLE in groups[name][LOOKUP_GROUP]["vars"]]
     # Keras names weight groups by class in layer order: dense, dense_1, dense_2, ...
     dense_groups = sorted((name for name in groups if re.fullmatch(r"dense(_\d+)?", name)), key=lambda n: int(n.rpartition("_")[2]) if "_" in n else 0)
     if len(vectorizers) != 1 or len(dense_groups) != len(layers) - 2:
         raise ModelError(f"{path}: weight groups {sorted(groups)} do not match its layers")
-    idf = np.asarray(groups[vectorizers[0]]["_lookup_layer"]["vars"]["idf_weights"][()], dtype=np.float32)
+    idf = np.asarray(groups[vectorizers[0]][LOOKUP_GROUP]["vars"][IDF_VARIABLE][()], dtype=np.float32)
     if len(idf) < len(vocabulary):
         raise ModelError(f"{path}: {len(vocabulary)} vocabulary entries but {len(idf)} IDF weights")
     dense = []
@@ -197,20 +182,19 @@ def _weights(path: Path, layers: list[dict[str, Any]], vocabulary: list[str], we
         bias = np.asarray(variables["1"][()], dtype=np.float32) if "1" in variables else np.zeros(kernel.shape[1], np.float32)
         if kernel.ndim != 2 or kernel.shape[0] != width or bias.shape != (kernel.shape[1],):
             raise ModelError(f"{path}: layer '{layer['config'].get('name')}' has a {kernel.shape} kernel where {width} inputs were expected")
-        dense.append(DenseWeights(kernel, bias, _activation_name(layer["config"].get("activation"), path)))
+        dense.append(DenseWeights(kernel, bias, activation_name(layer["config"].get("activation"), path)))
         width = kernel.shape[1]
-    settings = layers[1]["config"]
     return ModelWeights(
-        vectorizer=_vectorizer_settings(settings),
+        vectorizer=vectorizer_settings(layers[1]["config"]),
         vocabulary=vocabulary,
         idf=idf[: len(vocabulary)],
         dense=dense,
     )
 
 
-def _vectorizer_settings(config: dict[str, Any]) -> dict[str, Any]:
-    """The settings the prediction path reads; `standardize` by name, whether the config holds mlc's function
-    itself (a model in memory) or its serialized reference (a model file)."""
+def vectorizer_settings(config: dict[str, Any]) -> dict[str, Any]:
+    """The settings prediction reads from a TextVectorization config; `standardize` by name, whether the config
+    holds mlc's function itself (a layer in memory) or its serialized reference (a model file)."""
     settings = {key: config.get(key) for key in VECTORIZER_KEYS}
     settings["standardize"] = standardize_name(settings["standardize"])
     return settings
@@ -224,7 +208,8 @@ def _vocabulary_lines(text: str) -> list[str]:
     return lines
 
 
-def _activation_name(activation: Any, path: Path | None = None) -> str:
+def activation_name(activation: Any, path: Path | None = None) -> str:
+    """A Dense activation by name, refusing any mlc does not use."""
     name = activation if isinstance(activation, str) else getattr(activation, "__name__", repr(activation))
     if name not in ACTIVATIONS:
         where = f"{path}: " if path else ""

@@ -1,4 +1,4 @@
-"""Where batch-predict reads from and writes to: expanded inputs, output names that stay inside --out-dir, a lock."""
+"""Which files batch-predict reads and writes: expanded inputs, output names that stay inside --out-dir, a lock."""
 from __future__ import annotations
 
 import contextlib
@@ -55,23 +55,25 @@ def stem(source: str) -> str:
 
 
 @dataclass(frozen=True)
-class Job:
+class FileJob:
+    """One input and the output it is written to."""
+
     source: str
     target: str  # a path, or "-" for stdout
 
 
 def plan_jobs(
     sources: Sequence[str], output: str | None, out_dir: Path | None, fmt: str | None, input_format: str | None = None
-) -> list[Job]:
+) -> list[FileJob]:
     """Pair each input with its output; refuse ambiguous or colliding targets before anything is written."""
     if (output is None) == (out_dir is None):
         raise InputError("give exactly one of -o/--output FILE and --out-dir DIR")
     if output is not None:
         if len(sources) > 1:
             raise InputError(f"{len(sources)} inputs but one -o file; use --out-dir for several inputs")
-        return [Job(sources[0], output)]
+        return [FileJob(sources[0], output)]
     assert out_dir is not None
-    jobs: list[Job] = []
+    jobs: list[FileJob] = []
     seen: dict[str, str] = {}
     for source in sources:
         suffix = OUTPUT_SUFFIX[fmt or detect_format(source, input_format)]
@@ -79,16 +81,16 @@ def plan_jobs(
         if str(target) in seen:
             raise InputError(f"{source} and {seen[str(target)]} would both write {target}")
         seen[str(target)] = source
-        jobs.append(Job(source, str(target)))
+        jobs.append(FileJob(source, str(target)))
     return jobs
 
 
-def is_up_to_date(job: Job) -> bool:
-    """For --skip-existing: the output exists and is newer than its input."""
-    if job.target == STDOUT or job.source == STDIN:
+def is_up_to_date(source: str, outputs: Sequence[Path]) -> bool:
+    """For --skip-existing: the input's outputs exist and are all newer than it (never for standard input)."""
+    if source == STDIN or not outputs:
         return False
-    target = Path(job.target)
-    return target.exists() and target.stat().st_mtime >= file_info(job.source)[1]
+    source_time = file_info(source)[1]
+    return all(path.exists() and path.stat().st_mtime >= source_time for path in outputs)
 
 
 @contextmanager

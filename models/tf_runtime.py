@@ -1,7 +1,7 @@
-"""Import TensorFlow and Keras lazily and always with Keras pinned to the TensorFlow backend.
+"""TensorFlow and Keras, imported lazily and quietly, with Keras pinned to the TensorFlow backend.
 
-Commands that need no model (`--help`, `info`) never pay TensorFlow's start-up; prediction calls `tensorflow()`
-(no Keras: 1.6-2.5 s less start-up), training and Keras model files `tf_keras()`.
+Commands that need no model (`--help`, `info`) never pay TensorFlow's start-up; prediction needs TensorFlow
+alone (`tensorflow()`), training and Keras model files also Keras (`tf_keras()`).
 """
 from __future__ import annotations
 
@@ -15,13 +15,12 @@ from collections.abc import Iterator
 from types import ModuleType
 
 from mlc.models.allocator import tensorflow_allocator, tune_allocator
+from mlc.models.errors import MlcError
 
 _loaded: list[tuple[ModuleType, ModuleType]] = []
 _tensorflow: list[ModuleType] = []
 
-# What `import tensorflow` eagerly imports from Keras "so that load-time registrations happen" (its __init__,
-# inside a try/except ImportError): all of Keras, 1.6-2.5 s of every start-up, for SavedModel registrations that
-# the prediction path never uses.
+# What `import tensorflow` imports from Keras only for SavedModel registrations prediction never uses.
 _KERAS_EAGER_IMPORTS = ("keras.src.optimizers", "tf_keras.src.optimizers")
 
 
@@ -45,12 +44,8 @@ def _quiet_native_stderr() -> Iterator[None]:
 
 @contextlib.contextmanager
 def _collector_paused() -> Iterator[None]:
-    """No cyclic garbage collection during an import of TensorFlow or Keras, and what it left frozen after it.
-
-    The imports create a few hundred thousand Python objects (modules, functions, classes) that live as long as
-    the process. As they pile up, the collector makes full passes over all of them; frozen, later passes skip
-    them. A one-row batch-predict went from 6.9 to 5.1 s (medians of 8 alternated runs; BENCHMARKS.md, session
-    10). A collector the embedding program turned off stays off."""
+    """No cyclic garbage collection while TensorFlow or Keras import, and their objects frozen after: later full
+    collections then skip the few hundred thousand objects that live as long as the process."""
     if not gc.isenabled():
         yield
         return
@@ -63,11 +58,10 @@ def _collector_paused() -> Iterator[None]:
 
 
 def tensorflow() -> ModuleType:
-    """TensorFlow alone, imported once and quietly, for code that needs no Keras (all of prediction).
+    """TensorFlow alone, imported once and quietly, its internals checked (`mlc.models.tf_internals`).
 
-    Unless Keras is already loaded, TensorFlow's own eager import of it is declined (the names it imports are
-    marked absent in `sys.modules` for the duration, which its __init__ tolerates); a later `tf_keras()` then
-    imports Keras as usual."""
+    Unless Keras is loaded already, TensorFlow's own eager import of it is declined: the names are marked absent
+    in `sys.modules` for the duration, which its __init__ tolerates; `tf_keras()` later imports Keras as usual."""
     if _tensorflow:
         return _tensorflow[0]
     os.environ["KERAS_BACKEND"] = "tensorflow"
@@ -86,12 +80,15 @@ def tensorflow() -> ModuleType:
                     del sys.modules[name]
         tf.config.list_physical_devices("GPU")  # the CUDA probe logs here; do it once, quietly
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    from mlc.models.tf_internals import check_tensorflow
+
+    check_tensorflow(tf)
     _tensorflow.append(tf)
     return tf
 
 
 def tf_keras() -> tuple[ModuleType, ModuleType]:
-    """`(tensorflow, keras)`, imported once, quiet, Keras on the TensorFlow backend."""
+    """`(tensorflow, keras)`, imported once, quiet, Keras on the TensorFlow backend and its internals checked."""
     if _loaded:
         return _loaded[0]
     tf = tensorflow()
@@ -99,9 +96,10 @@ def tf_keras() -> tuple[ModuleType, ModuleType]:
     with _quiet_native_stderr(), _collector_paused():
         import keras
     if keras.backend.backend() != "tensorflow":  # keras was imported earlier with another backend
-        from mlc.models.errors import MlcError
-
         raise MlcError(f"Keras is on the '{keras.backend.backend()}' backend; mlc needs KERAS_BACKEND=tensorflow")
+    from mlc.models.tf_internals import check_keras
+
+    check_keras(keras)
     _loaded.append((tf, keras))
     return tf, keras
 
@@ -117,10 +115,7 @@ def usable_cores() -> int:
 def limit_op_threads(threads: int) -> bool:
     """Cap the threads one TensorFlow op may split its work over (intra-op), before the runtime starts.
 
-    Batch-predict runs several batches at once (one per core): splitting each op as well only adds hand-offs,
-    and the column-order first layer allocates one output buffer per intra-op thread. Measured on 250k rows,
-    2 cores: 10% less wall time at 1 thread per op. Returns False, changing nothing, when the user set
-    `TF_NUM_INTRAOP_THREADS` or the runtime is already up (a second tagger in one process keeps the first's)."""
+    False, changing nothing, when the user set `TF_NUM_INTRAOP_THREADS` or the runtime is already up."""
     if os.environ.get("TF_NUM_INTRAOP_THREADS"):
         return False
     tf = tensorflow()
@@ -143,13 +138,8 @@ def device_summary() -> str:
 
 
 def static_pipeline_options() -> object:
-    """`tf.data.Options` for pipelines whose parallelism and prefetch depth we set ourselves: autotune off.
-
-    With autotune on, tf.data runs a model-optimiser thread whose sleep doubles (10 ms, 20 ms, ... 20.5 s, 41 s);
-    destroying an iterator waits for that thread, and in about half the runs it waited out the whole sleep
-    (gdb: `~RootDataset::Iterator` blocked on `Model::OptimizeLoop`). That was the "bimodal" batch-predict time
-    (the same 163k rows in 13 s or exactly 21.0 s, 1M rows in 106 s or 157 s) and a stall after every epoch of
-    training. No autotuned value is left in these pipelines, so the thread has nothing to do."""
+    """`tf.data.Options` with autotune off, for pipelines whose parallelism we set ourselves: the autotuner's
+    optimiser thread sleeps up to tens of seconds, and destroying an iterator waits for it."""
     tf = tensorflow()
     options = tf.data.Options()
     options.autotune.enabled = False

@@ -24,12 +24,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import numpy as np
 import pyarrow as pa
 
 from mlc.models.errors import InputError, MlcError, NetworkError
+from mlc.models.model import Model
 from mlc.pipeline.columns import ID_CANDIDATES, joined_text, optional_column, text_columns
-from mlc.pipeline.inputs import expand_inputs
+from mlc.pipeline.file_plan import expand_inputs
+from mlc.pipeline.output_schema import OutputSchema
 from mlc.pipeline.readers import ReadOptions, read_batches
 
 COMMIT = """
@@ -281,11 +282,10 @@ def consume(
     log: Callable[[str], None] = lambda line: None,
 ) -> ConsumeSummary:
     """Tag messages until stopped (signal, --drain with nothing left, --max-messages); return the counts."""
-    from mlc.pipeline.predict import Tagger
-
-    tagger = Tagger(model_dir, options.top_k, options.threshold)
+    model = Model.load(model_dir)
+    model.batch_function(options.top_k, options.threshold)  # a bad --top-k fails before Redis is touched
     client = connect(url)
-    worker = _Worker(client, url, tagger, options, log)
+    worker = _Worker(client, url, model, options, log)
     summary = worker.summary
     started = time.perf_counter()
     last_claim = 0.0
@@ -319,11 +319,11 @@ def consume(
 
 
 class _Worker:
-    def __init__(self, client: Any, url: str, tagger: Any, options: ConsumeOptions, log: Callable[[str], None]) -> None:
-        self.client, self.url, self.tagger, self.options, self.log = client, url, tagger, options, log
+    def __init__(self, client: Any, url: str, model: Model, options: ConsumeOptions, log: Callable[[str], None]) -> None:
+        self.client, self.url, self.model, self.options, self.log = client, url, model, options, log
         self.name = options.consumer_name
         self.commit = client.register_script(COMMIT)
-        self.quoted_labels = [json.dumps(label) for label in tagger.labels]  # JSON-quoted once, not per message
+        self.schema = OutputSchema(model.labels, options.top_k)
         self.summary = ConsumeSummary()
 
     def ensure_group(self) -> None:
@@ -398,22 +398,13 @@ class _Worker:
                 self.wait_for_redis(error, None)
 
     def _tag(self, messages: list[Message]) -> list[tuple[Message, list[str]]]:
-        texts = pa.array([m.fields[self.options.text_field] for m in messages], pa.string())
-        values, indices, above = self.tagger.tag_batch(texts)
-        quoted = self.quoted_labels
-        scores = np.round(values.astype(np.float64), 6).tolist()
-        out = []
+        texts = [m.fields[self.options.text_field] for m in messages]
+        predictions = self.model.predict_batch(texts, self.options.top_k, self.options.threshold)
         skip = (self.options.text_field, "id")
-        for row, message in enumerate(messages):
-            top = [(quoted[j], v) for j, v in zip(indices[row].tolist(), scores[row])]
+        out = []
+        for message, result in zip(messages, self.schema.message_fields(predictions)):
             fields = [x for kv in message.fields.items() if kv[0] not in skip for x in kv]
-            fields += [
-                "id", message.fields.get("id", message.entry_id),
-                "source", message.entry_id,
-                "labels", "[" + ", ".join(quoted[j] for j in np.flatnonzero(above[row]).tolist()) + "]",
-                "scores", "[" + ", ".join(repr(v) for _, v in top) + "]",
-                "top_k", "[" + ", ".join(f'{{"label": {q}, "score": {v!r}}}' for q, v in top) + "]",
-            ]
+            fields += ["id", message.fields.get("id", message.entry_id), "source", message.entry_id, *result]
             out.append((message, fields))
         return out
 

@@ -1,45 +1,32 @@
-"""A logistic-regression head beside the MLP, folded into the MLP's own Dense layers.
+"""A one-vs-rest logistic regression on the MLP's TF-IDF rows, its logit mixed into the MLP's and folded into the
+MLP's own three Dense layers, so the saved model keeps the example's architecture.
 
-On the shared data an L2-regularised logistic regression on the same TF-IDF rows, fitted to (near) convergence,
-ranks labels better than the early-stopped MLP; the MLP is better on the metadata's many rare labels (67 labels,
-26 with under 5 training rows). Same 5 folds, thresholds tuned the same way (experiment with scikit-learn's
-solver, C=100; BENCHMARKS.md, issue 6):
-
-    micro-F1 / P@1        abstracts        metadata
-    MLP alone             0.748 / 0.933    0.580 / 0.639
-    regression alone      0.756 / 0.942    0.586 / 0.630
-    even mix of logits    0.755 / 0.936    0.606 / 0.645
-
-So `mlc train` fits one after the MLP and mixes the logits: `logit = (1 - s) * mlp_logit + s * (x @ W + b)`,
-`s` = `TrainConfig.linear_share` (0 is the MLP alone). By default `s` is chosen from `SHARES` after training, on the
-rows the thresholds are tuned on (`mlc.pipeline.tuning`): the abstracts want more of the regression, the metadata
-an even mix (cross-validated in BENCHMARKS.md, issue 6).
-
-The mix is folded exactly into the example's architecture, so the saved model is still TextVectorization ->
-Dense ReLU -> Dense ReLU -> Dense sigmoid and prediction (the sparse path, the archive check, a GPU) is unchanged:
-the first layer gets one more unit per label computing `x @ w_j + B_j` with `B_j = |w_j| + 1`, which is positive
-for every row of unit L2 norm (Cauchy-Schwarz), so its ReLU is the identity; the second layer copies those units
-through (identity block, again positive); the output layer adds `s` times them and subtracts `s * B_j` in its
-bias. That needs rows of unit norm (`normalize`, mlc's default); without it each label takes two units, relu(z) and
-relu(-z). Cost at prediction: one more first-layer column per label, 16 on 512 for the abstracts.
+`logit = (1 - s) * mlp_logit + s * (x @ W + b)`. Folded exactly: the first layer gets one unit per label computing
+`x @ w_j + B_j` with `B_j = |w_j| + 1`, positive for rows of unit norm (so its ReLU is the identity), the second
+copies those units through, and the output layer adds `s` times them less `s * B_j`. Rows not of unit norm take
+two units a label, relu(z) and relu(-z). A converged linear model ranks the frequent labels well, the MLP the
+rare ones; the share `s` is chosen per run on the threshold-tuning rows (`mlc.models.fit`).
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from mlc.models.backend import tensorflow, tf_keras
-from mlc.models.sparse_ops import csr_ops, transposed
+from mlc.models.sparse_ops import transposed
+from mlc.models.tf_internals import csr_ops
+from mlc.models.tf_runtime import tensorflow
 
 STEPS = 500
-LEARNING_RATE = 3.0  # with the cosine decay, the lowest objective of 300-2,000 steps at 0.3-3 on the abstracts
+LEARNING_RATE = 3.0  # with the cosine decay
 FULL_BATCH_ROWS = 8192  # above this many rows, each step takes one chunk of a shuffled partition of the rows
 EPOCHS = 20  # passes over the rows in those `STEPS` steps: chunks of n * EPOCHS / STEPS rows
 MIN_CHUNK_ROWS = 256
 SHARES = (0.25, 0.5, 0.75)  # the head's shares `mlc train` chooses from; both parts always count
-PROVISIONAL_SHARE = 0.5  # folded in by `train` until the share is chosen, and the choice on a tie
+EVEN_SHARE = 0.5  # the choice on a tie
+ABSENT_LOGIT = -30.0  # a label a model never saw: probability about 1e-13, below every threshold
 
 
 def fit_logistic(x: Any, targets: np.ndarray, c: float, *, steps: int = STEPS, learning_rate: float = LEARNING_RATE,
@@ -48,8 +35,7 @@ def fit_logistic(x: Any, targets: np.ndarray, c: float, *, steps: int = STEPS, l
     the mean binary cross-entropy plus `|W|^2 / (2 c n)`, which is scikit-learn's `LogisticRegression(C=c)` per
     label divided by `c n` (the bias is not penalised). Adam with the learning rate cosine-decayed to 0 over
     `steps`; full batch up to `FULL_BATCH_ROWS` rows (convex, so it approaches the unique optimum: the tests check
-    the gradient there), above that chunks of rows, `EPOCHS` passes in all, so the cost grows with the rows only
-    as the MLP's epochs do. Returns kernel [V, L] and bias [L]."""
+    the gradient there), above that chunks of rows, `EPOCHS` passes in all. Returns kernel [V, L] and bias [L]."""
     tf = tensorflow()
     n, width = int(x.dense_shape[0]), int(x.dense_shape[1])
     labels = targets.shape[1]
@@ -91,8 +77,7 @@ def _chunks(x: Any, targets: np.ndarray, size: int, rng: np.random.Generator) ->
 
 def _adam_steps(total: int, learning_rate: float, l2: float) -> Any:
     """A graph function `(x, x^T, y, state, first, count) -> state` that runs `count` Adam steps from step `first`
-    of `total` (cosine-decayed rate) on one batch: the CSR matrices are built once and the loop runs inside (a
-    Python loop of steps took 5.5 ms a step here, against 1.6)."""
+    of `total` (cosine-decayed rate) on one batch: the CSR matrices are built once and the loop runs inside."""
     tf = tensorflow()
     csr = csr_ops()
 
@@ -149,15 +134,21 @@ def folded_weights(dense: Sequence[tuple[np.ndarray, np.ndarray]], kernel: np.nd
     return [(k.astype(np.float32), b.astype(np.float32)) for k, b in weights]
 
 
-def fold_into_mlp(mlp: Any, kernel: np.ndarray, bias: np.ndarray, share: float, *, unit_rows: bool = True) -> Any:
-    """A stock-Dense Keras MLP (no dropout) with `folded_weights`."""
-    _, keras = tf_keras()
-    dense = [layer for layer in mlp.layers if isinstance(layer, keras.layers.Dense)]
-    weights = folded_weights([layer.get_weights() for layer in dense], kernel, bias, share, unit_rows=unit_rows)
-    features = keras.Input(shape=(weights[0][0].shape[0],), sparse=True, name="tfidf")
-    hidden = features
-    for (k, b), layer in zip(weights, dense):
-        folded = keras.layers.Dense(k.shape[1], activation=layer.get_config()["activation"], name=layer.name)
-        hidden = folded(hidden)
-        folded.set_weights([k, b])
-    return keras.Model(features, hidden, name="mlp")
+@dataclass
+class LogitParts:
+    """[rows, labels] logits of the MLP and of the head (None: no head), kept apart so that every candidate share is
+    a sum, not another model run. Logits, not probabilities: a float32 sigmoid saturates at about 17."""
+
+    mlp: np.ndarray
+    head: np.ndarray | None
+
+    def probabilities(self, share: float) -> np.ndarray:
+        """The folded model's output at `share`: sigmoid((1 - share) * MLP + share * head)."""
+        logits = self.mlp if self.head is None or share == 0 else (1 - share) * self.mlp + share * self.head
+        return (1.0 / (1.0 + np.exp(-logits.astype(np.float64)))).astype(np.float32)
+
+    @staticmethod
+    def stack(parts: Sequence[LogitParts]) -> LogitParts:
+        heads = [p.head for p in parts]
+        return LogitParts(np.vstack([p.mlp for p in parts]),
+                          None if any(h is None for h in heads) else np.vstack(heads))  # type: ignore[misc]

@@ -1,0 +1,169 @@
+"""Fitting a model end to end: the MLP, the logistic head, the head's share, the decision thresholds.
+
+While the validation split is small (under `CROSS_FIT_BELOW` rows) the share and thresholds are also tuned on
+out-of-fold scores of the training rows, from `AUTO_FOLDS` more models each trained without one fold and then
+thrown away, so every tuning row is scored by a model that never saw it.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from mlc.models.logistic_head import ABSENT_LOGIT, EVEN_SHARE, SHARES, LogitParts, fit_logistic, folded_weights
+from mlc.models.metadata import ModelMetadata
+from mlc.models.mlp import EpochHook, MlpFit, train_mlp
+from mlc.models.model import Model
+from mlc.models.splits import combination_key, stratified_folds
+from mlc.models.targets import multi_hot
+from mlc.models.tf_scorer import TfScorer
+from mlc.models.thresholds import Thresholds, micro_f1, tune_thresholds
+from mlc.models.train_config import TrainConfig
+from mlc.models.weights import DenseWeights, ModelWeights
+
+AUTO_FOLDS = 5
+CROSS_FIT_BELOW = 500  # validation rows; a judgement: by then the split holds hundreds of each frequent label
+FoldHook = Callable[[int, int], None]
+
+
+@dataclass
+class FittedParts:
+    """The MLP and the logistic head fitted on the same rows (head None: `linear_share` 0), before the share is set."""
+
+    mlp: MlpFit
+    head: tuple[np.ndarray, np.ndarray] | None  # kernel [vocabulary, labels], bias [labels]
+    config: TrainConfig
+
+    def weights(self, share: float) -> ModelWeights:
+        """End-to-end weights with the head's logit folded in at `share`."""
+        if self.head is None:
+            return self.mlp.weights(self.mlp.dense, self.config.scaling)
+        folded = folded_weights(self.mlp.dense, *self.head, share, unit_rows=self.config.normalize)
+        return self.mlp.weights(folded, self.config.scaling)
+
+    def logit_parts(self, texts: Sequence[str]) -> LogitParts:
+        """Each part's logits for `texts` in one pass: the folds at share 0 and 1 differ only in the output layer, so
+        one output layer holding both gives both."""
+        if self.head is None:
+            return LogitParts(TfScorer(self.weights(0.0).with_logits()).scores(list(texts)), None)
+        mlp_only, head_only = self.weights(0.0), self.weights(1.0)
+        last_mlp, last_head = mlp_only.dense[-1], head_only.dense[-1]
+        both = DenseWeights(np.hstack([last_mlp.kernel, last_head.kernel]), np.concatenate([last_mlp.bias, last_head.bias]), "linear")
+        logits = TfScorer(replace(mlp_only, dense=[*mlp_only.dense[:-1], both])).scores(list(texts))
+        n = len(self.mlp.labels)
+        return LogitParts(logits[:, :n], logits[:, n:])
+
+
+def fit_parts(train_texts: Sequence[str], train_labels: Sequence[Sequence[str]], val_texts: Sequence[str],
+              val_labels: Sequence[Sequence[str]], config: TrainConfig, on_epoch: EpochHook | None = None) -> FittedParts:
+    """Train the MLP, then the logistic head on the same TF-IDF rows unless `linear_share` is 0."""
+    mlp, matrix = train_mlp(train_texts, train_labels, val_texts, val_labels, config, on_epoch)
+    head = None
+    if config.linear_share != 0:
+        head = fit_logistic(matrix, multi_hot(train_labels, mlp.labels), config.linear_c, seed=config.seed)
+    return FittedParts(mlp, head, config)
+
+
+def fit(
+    train_texts: Sequence[str],
+    train_labels: Sequence[Sequence[str]],
+    val_texts: Sequence[str],
+    val_labels: Sequence[Sequence[str]],
+    config: TrainConfig = TrainConfig(),
+    *,
+    threshold_folds: int | None = None,
+    on_epoch: EpochHook | None = None,
+    on_fold: FoldHook | None = None,
+) -> Model:
+    """The model `mlc train` saves: MLP and head on the training rows, the head's share and the thresholds tuned on
+    the validation rows (plus out-of-fold training rows while the validation split is small, `threshold_folds`)."""
+    parts = fit_parts(train_texts, train_labels, val_texts, val_labels, config, on_epoch)
+    labels = parts.mlp.labels
+    truth = multi_hot(val_labels, labels)
+    logits = parts.logit_parts(val_texts)
+    k = cross_fit_folds(threshold_folds, len(val_texts), len(train_texts))
+    where = f"{len(val_texts)} validation rows"
+    if k:
+        positions = stratified_folds([combination_key(row) for row in train_labels], k, np.random.default_rng(config.seed))
+        oof = out_of_fold_logits(train_texts, train_labels, positions, val_texts, val_labels, labels, config, on_fold)
+        truth = np.vstack([multi_hot(train_labels, labels), truth])
+        logits = LogitParts.stack([oof, logits])
+        where = f"out-of-fold scores of {len(train_texts)} training rows ({k} models) and {where}"
+    share, tuned, share_note = choose_share(truth, logits, config.linear_share)
+    metadata = ModelMetadata(
+        hyperparameters={**config.as_dict(), "max_tokens": parts.mlp.max_tokens, "ngrams": 2, "linear_share": share},
+        linear_share_choice=share_note,
+        n_labels=len(labels),
+        threshold=tuned.global_threshold,
+        thresholds={label: round(float(t), 2) for label, t, own in zip(labels, tuned.per_label, tuned.tuned)
+                    if own and round(float(t), 2) != round(tuned.global_threshold, 2)},
+        threshold_tuning=f"{tuned.note}: {where}",
+        threshold_folds=k,
+        training={"epochs_run": parts.mlp.epochs_run, "best_epoch": parts.mlp.best_epoch},
+    )
+    return Model(parts.weights(share), labels, metadata, history=parts.mlp.history)
+
+
+def cross_fit_folds(requested: int | None, validation_rows: int, training_rows: int) -> int:
+    """The folds to cross-fit: `requested` (0 = none), or `AUTO_FOLDS` while the validation split is small. Never
+    more folds than half the training rows, so every fold and every fold's complement has rows."""
+    folds = requested if requested is not None else (AUTO_FOLDS if validation_rows < CROSS_FIT_BELOW else 0)
+    if folds == 1 or folds < 0:
+        raise ValueError(f"threshold folds must be 0 or at least 2, got {folds}")
+    return folds if training_rows >= 2 * folds else 0
+
+
+def out_of_fold_logits(
+    texts: Sequence[str],
+    label_lists: Sequence[Sequence[str]],
+    folds: Sequence[Sequence[int]],
+    val_texts: Sequence[str],
+    val_labels: Sequence[Sequence[str]],
+    labels: Sequence[str],
+    config: TrainConfig,
+    on_fold: FoldHook | None = None,
+) -> LogitParts:
+    """[len(texts), len(labels)] logits of each part: row i scored by the model trained without the fold holding i
+    (seed `config.seed + j + 1` for fold j, so it is not the final model's twin)."""
+    mlp = np.full((len(texts), len(labels)), ABSENT_LOGIT, dtype=np.float32)
+    head = None if config.linear_share == 0 else mlp.copy()
+    for j, fold in enumerate(folds):
+        held = set(fold)
+        rest = [i for i in range(len(texts)) if i not in held]
+        parts = fit_parts([texts[i] for i in rest], [label_lists[i] for i in rest], val_texts, val_labels,
+                          replace(config, seed=config.seed + j + 1))
+        logits = parts.logit_parts([texts[i] for i in fold])
+        mlp[list(fold)] = aligned(logits.mlp, parts.mlp.labels, labels, ABSENT_LOGIT)
+        if head is not None and logits.head is not None:
+            head[list(fold)] = aligned(logits.head, parts.mlp.labels, labels, ABSENT_LOGIT)
+        if on_fold is not None:
+            on_fold(j + 1, len(folds))
+    return LogitParts(mlp, head)
+
+
+def aligned(scores: np.ndarray, from_labels: Sequence[str], to_labels: Sequence[str], absent: float = 0.0) -> np.ndarray:
+    """`scores`' columns reordered to `to_labels`; a label the model did not know scores `absent`."""
+    column = {label: j for j, label in enumerate(from_labels)}
+    out = np.full((len(scores), len(to_labels)), absent, dtype=np.float32)
+    for k, label in enumerate(to_labels):
+        if label in column:
+            out[:, k] = scores[:, column[label]]
+    return out
+
+
+def choose_share(truth: np.ndarray, parts: LogitParts, fixed: float | None) -> tuple[float, Thresholds, str]:
+    """(share, its thresholds, how it was chosen): `fixed` when given, 0 without a head, else the share of `SHARES`
+    whose tuned thresholds give the highest micro-F1 on these rows (ties to `EVEN_SHARE`)."""
+    if parts.head is None:
+        return 0.0, tune_thresholds(truth, parts.probabilities(0.0)), "no logistic head"
+    if fixed is not None:
+        return fixed, tune_thresholds(truth, parts.probabilities(fixed)), "set by --linear-share"
+    tried = []
+    for share in SHARES:
+        scores = parts.probabilities(share)
+        tuned = tune_thresholds(truth, scores)
+        tried.append((micro_f1(truth, scores >= tuned.per_label), -abs(share - EVEN_SHARE), share, tuned))
+    best = max(tried, key=lambda t: t[:2])
+    note = "the highest tuned micro-F1 on the tuning rows of " + ", ".join(f"{s}: {m:.4f}" for m, _, s, _ in tried)
+    return best[2], best[3], note

@@ -1,0 +1,157 @@
+"""The Keras example's MLP, built and trained on sparse TF-IDF batches: vectorizer, Dense 512 -> 256 -> labels.
+
+Keras is used for what it does well here (TextVectorization's adapt, the fit loop, early stopping); the result
+leaves as numpy (`MlpFit`), so nothing downstream holds a Keras object.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mlc.models.features import SparseTfIdf
+from mlc.models.keras_file import vectorizer_settings
+from mlc.models.sparse_ops import sparse_input_dense
+from mlc.models.targets import label_vocabulary, multi_hot
+from mlc.models.tf_internals import fused_adam, vectorizer_state
+from mlc.models.tf_runtime import static_pipeline_options, tensorflow, tf_keras
+from mlc.models.train_config import TrainConfig
+from mlc.models.weights import DenseWeights, ModelWeights
+
+HIDDEN_UNITS = (512, 256)
+ACTIVATIONS = ("relu", "relu", "sigmoid")
+EpochHook = Callable[[int, dict[str, float]], None]
+
+
+@dataclass
+class MlpFit:
+    """A trained MLP as numpy: its vectorizer's state, the three Dense layers (best epoch), and how training went."""
+
+    vectorizer: dict[str, Any]
+    vocabulary: list[str]
+    idf: np.ndarray
+    dense: list[tuple[np.ndarray, np.ndarray]]
+    labels: list[str]
+    history: dict[str, list[float]]
+    best_epoch: int
+    epochs_run: int
+
+    @property
+    def max_tokens(self) -> int:
+        return int(self.vectorizer["max_tokens"])
+
+    def weights(self, dense: Sequence[tuple[np.ndarray, np.ndarray]], scaling: Any) -> ModelWeights:
+        """End-to-end weights with this vectorizer and the given Dense (kernel, bias) pairs."""
+        return ModelWeights(
+            vectorizer=dict(self.vectorizer), vocabulary=self.vocabulary, idf=self.idf,
+            dense=[DenseWeights(k, b, a) for (k, b), a in zip(dense, ACTIVATIONS)], scaling=scaling,
+        )
+
+
+def vocabulary_size(texts: Sequence[str]) -> int:
+    """The example's `max_tokens`: distinct lower-cased whitespace tokens of the training text."""
+    vocabulary: set[str] = set()
+    for text in texts:
+        vocabulary.update(text.lower().split())
+    return len(vocabulary)
+
+
+def make_vectorizer(texts: Sequence[str], max_tokens: int, *, split_punctuation: bool = False, batch_size: int = 1024) -> Any:
+    """`TextVectorization(max_tokens, ngrams=2, output_mode="tf_idf")` adapted on the training texts; with
+    `split_punctuation`, standardized by mlc's registered `lower_and_split_punctuation` instead of Keras's own."""
+    tf, keras = tf_keras()
+    standardize: Any = "lower_and_strip_punctuation"
+    if split_punctuation:
+        from mlc.models.keras_layers import lower_and_split_punctuation
+
+        standardize = lower_and_split_punctuation
+    layer = keras.layers.TextVectorization(max_tokens=max_tokens, ngrams=2, output_mode="tf_idf", standardize=standardize, name="vectorizer")
+    layer.adapt(tf.data.Dataset.from_tensor_slices(list(texts)).batch(batch_size).with_options(static_pipeline_options()))
+    return layer
+
+
+def make_mlp(n_features: int, n_labels: int, dropout: float = 0.0) -> Any:
+    """Dense 512 ReLU, Dense 256 ReLU, Dense n_labels sigmoid on sparse TF-IDF input, Dropout after each hidden
+    layer when `dropout` > 0. The first layer trains with a CSR matmul (`sparse_input_dense`)."""
+    _, keras = tf_keras()
+    features = keras.Input(shape=(n_features,), sparse=True, name="tfidf")
+    hidden = features
+    for i, units in enumerate(HIDDEN_UNITS):
+        layer = sparse_input_dense if i == 0 else keras.layers.Dense
+        hidden = layer(units, activation="relu", name=f"dense_{i}")(hidden)
+        if dropout > 0:
+            hidden = keras.layers.Dropout(dropout, name=f"dropout_{i}")(hidden)
+    probabilities = keras.layers.Dense(n_labels, activation="sigmoid", name="probabilities")(hidden)
+    return keras.Model(features, probabilities, name="mlp")
+
+
+def train_mlp(
+    train_texts: Sequence[str],
+    train_labels: Sequence[Sequence[str]],
+    val_texts: Sequence[str],
+    val_labels: Sequence[Sequence[str]],
+    config: TrainConfig,
+    on_epoch: EpochHook | None = None,
+) -> tuple[MlpFit, Any]:
+    """Fit the example's model, early-stopped on validation loss with the best epoch's weights restored. Returns the
+    fit and the training rows' TF-IDF (a SparseTensor), which the logistic head trains on as well."""
+    tf, keras = tf_keras()
+    keras.utils.set_random_seed(config.seed)
+    labels = label_vocabulary(train_labels)
+    max_tokens = config.max_tokens or vocabulary_size(train_texts)
+    vectorizer = make_vectorizer(train_texts, max_tokens, split_punctuation=config.split_punctuation)
+    vocabulary, idf = vectorizer_state(vectorizer)
+    settings = vectorizer_settings(vectorizer.get_config())
+    features = SparseTfIdf(settings, vocabulary, idf, config.scaling)
+    mlp = make_mlp(features.vocabulary_size, len(labels), config.dropout)
+    learning_rate: Any = config.learning_rate
+    if config.lr_schedule == "cosine":
+        steps = config.epochs * -(-len(train_texts) // config.batch_size)
+        learning_rate = keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=steps)
+    mlp.compile(optimizer=fused_adam(learning_rate, config.weight_decay), loss="binary_crossentropy", metrics=["binary_accuracy"])
+    train_matrix = vectorize(features, train_texts)
+    callbacks: list[Any] = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)]
+    if on_epoch is not None:
+        callbacks.append(_EpochCallback(keras, on_epoch))
+    fitted = mlp.fit(
+        training_dataset(train_matrix, multi_hot(train_labels, labels), config.batch_size, config.seed),
+        validation_data=training_dataset(vectorize(features, val_texts), multi_hot(val_labels, labels), config.batch_size, None),
+        epochs=config.epochs,
+        callbacks=callbacks,
+        shuffle=False,  # the dataset shuffles itself each epoch; Keras would ignore True and warn
+        verbose=0,
+    )
+    history = {name: [float(v) for v in values] for name, values in fitted.history.items()}
+    val_loss = history.get("val_loss", [])
+    epochs_run = len(history.get("loss", []))
+    dense = [tuple(layer.get_weights()) for layer in mlp.layers if isinstance(layer, keras.layers.Dense)]
+    fit = MlpFit(settings, vocabulary, idf, dense, labels, history,  # type: ignore[arg-type]
+                 best_epoch=int(np.argmin(val_loss)) + 1 if val_loss else epochs_run, epochs_run=epochs_run)
+    return fit, train_matrix
+
+
+def training_dataset(matrix: Any, targets: np.ndarray, batch_size: int, shuffle_seed: int | None) -> Any:
+    """(sparse TF-IDF, multi-hot) batches from rows vectorised once, reshuffled each epoch when `shuffle_seed` is
+    given; autotune off, as in prediction."""
+    tf = tensorflow()
+    data = tf.data.Dataset.from_tensor_slices((matrix, targets))
+    if shuffle_seed is not None:
+        data = data.shuffle(len(targets), seed=shuffle_seed, reshuffle_each_iteration=True)
+    return data.batch(batch_size).prefetch(2).with_options(static_pipeline_options())
+
+
+def vectorize(features: SparseTfIdf, texts: Sequence[str], chunk: int = 2048) -> Any:
+    """All rows' TF-IDF as one canonical SparseTensor, computed in chunks."""
+    tf = tensorflow()
+    parts = [features(tf.constant(list(texts[i : i + chunk]))) for i in range(0, len(texts), chunk)]
+    return tf.sparse.concat(0, parts) if len(parts) > 1 else parts[0]
+
+
+def _EpochCallback(keras: Any, hook: EpochHook) -> Any:
+    class EpochCallback(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            hook(epoch + 1, {k: float(v) for k, v in (logs or {}).items()})
+
+    return EpochCallback()

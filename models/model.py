@@ -1,0 +1,167 @@
+"""The fitted model: numpy weights, labels, decision thresholds and metadata, with fit, save, load and scoring.
+
+The weights stay backend-neutral; scoring runs through `TfScorer`, built on first use, so loading a model
+starts no TensorFlow and another backend can slot in behind `scores` and `predict_batch`.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+
+from mlc.models.errors import InputError
+from mlc.models.metadata import ModelMetadata
+from mlc.models.weights import ModelWeights
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from mlc.models.tf_scorer import TfScorer
+    from mlc.models.train_config import TrainConfig
+
+
+@dataclass
+class Predictions:
+    """A batch's named result: the top-k label indices and scores per row, best first, and which labels reach
+    their decision threshold."""
+
+    indices: np.ndarray  # int32 [rows, k]
+    scores: np.ndarray  # float32 [rows, k]
+    above: np.ndarray  # bool [rows, labels]
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    @staticmethod
+    def concat(parts: Sequence[Predictions]) -> Predictions:
+        if len(parts) == 1:
+            return parts[0]
+        return Predictions(*(np.concatenate([getattr(p, name) for p in parts]) for name in ("indices", "scores", "above")))
+
+
+class Prediction(NamedTuple):
+    """One text's result in the Python API."""
+
+    top: list[tuple[str, float]]  # the top-k (label, score) pairs, best first
+    labels: list[str]  # the labels at or above their threshold
+
+
+class Model:
+    """What `mlc train` writes and every command loads (`mlc.load` in Python)."""
+
+    def __init__(self, weights: ModelWeights, labels: list[str], metadata: ModelMetadata,
+                 history: dict[str, list[float]] | None = None, path: Path | None = None) -> None:
+        self.weights = weights
+        self.labels = list(labels)
+        self.metadata = metadata
+        self.history = history
+        self.path = path
+        self._scorer: TfScorer | None = None
+        self._batch_functions: dict[tuple[int, float | None], Any] = {}
+
+    def __repr__(self) -> str:
+        where = f" from {self.path}" if self.path else ""
+        return f"<mlc.Model{where}: {len(self.labels)} labels, {len(self.weights.vocabulary)} n-grams>"
+
+    @classmethod
+    def fit(cls, train_texts: Sequence[str], train_labels: Sequence[Sequence[str]], val_texts: Sequence[str],
+            val_labels: Sequence[Sequence[str]], config: TrainConfig | None = None, **options: Any) -> Model:
+        """Fit on labelled rows (`mlc.models.fit.fit`; `options`: threshold_folds, on_epoch, on_fold)."""
+        from mlc.models.fit import fit
+        from mlc.models.train_config import TrainConfig
+
+        return fit(train_texts, train_labels, val_texts, val_labels, config or TrainConfig(), **options)
+
+    @classmethod
+    def load(cls, model_dir: str | Path) -> Model:
+        """A model directory, checked; its weights are read as data, no TensorFlow is started."""
+        from mlc.models.model_dir import read_model_dir
+
+        weights, labels, metadata = read_model_dir(Path(model_dir))
+        return cls(weights, labels, metadata, path=Path(model_dir))
+
+    def save(self, model_dir: str | Path) -> Path:
+        """Write the model directory atomically (the Keras model is built here, from the weights)."""
+        from mlc.models.model_dir import write_model_dir
+
+        self.path = write_model_dir(Path(model_dir), self.weights, self.labels, self.metadata, self.history)
+        return self.path
+
+    @property
+    def text_columns(self) -> list[str] | None:
+        """The input column(s) the model was trained on, which commands read by default."""
+        return self.metadata.text_columns
+
+    def thresholds(self, override: float | None = None) -> np.ndarray:
+        """Per-label decision thresholds in output order: `override` for all, else the tuned ones."""
+        return self.metadata.thresholds_for(self.labels, override)
+
+    @property
+    def scorer(self) -> TfScorer:
+        """The TensorFlow scorer, built on first use (it starts TensorFlow)."""
+        if self._scorer is None:
+            from mlc.models.tf_scorer import TfScorer
+
+            self._scorer = TfScorer(self.weights)
+        return self._scorer
+
+    def scores(self, texts: Sequence[str]) -> np.ndarray:
+        """[len(texts), labels] probabilities."""
+        return self.scorer.scores(_text_list(texts))
+
+    def batch_function(self, k: int, threshold: float | None = None) -> Any:
+        """A traceable `texts tensor -> (top-k scores, top-k indices, above-threshold mask)` for tf.data pipelines."""
+        _check_k(k)
+        return self.scorer.top_k_function(k, self.thresholds(threshold))
+
+    def predict_batch(self, texts: Sequence[str] | np.ndarray, k: int = 3, threshold: float | None = None) -> Predictions:
+        """One batch of texts through the same graph function batch-predict maps, outside tf.data."""
+        from mlc.models.tf_runtime import tensorflow
+
+        tf = tensorflow()
+        key = (k, threshold)
+        if key not in self._batch_functions:
+            self._batch_functions[key] = tf.function(
+                self.batch_function(k, threshold), input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
+        batch = texts if isinstance(texts, np.ndarray) else list(texts)
+        values, indices, above = self._batch_functions[key](tf.constant(batch, tf.string))
+        return Predictions(indices.numpy(), values.numpy(), above.numpy())
+
+    def predict(self, texts: str | Sequence[str], k: int = 3, threshold: float | None = None) -> list[Prediction]:
+        """Per text, the top-k (label, score) pairs and the labels at or above the thresholds (`threshold` for all,
+        else the tuned ones). A text with no words gets an empty result, as batch-predict's bad rows do."""
+        texts = _text_list(texts)
+        result = self.predict_batch(texts, k, threshold)
+        out = []
+        for row, text in enumerate(texts):
+            if not text.strip():
+                out.append(Prediction([], []))
+                continue
+            top = [(self.labels[i], float(s)) for i, s in zip(result.indices[row].tolist(), result.scores[row].tolist())]
+            out.append(Prediction(top, [self.labels[j] for j in np.flatnonzero(result.above[row]).tolist()]))
+        return out
+
+    def predict_table(self, table: Any, text_column: str | None = None, k: int = 3, threshold: float | None = None,
+                      keep_columns: Sequence[str] | None = None) -> pa.Table:
+        """An Arrow table or pandas DataFrame in, batch-predict's output columns out (`mlc.pipeline.batch_predict`)."""
+        from mlc.pipeline.batch_predict import predict_table
+
+        return predict_table(self, table, text_column=text_column, k=k, threshold=threshold, keep_columns=keep_columns)
+
+
+def _text_list(texts: str | Sequence[str]) -> list[str]:
+    if isinstance(texts, str):
+        return [texts]
+    out = list(texts)
+    for i, text in enumerate(out):
+        if not isinstance(text, str):
+            raise InputError(f"text {i} is a {type(text).__name__}, not a string")
+    return out
+
+
+def _check_k(k: int) -> None:
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise InputError(f"k (--top-k) must be a whole number of at least 1, got {k!r}")

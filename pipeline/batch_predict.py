@@ -1,0 +1,262 @@
+"""batch-predict with the local engine: plan the outputs, take the lock, and per input read -> tag -> write.
+
+    reader (Arrow batches) -> rebatch to --batch-size -> text + bad rows -> LocalRunner -> OutputSchema -> writer
+    on a temp file -> rename. Each output appears under its final name only once it is complete.
+"""
+from __future__ import annotations
+
+import contextlib
+import glob
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from mlc.models.atomic import atomic_path
+from mlc.models.errors import InputError, OutputError
+from mlc.models.model import Model
+from mlc.models.tf_runtime import device_summary
+from mlc.pipeline.columns import describe, kept_columns, text_columns, text_with_faults
+from mlc.pipeline.file_plan import FileJob, expand_inputs, is_up_to_date, output_lock, plan_jobs
+from mlc.pipeline.output_schema import ROW_COLUMN, OutputSchema
+from mlc.pipeline.readers import ReadOptions, detect_format, read_batches
+from mlc.pipeline.runner import LocalRunner, RunnerSettings
+from mlc.pipeline.writers import STDOUT, open_writer, output_format
+
+DEFAULT_BATCH_SIZE = 4096
+Notify = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class PredictOptions:
+    """What the user chose; shared by the local and the Ray engine."""
+
+    text_column: str | None = None
+    id_column: str | None = None
+    keep_columns: tuple[str, ...] | None = None
+    top_k: int = 3
+    threshold: float | None = None
+    batch_size: int = DEFAULT_BATCH_SIZE
+    strict: bool = False
+    input_format: str | None = None
+    output_format: str | None = None
+    skip_existing: bool = False
+
+
+@dataclass
+class FileSummary:
+    source: str
+    target: str
+    rows: int = 0
+    bad_rows: int = 0
+    skipped: bool = False
+
+
+@dataclass
+class PredictSummary:
+    files: list[FileSummary] = field(default_factory=list)
+    seconds: float = 0.0
+    device: str = "CPU"
+
+    @property
+    def rows(self) -> int:
+        return sum(f.rows for f in self.files)
+
+    @property
+    def bad_rows(self) -> int:
+        return sum(f.bad_rows for f in self.files)
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class TextChunk:
+    """One batch of input prepared for the model: its text, which rows have none (and why), the kept columns."""
+
+    text: pa.Array
+    bad: np.ndarray
+    reasons: pa.Array
+    kept: dict[str, pa.Array]
+
+
+class InputColumns:
+    """Which columns of one input hold the text and which are kept, chosen from its first batch's schema."""
+
+    def __init__(self, names: Sequence[str], model: Model, schema: OutputSchema, options: PredictOptions, source: str) -> None:
+        self.names, self.source, self.strict = list(names), source, options.strict
+        self.text = text_columns(names, options.text_column, source=source, preferred=model.text_columns)
+        self.keep = kept_columns(names, options.keep_columns, options.id_column, source=source, row_column=ROW_COLUMN)
+        clash = set(self.keep) & set(schema.names)
+        if clash:
+            raise InputError(f"{source}: kept column(s) {sorted(clash)} clash with output columns; use --keep-columns")
+
+    def chunk(self, batch: pa.RecordBatch, row_numbers: pa.Array) -> TextChunk:
+        """The batch's text and kept columns; `row_numbers` fill the `row` column where the input has none."""
+        text, bad, reasons = text_with_faults(batch, self.text, self.source)
+        if self.strict and bad.any():
+            first = int(np.argmax(bad))
+            raise InputError(f"{self.source}: row {row_numbers[first].as_py()}: field {describe(self.text)}: {reasons[first].as_py()} (--strict)")
+        kept = {name: row_numbers if name == ROW_COLUMN and name not in self.names else batch.column(name) for name in self.keep}
+        return TextChunk(text, bad, reasons, kept)
+
+
+def batch_predict(
+    inputs: Sequence[str],
+    model_dir: Path,
+    *,
+    output: str | None = None,
+    out_dir: Path | None = None,
+    options: PredictOptions = PredictOptions(),
+    on_rows: Callable[[int], None] = lambda n: None,
+    notify: Notify = lambda message: None,
+) -> PredictSummary:
+    """Tag every input; each output appears under its final name only once it is complete."""
+    jobs = plan_jobs(expand_inputs(inputs), output, out_dir, options.output_format, options.input_format)
+    for job in jobs:  # fail on unknown formats before loading the model or writing anything
+        detect_format(job.source, options.input_format)
+        output_format(job.target, options.output_format)
+    model = Model.load(model_dir)
+    runner = LocalRunner(model, options.top_k, options.threshold, RunnerSettings.for_this_machine())
+    schema = OutputSchema(model.labels, options.top_k)
+    summary = PredictSummary(device=device_summary())
+    started = time.perf_counter()  # rows/s is the pipeline's throughput, after the one-off model load
+    lock_dir = out_dir if out_dir is not None else (None if output == STDOUT else Path(str(output)).resolve().parent)
+    with output_lock(lock_dir) if lock_dir is not None else contextlib.nullcontext():
+        for job in jobs:
+            _remove_stale_temps(job, notify)
+            if options.skip_existing and job.target != STDOUT and is_up_to_date(job.source, [Path(job.target)]):
+                summary.files.append(FileSummary(job.source, job.target, skipped=True))
+                notify(f"{job.source}: skipped, {job.target} is up to date")
+                continue
+            summary.files.append(_tag_file(model, runner, schema, job, options, on_rows, notify))
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def predict_stream(
+    model: Model,
+    runner: LocalRunner,
+    schema: OutputSchema,
+    batches: Iterator[pa.RecordBatch],
+    *,
+    source: str,
+    options: PredictOptions,
+    on_rows: Callable[[int], None] = lambda n: None,
+    notify: Notify = lambda message: None,
+) -> Iterator[tuple[pa.RecordBatch, int]]:
+    """Yield (output batch, bad rows in it) for every input batch of one source, in input order."""
+    first = next(batches, None)
+    if first is None:
+        return
+    columns = InputColumns(first.schema.names, model, schema, options, source)
+    notify(f"{source}: text column {describe(columns.text)}, keeping {', '.join(columns.keep)}")
+
+    def chunks() -> Iterator[tuple[pa.Array, TextChunk]]:
+        start = 0
+        for batch in rebatch(_chain(first, batches), options.batch_size):
+            chunk = columns.chunk(batch, pa.array(np.arange(start, start + batch.num_rows, dtype=np.int64)))
+            start += batch.num_rows
+            yield chunk.text, chunk
+
+    for chunk, predictions in runner.run(chunks()):
+        out = schema.batch(chunk.kept, chunk.bad, chunk.reasons, predictions)
+        on_rows(out.num_rows)
+        yield out, int(chunk.bad.sum())
+
+
+def predict_table(model: Model, table: Any, *, text_column: str | None = None, k: int = 3,
+                  threshold: float | None = None, keep_columns: Sequence[str] | None = None) -> pa.Table:
+    """An Arrow table (or pandas DataFrame) tagged as batch-predict tags a file: the same columns and values."""
+    if not isinstance(table, (pa.Table, pa.RecordBatch)):
+        try:
+            table = pa.Table.from_pandas(table, preserve_index=False)
+        except (TypeError, AttributeError, pa.ArrowException) as error:
+            raise InputError(f"predict_table needs a pyarrow Table or a pandas DataFrame, got {type(table).__name__}") from error
+    if isinstance(table, pa.RecordBatch):
+        table = pa.Table.from_batches([table])
+    options = PredictOptions(text_column=text_column, keep_columns=tuple(keep_columns) if keep_columns else None,
+                             top_k=k, threshold=threshold)
+    schema = OutputSchema(model.labels, k)
+    runner = LocalRunner(model, k, threshold, RunnerSettings.for_this_machine())
+    batches = iter(table.to_batches(max_chunksize=DEFAULT_BATCH_SIZE)) if table.num_rows else iter(())
+    outputs = [batch for batch, _ in predict_stream(model, runner, schema, batches, source="table", options=options)]
+    return pa.Table.from_batches(outputs) if outputs else pa.Table.from_batches([schema.empty()])
+
+
+def rebatch(batches: Iterator[pa.RecordBatch], size: int) -> Iterator[pa.RecordBatch]:
+    """Re-cut reader batches (whatever their size) into batches of `size` rows; the last may be shorter."""
+    held: list[pa.RecordBatch] = []
+    count = 0
+    for batch in batches:
+        while batch.num_rows:
+            take = min(size - count, batch.num_rows)
+            held.append(batch.slice(0, take))
+            count += take
+            batch = batch.slice(take)
+            if count == size:
+                yield _concat(held)
+                held, count = [], 0
+    if count:
+        yield _concat(held)
+
+
+def _concat(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
+    if len(batches) == 1:
+        return batches[0]
+    return pa.Table.from_batches(batches).combine_chunks().to_batches()[0]
+
+
+def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
+    yield first
+    yield from rest
+
+
+def _remove_stale_temps(job: FileJob, notify: Notify) -> None:
+    """Temp files of this target left by a run that was killed (SIGKILL, power loss): we hold the directory's lock,
+    so no live run is writing them."""
+    if job.target == STDOUT:
+        return
+    target = Path(job.target)
+    for stale in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        if stale.is_file():
+            stale.unlink(missing_ok=True)
+            notify(f"{stale}: removed, left by an interrupted run")
+
+
+def _tag_file(model: Model, runner: LocalRunner, schema: OutputSchema, job: FileJob, options: PredictOptions,
+              on_rows: Callable[[int], None], notify: Notify) -> FileSummary:
+    result = FileSummary(job.source, job.target)
+    fmt = output_format(job.target, options.output_format)
+    gzip = job.target.lower().endswith(".gz")
+    batches = read_batches(job.source, ReadOptions(input_format=options.input_format))
+    stream = predict_stream(model, runner, schema, batches, source=job.source, options=options, on_rows=on_rows, notify=notify)
+    first = next(stream, None)  # reads, checks columns and predicts the first batch before any output exists
+    if job.target == STDOUT:
+        try:
+            _write_all(open_writer(STDOUT, fmt, gzip=gzip), first, stream, result, schema)
+        except BrokenPipeError as error:  # `mlc batch-predict ... -o - | head`: the reader left
+            raise OutputError("-: standard output was closed before all rows were written") from error
+    else:
+        with atomic_path(Path(job.target)) as tmp:
+            _write_all(open_writer(tmp, fmt, gzip=gzip), first, stream, result, schema)
+    notify(f"{job.source}: {result.rows} rows ({result.bad_rows} bad) -> {job.target}")
+    return result
+
+
+def _write_all(writer: Any, first: tuple[pa.RecordBatch, int] | None, rest: Iterator, result: FileSummary, schema: OutputSchema) -> None:
+    try:
+        if first is None:
+            writer.write(schema.empty())
+            return
+        for batch, bad in _chain(first, rest):
+            writer.write(batch)
+            result.rows += batch.num_rows
+            result.bad_rows += bad
+    finally:
+        writer.close()

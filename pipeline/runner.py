@@ -1,0 +1,104 @@
+"""The local engine's tf.data pipeline: chunks of texts in, the model's `Predictions` out, in input order.
+
+    generator of text slices -> map(model's batch function, parallel, ordered) -> prefetch -> slices joined
+
+Only a bounded number of rows is in flight on a CPU (`ROWS_IN_FLIGHT`), so memory stays flat whatever the input
+size; row order is kept because the map is deterministic and each chunk's side data waits in a FIFO.
+"""
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from mlc.models.errors import InputError
+from mlc.models.model import Model, Predictions
+from mlc.models.tf_runtime import gpu_count, limit_op_threads, static_pipeline_options, tensorflow, usable_cores
+
+ROWS_IN_FLIGHT = 12_288  # rows whose intermediates may exist at once on a CPU, across all slices in flight
+MIN_SLICE_ROWS = 256  # a floor, so per-op overhead stays small on many cores
+MAX_PARALLEL = 64
+
+
+@dataclass(frozen=True)
+class RunnerSettings:
+    """How the pipeline runs: slices in flight, rows per slice (None: whole chunks), TensorFlow's intra-op threads."""
+
+    parallel: int
+    slice_rows: int | None
+    op_threads: int
+
+    @classmethod
+    def for_this_machine(cls) -> RunnerSettings:
+        """One slice per usable core plus one, so a core never waits on the reader (`MLC_PARALLEL_BATCHES`
+        overrides); each op single-threaded while slices run side by side; whole chunks on a GPU."""
+        parallel = parallel_batches()
+        gpu = gpu_count() > 0
+        return cls(parallel, None if gpu else max(MIN_SLICE_ROWS, ROWS_IN_FLIGHT // parallel), max(1, -(-usable_cores() // parallel)))
+
+
+def parallel_batches() -> int:
+    """Slices in flight at once: `MLC_PARALLEL_BATCHES`, else one per usable core plus one (at most 64)."""
+    configured = os.environ.get("MLC_PARALLEL_BATCHES")
+    if configured:
+        try:
+            value = int(configured)
+        except ValueError:
+            raise InputError(f"MLC_PARALLEL_BATCHES={configured!r} is not a whole number") from None
+        if value < 1:
+            raise InputError("MLC_PARALLEL_BATCHES must be at least 1")
+        return value
+    return min(usable_cores() + 1, MAX_PARALLEL)
+
+
+class LocalRunner:
+    """The model's batch function mapped over text slices by tf.data, `settings.parallel` slices at a time."""
+
+    def __init__(self, model: Model, k: int, threshold: float | None, settings: RunnerSettings) -> None:
+        limit_op_threads(settings.op_threads)  # before the first tensor: TensorFlow fixes it at start-up
+        self.settings = settings
+        self.batch_function = model.batch_function(k, threshold)
+
+    def run(self, chunks: Iterator[tuple[pa.Array, Any]]) -> Iterator[tuple[Any, Predictions]]:
+        """Run (text array, side data) chunks through tf.data in order; yield (side data, predictions). A chunk
+        longer than `slice_rows` goes through as several slices, joined again before it is yielded."""
+        pending: deque = deque()  # (side data, slices) of each chunk, queued before its first slice goes in
+        failure: list[BaseException] = []
+        step = self.settings.slice_rows
+
+        def texts() -> Iterator[np.ndarray]:
+            try:
+                for text, side in chunks:
+                    array = text.to_numpy(zero_copy_only=False)
+                    starts = range(0, len(array), step) if step and len(array) > step else range(1)
+                    pending.append((side, len(starts)))
+                    for start in starts:
+                        yield array[start:start + step] if len(starts) > 1 else array
+            except BaseException as error:  # surfaced in the caller's thread below, with its own message
+                failure.append(error)
+
+        parts: list[Predictions] = []
+        for values, indices, above in self._dataset(texts):
+            parts.append(Predictions(indices.numpy(), values.numpy(), above.numpy()))
+            side, count = pending[0]
+            if len(parts) == count:
+                pending.popleft()
+                yield side, Predictions.concat(parts)
+                parts = []
+        if failure:
+            raise failure[0]
+
+    def _dataset(self, texts: Callable[[], Iterator[np.ndarray]]) -> Any:
+        tf = tensorflow()
+        parallel = self.settings.parallel
+        return (
+            tf.data.Dataset.from_generator(texts, output_signature=tf.TensorSpec([None], tf.string))
+            .map(self.batch_function, num_parallel_calls=parallel, deterministic=True)
+            .prefetch(parallel)
+            .with_options(static_pipeline_options())
+        )
