@@ -1,21 +1,18 @@
-"""k-fold cross-validation of prediction quality on labelled data: the Keras example's settings, mlc's defaults
-(same model; punctuation split, sublinear tf + L2 rows, lr 1e-2, dropout 0.5, a logistic head's logit mixed in),
-and the scikit-learn baseline of issue 6 (`--variant linear_share=0` adds the MLP alone, the default before
-session 12; `--variant linear_share=0.5` the fixed even mix, the default of session 12; by default each run
-chooses the head's share, and the shares chosen are printed). Each mlc model is scored at threshold 0.5, with thresholds tuned on its validation split alone, and
-with `mlc train`'s thresholds (`mlc.pipeline.tuning`: the validation split plus cross-fitted training rows while the
-split is small). `--variant` adds mlc runs with other settings.
+"""k-fold cross-validation of prediction quality on labelled data: the Keras example's settings, mlc's defaults and
+a scikit-learn baseline (TF-IDF + one-vs-rest logistic regression), on the same folds.
 
-Rows are prepared as `mlc train` prepares them (dedupe titles, drop label combinations seen once), then split
-into k folds stratified by label combination. For each fold the other folds train (mlc keeps 5% of them for
-validation and early stopping; scikit-learn trains on all of them) and the fold is scored. Figures are the
-mean and standard deviation over folds. `--repeats R` runs the whole k-fold split R times with different seeds
-(R x k scored folds); `--first-repeat F` starts at repeat F, so a long run can go in parts (TensorFlow keeps
-each trained model's memory: about 1.1 GB a fold of the abstracts, and 30 folds in one process ran out of 24 GB).
-Two more tables give mlc's defaults minus scikit-learn, and minus the same model with thresholds from the
-validation split alone, fold by fold: the mean difference, its standard error, and in how many folds mlc's
-defaults were at least as good. Differences between two rows of
-the first table under about one fold-to-fold deviation are not evidence; the paired table is.
+Every mlc model is fitted by `mlc.models.fit.fit`, as `mlc train` fits it, and scored at threshold 0.5, with
+thresholds tuned on its validation split alone (`--threshold-folds 0`), and with `mlc train`'s thresholds (the
+validation split plus cross-fitted training rows while the split is small). `--variant NAME=VALUE` adds mlc runs
+with other `TrainConfig` settings (e.g. `linear_share=0` for the MLP alone).
+
+Rows are prepared as `mlc train` prepares them (dedupe titles, drop label combinations seen once), then split into
+k folds stratified by label combination. For each fold the other folds train (mlc keeps 5% of them for
+validation and early stopping; scikit-learn trains on all of them) and the fold is scored. Figures are the mean
+and standard deviation over folds; `--repeats R` runs the k-fold split R times with other seeds, `--first-repeat F`
+starts at repeat F so a long run can go in parts. Two more tables give mlc's defaults minus scikit-learn, and
+minus the same model with thresholds from the validation split alone, fold by fold: the mean difference, its
+standard error, and in how many folds mlc's defaults were at least as good.
 
     pip install -e '.[bench]'
     python bench/quality.py ../shared/data/arxiv_abstracts.csv
@@ -31,11 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from mlc.models.metrics import evaluate_scores
-from mlc.pipeline.training_data import (
-    ColumnOptions, LabelledData, combination_key, load_labelled, stratified_folds, stratified_split,
-)
-
-folds = stratified_folds  # moved unchanged from this script into mlc (cross-fitting uses it): the same folds as before
+from mlc.models.splits import combination_key, stratified_folds, stratified_split
+from mlc.pipeline.training_data import ColumnOptions, LabelledData, load_labelled
 
 METRICS = ("binary_accuracy", "micro_f1", "macro_f1", "precision@1", "precision@3", "recall@3")
 DEFAULT_ROW = "**mlc defaults, `mlc train`'s thresholds (validation split + cross-fitted training rows while it is small)**"
@@ -57,27 +51,21 @@ def usable_rows(data: LabelledData) -> list[int]:
 
 def mlc_scores(train_texts, train_labels, test_texts, seed: int, val_share: float = 0.05, example: bool = False,
                threshold_folds: int | None = None, **overrides):
-    """Train as `mlc train` does on these rows. Returns the labels and two (test scores, thresholds, head's share)
-    triples: `mlc train`'s (validation split plus cross-fitted training rows while that split is small,
-    `threshold_folds` None) and `--threshold-folds 0`'s (the validation split alone), each with the share it chose."""
-    from mlc.models.mixing import logit_parts
-    from mlc.models.predictor import Predictor
-    from mlc.models.train import TrainConfig, train
-    from mlc.pipeline.tuning import fit_thresholds
+    """Fit as `mlc train` does on these rows. Returns the labels and two (test scores, thresholds, head's share)
+    triples: `mlc train`'s (`threshold_folds` None) and `--threshold-folds 0`'s (the validation split alone)."""
+    from mlc.models.fit import fit
+    from mlc.models.train_config import TrainConfig
 
     rng = np.random.default_rng(seed)
     rest, val = stratified_split([combination_key(l) for l in train_labels], val_share, rng)
     tx, ty = [train_texts[i] for i in rest], [train_labels[i] for i in rest]
     vx, vy = [train_texts[i] for i in val], [train_labels[i] for i in val]
     config = TrainConfig.example(seed=seed, **overrides) if example else TrainConfig(seed=seed, **overrides)
-    result = train(tx, ty, vx, vy, config)
-    val_parts = logit_parts(result, vx)
     runs = []
     for folds_asked in (threshold_folds, 0):
-        fitted = fit_thresholds(result.labels, val_parts, tx, ty, vx, vy, config, folds_asked)
-        model = result.with_share(fitted.share).model
-        runs.append((Predictor.from_model(model, result.labels).predict(test_texts), fitted.thresholds.per_label, fitted.share))
-    return result.labels, runs[0], runs[1]
+        model = fit(tx, ty, vx, vy, config, threshold_folds=folds_asked)
+        runs.append((model.scores(test_texts), model.thresholds(), model.metadata.hyperparameters["linear_share"]))
+    return model.labels, runs[0], runs[1]
 
 
 def sklearn_scores(train_texts, train_labels, test_texts):
@@ -111,7 +99,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="run the k-fold split this many times (seeds seed, seed+1, ...)")
     parser.add_argument("--first-repeat", type=int, default=0,
                         help="number the repeats from here: `--first-repeat 3 --repeats 3` runs repeats 3-5 (fresh folds and seeds; "
-                             "TensorFlow keeps every trained model's memory, about 0.9 GB a fold here, so long runs go in parts)")
+                             "TensorFlow keeps memory of every model it trained, so long runs go in parts)")
     parser.add_argument("--text-column")
     parser.add_argument("--labels-column")
     parser.add_argument("--label-sep")
@@ -132,7 +120,7 @@ def main() -> None:
     shares: dict[str, list[float]] = defaultdict(list)  # the logistic head's share each mlc run chose
     started = time.perf_counter()
     splits = [(repeat, fold, test_positions) for repeat in range(args.first_repeat, args.first_repeat + args.repeats)
-              for fold, test_positions in enumerate(folds(keys, args.folds, np.random.default_rng(args.seed + 1000 * repeat)))]
+              for fold, test_positions in enumerate(stratified_folds(keys, args.folds, np.random.default_rng(args.seed + 1000 * repeat)))]
     for repeat, fold, test_positions in splits:
         seed = args.seed + fold + 1000 * repeat  # repeat 0 keeps the seeds of earlier single runs
         held = set(test_positions)
@@ -171,7 +159,7 @@ def main() -> None:
     for name, reports in results.items():
         cells = [f"{np.mean([r[m] for r in reports]):.3f} ± {np.std([r[m] for r in reports]):.3f}" for m in METRICS]
         print(f"| {name} | " + " | ".join(cells) + " |")
-    print("\nthe logistic head's share chosen by each fold's run (mlc.pipeline.tuning):")
+    print("\nthe logistic head's share chosen by each fold's run (mlc.models.fit.choose_share):")
     for name, chosen in shares.items():
         print(f"  {name.strip('*')}: " + " ".join(f"{s:g}" for s in chosen))
     print(paired_table(results, DEFAULT_ROW, SKLEARN_ROW))

@@ -1,5 +1,6 @@
-"""Benchmark `mlc train` at the sizes issue 4 names: the 800 shared rows with a 75k vocabulary for 20 epochs,
-and a 51,774-row file (the size of the example's full dataset) built from the shared labelled rows.
+"""Benchmark `mlc train`: the 800 shared rows (default vocabulary, and 75k for 20 epochs), and a 51,774-row file
+(the size of the example's full dataset) built from the shared labelled rows. `bench/stock_training.py` compares
+the training step with stock Keras's.
 
 The large file is synthetic and lives only in a temp dir: each row takes a real row's labels and an abstract
 made of that row's sentences plus sentences of other rows with the same labels, shuffled, with its own title,
@@ -46,11 +47,10 @@ def synthetic_file(source: Path, rows: int, target: Path, seed: int = 0) -> None
     pd.DataFrame({"titles": [f"synthetic {k}" for k in range(rows)], "summaries": out_text, "terms": out_terms}).to_csv(target, index=False)
 
 
-def train(data: Path, model_dir: Path, *extra: str, stock: bool = False) -> dict:
+def train(data: Path, model_dir: Path, *extra: str) -> dict:
     command = [sys.executable, "-m", "mlc.cli.app", "train", "--data", str(data), "--model-dir", str(model_dir), "--quiet", *extra]
-    env = {**os.environ, "MLC_STOCK_TRAINING": "1" if stock else "0"}
     started = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
@@ -71,35 +71,28 @@ def main() -> None:
     parser.add_argument("data", type=Path)
     parser.add_argument("--rows", type=int, default=51_774)
     parser.add_argument("--max-tokens", default="75000")
-    parser.add_argument("--big-baseline", action="store_true", help="also train the large file the stock way (~15 min more)")
     parser.add_argument("--big-example-settings", action="store_true",
-                        help="also train the large file with --example-settings (the settings before issue 6), to compare both in one run")
+                        help="also train the large file with --example-settings, to compare both in one run")
     parser.add_argument("--big-only", action="store_true", help="skip the 800-row runs")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         scratch_dir = Path(scratch)
         runs: dict[str, dict] = {}
-        # Each run twice: mlc's path, then the baseline (MLC_STOCK_TRAINING=1: Keras's Dense + Adam).
-        for way, stock in (("mlc", False), ("stock Keras", True))[: 0 if args.big_only else 2]:
-            runs[f"{way}: 800 rows, default max_tokens, default early stopping"] = train(
-                args.data, scratch_dir / f"a{stock}", stock=stock)
-            runs[f"{way}: 800 rows, max_tokens {args.max_tokens}, 20 epochs (no early stop)"] = train(
-                args.data, scratch_dir / f"b{stock}", "--max-tokens", args.max_tokens, "--patience", "20", stock=stock)
+        if not args.big_only:
+            runs["800 rows, default max_tokens, default early stopping"] = train(args.data, scratch_dir / "a")
+            runs[f"800 rows, max_tokens {args.max_tokens}, 20 epochs (no early stop)"] = train(
+                args.data, scratch_dir / "b", "--max-tokens", args.max_tokens, "--patience", "20")
         big = scratch_dir / "big.csv"
         synthetic_file(args.data, args.rows, big)
-        for way, stock in (("mlc", False), ("stock Keras", True))[: 2 if args.big_baseline else 1]:
-            runs[f"{way}: {args.rows:,} synthetic rows, max_tokens {args.max_tokens}, default early stopping"] = train(
-                big, scratch_dir / f"c{stock}", "--max-tokens", args.max_tokens, stock=stock)
+        runs[f"{args.rows:,} synthetic rows, max_tokens {args.max_tokens}, default early stopping"] = train(
+            big, scratch_dir / "c", "--max-tokens", args.max_tokens)
         if args.big_example_settings:
-            runs[f"mlc --example-settings: {args.rows:,} synthetic rows, max_tokens {args.max_tokens}, default early stopping"] = train(
+            runs[f"--example-settings: {args.rows:,} synthetic rows, max_tokens {args.max_tokens}, default early stopping"] = train(
                 big, scratch_dir / "d", "--max-tokens", args.max_tokens, "--example-settings")
     print("| run | train rows | max_tokens | epochs | seconds | peak RSS (MB) | test micro-F1 | binary acc | P@1 |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name, r in runs.items():
         print(f"| {name} | {r['train_rows']:,} | {r['max_tokens']:,} | {r['epochs']} | {r['seconds']:.0f} | {r['rss_mb']:,.0f} | {r['micro_f1']:.3f} | {r['binary_accuracy']:.3f} | {r['precision@1']:.3f} |")
-    for name, r in runs.items():
-        if name.startswith("mlc: ") and (base := runs.get("stock Keras: " + name[5:])):
-            print(f"speed-up, {name[5:]}: {base['seconds'] / r['seconds']:.2f}x ({r['epochs']} vs {base['epochs']} epochs)")
 
 
 if __name__ == "__main__":

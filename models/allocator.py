@@ -1,9 +1,6 @@
 """Keep freed memory for the next batch instead of handing it back to the kernel: glibc's heap and TensorFlow's own.
-
-Every batch allocates and frees the same few hundred MB. A 64 MB glibc top pad and TensorFlow's BFC CPU allocator
-keep those pages mapped, sparing a page fault and a zeroing per page per batch. `MLC_MALLOC_TUNING`: auto (the
-default: pad unless an address-space limit or strict overcommit would count the pad), 1 (always), 0 (neither).
-"""
+A 64 MB glibc top pad and TensorFlow's BFC CPU allocator keep a batch's pages mapped for the next one.
+`MLC_MALLOC_TUNING`: auto (pad unless an address-space limit or strict overcommit counts it), 1 (always), 0 (neither)."""
 from __future__ import annotations
 
 import ctypes

@@ -1,9 +1,6 @@
 """TF-IDF features as sparse entries: the numbers of `TextVectorization(output_mode="tf_idf")`, non-zeros only.
-
-`SparseTfIdf` counts with Keras's own layer in count mode and multiplies by the IDF weights: exactly the dense
-values, as a canonical SparseTensor (training). `NgramTfIdf` is prediction's faster path for the settings
-`mlc train` writes: unigrams looked up once, bigrams found by an integer key of their two unigram ids.
-"""
+`SparseTfIdf` counts with Keras's own layer and is exact (training); `NgramTfIdf`, prediction's path for the
+settings `mlc train` writes, looks unigrams up once and finds bigrams by an integer key of two unigram ids."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,9 +1,6 @@
 """Fitting a model end to end: the MLP, the logistic head, the head's share, the decision thresholds.
-
-While the validation split is small (under `CROSS_FIT_BELOW` rows) the share and thresholds are also tuned on
-out-of-fold scores of the training rows, from `AUTO_FOLDS` more models each trained without one fold and then
-thrown away, so every tuning row is scored by a model that never saw it.
-"""
+While the validation split is small, share and thresholds are also tuned on out-of-fold scores of the training
+rows, from `AUTO_FOLDS` more models thrown away after: every tuning row is scored by a model that never saw it."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence

@@ -1,9 +1,6 @@
 """`model.keras`: written from numpy weights, and read back as numpy weights without building Keras objects.
-
-Reading checks the archive's `config.json` against the one architecture mlc writes (InputLayer,
-TextVectorization in `tf_idf` mode, optional TfIdfScaling, Dense/Dropout) before h5py reads any weight, so no
-code from the file can run. `load_keras_model` gives the Keras object itself, in safe mode.
-"""
+Reading checks the archive's `config.json` against the one architecture mlc writes before h5py reads a weight,
+so no code from the file can run; `load_keras_model` gives the Keras object itself, in safe mode."""
 from __future__ import annotations
 
 import io

@@ -1,12 +1,6 @@
-"""A one-vs-rest logistic regression on the MLP's TF-IDF rows, its logit mixed into the MLP's and folded into the
-MLP's own three Dense layers, so the saved model keeps the example's architecture.
-
-`logit = (1 - s) * mlp_logit + s * (x @ W + b)`. Folded exactly: the first layer gets one unit per label computing
-`x @ w_j + B_j` with `B_j = |w_j| + 1`, positive for rows of unit norm (so its ReLU is the identity), the second
-copies those units through, and the output layer adds `s` times them less `s * B_j`. Rows not of unit norm take
-two units a label, relu(z) and relu(-z). A converged linear model ranks the frequent labels well, the MLP the
-rare ones; the share `s` is chosen per run on the threshold-tuning rows (`mlc.models.fit`).
-"""
+"""A one-vs-rest logistic regression on the MLP's TF-IDF rows, its logit mixed into the MLP's at a share `s`
+and folded exactly into the MLP's own three Dense layers, so the saved model keeps the example's architecture
+(`folded_weights` says how). The linear model ranks frequent labels well, the MLP rare ones."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -31,11 +25,9 @@ ABSENT_LOGIT = -30.0  # a label a model never saw: probability about 1e-13, belo
 
 def fit_logistic(x: Any, targets: np.ndarray, c: float, *, steps: int = STEPS, learning_rate: float = LEARNING_RATE,
                  seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """One-vs-rest logistic regression on a SparseTensor [n, V] (canonical order): minimises, summed over labels,
-    the mean binary cross-entropy plus `|W|^2 / (2 c n)`, which is scikit-learn's `LogisticRegression(C=c)` per
-    label divided by `c n` (the bias is not penalised). Adam with the learning rate cosine-decayed to 0 over
-    `steps`; full batch up to `FULL_BATCH_ROWS` rows (convex, so it approaches the unique optimum: the tests check
-    the gradient there), above that chunks of rows, `EPOCHS` passes in all. Returns kernel [V, L] and bias [L]."""
+    """One-vs-rest logistic regression on a canonical SparseTensor [n, V]: minimises the mean binary cross-entropy
+    plus `|W|^2 / (2 c n)` (scikit-learn's `C=c`, unpenalised bias) by Adam with a cosine-decayed rate; full batch up
+    to `FULL_BATCH_ROWS` rows, above that chunks, `EPOCHS` passes in all. Returns kernel [V, L] and bias [L]."""
     tf = tensorflow()
     n, width = int(x.dense_shape[0]), int(x.dense_shape[1])
     labels = targets.shape[1]
@@ -109,10 +101,9 @@ def _adam_steps(total: int, learning_rate: float, l2: float) -> Any:
 
 def folded_weights(dense: Sequence[tuple[np.ndarray, np.ndarray]], kernel: np.ndarray, bias: np.ndarray, share: float,
                    *, unit_rows: bool = True) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The three (kernel, bias) pairs of the folded MLP, from the MLP's own three: output logits
-    `(1 - share) * mlp's + share * (x @ kernel + bias)`, built as the module docstring says. `unit_rows`: every input
-    row has L2 norm <= 1, so one unit per label shifted positive carries `x @ w_j`; otherwise two, `relu(z)` and
-    `relu(-z)`, whose difference is `z`."""
+    """The three (kernel, bias) pairs whose output logit is `(1 - share) * MLP's + share * (x @ kernel + bias)`: one
+    more unit per label in each hidden layer computing `x @ w_j + |w_j| + 1`, positive (so ReLU passes it) when rows
+    have unit norm (`unit_rows`); otherwise two units a label, relu(z) and relu(-z)."""
     if len(dense) != 3:
         raise ValueError(f"expected the example's three Dense layers, found {len(dense)}")
     (k1, b1), (k2, b2), (k3, b3) = dense

@@ -1,13 +1,6 @@
-"""Multi-label metrics, one name each, in plain NumPy so they are easy to check by hand.
-
-`binary_accuracy` is Keras's (`y_pred > 0.5`, averaged over every label cell), the example's metric. Beside it:
-what actually judges a tagger (micro/macro F1, precision and recall at k, subset accuracy) and what predicting
-no label at all would score, so a reader sees what 98% binary accuracy means.
-
-Labels in the data that the model does not know are added as extra columns the model scores 0: they count as
-misses in every recall-based figure and are reported, never silently dropped. `binary_accuracy` stays on the
-model's own label columns, as Keras computes it.
-"""
+"""Multi-label metrics, one name each, in plain NumPy: Keras's `binary_accuracy` (the example's), what judges a
+tagger (micro/macro F1, @k figures, subset accuracy) and what predicting nothing scores. Labels the model does
+not know count as misses and are reported, never dropped."""
 from __future__ import annotations
 
 from collections import Counter

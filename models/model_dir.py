@@ -1,11 +1,5 @@
-"""The model directory: what `mlc train` writes and every other command reads.
-
-    model.keras           end-to-end Keras model (raw strings in, probabilities out), safe-mode loadable
-    labels.json           the label vocabulary, in output order
-    metadata.json         `ModelMetadata`
-    history.csv           per-epoch loss and binary accuracy, train and validation
-    training_curves.png   the example's plots of the above
-"""
+"""The model directory `mlc train` writes and every command reads: model.keras (raw strings in, probabilities
+out), labels.json (output order), metadata.json (`ModelMetadata`), history.csv and training_curves.png."""
 from __future__ import annotations
 
 import json

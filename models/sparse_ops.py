@@ -53,6 +53,16 @@ def runs_of_equal_keys(keys: Any) -> tuple[Any, Any]:
     return starts, tf.cast(tf.concat([starts[1:], [size]], 0) - starts, tf.float32)
 
 
+def count_repeats_by_rows(rows: Any, columns: Any, width: Any) -> tuple[Any, Any, Any]:
+    """Entries in row order, repeats allowed -> the distinct (row, column) pairs in row order and their counts, for
+    the row-order product (GPUs): sorted keys, then runs of equal keys."""
+    tf = tensorflow()
+    keys = tf.sort(rows * width + columns)
+    starts, counts = runs_of_equal_keys(keys)
+    keys = tf.gather(keys, starts)
+    return keys // width, keys % width, counts
+
+
 def count_repeats_by_columns(rows: Any, columns: Any, n_rows: Any, width: Any) -> tuple[Any, Any, Any]:
     """Entries in row order, repeats allowed -> the distinct (column, row) pairs in column order and how often each
     occurred. The CSR transpose is a counting sort, stable in row, so repeats come out adjacent; the pairs feed

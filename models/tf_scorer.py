@@ -13,7 +13,7 @@ from mlc.models.features import OOV_COLUMN, NgramTfIdf, SparseTfIdf, TfIdfEntrie
 from mlc.models.index_pairs import stack_pairs
 from mlc.models.scaling import row_scale, sublinear_values
 from mlc.models.sparse_ops import (
-    count_repeats_by_columns, runs_of_equal_keys, sparse_matmul, sparse_matmul_by_columns, sparse_matmul_transposed,
+    count_repeats_by_columns, count_repeats_by_rows, sparse_matmul, sparse_matmul_by_columns, sparse_matmul_transposed,
 )
 from mlc.models.tf_runtime import gpu_count, tensorflow
 from mlc.models.weights import ModelWeights
@@ -67,7 +67,7 @@ class TfScorer:
         if self._by_columns:
             columns, rows, counts = count_repeats_by_columns(entries.rows, entries.columns, entries.n_rows, width)
         else:
-            rows, columns, counts = self._count_repeats_by_rows(entries, width)
+            rows, columns, counts = count_repeats_by_rows(entries.rows, entries.columns, width)
         idf = tf.gather(self.features.idf, columns)
         oov_idf = tf.constant(self.features.oov_idf, tf.float32)
         if self.scaling.sublinear:
@@ -84,16 +84,6 @@ class TfScorer:
             squares = tf.math.unsorted_segment_sum(values * values, rows, tf.cast(entries.n_rows, tf.int32))
             hidden *= row_scale(squares + oov_values * oov_values)[:, None]
         return hidden
-
-    @staticmethod
-    def _count_repeats_by_rows(entries: TfIdfEntries, width: Any) -> tuple[Any, Any, Any]:
-        """Distinct (row, column) pairs in row order and their counts, for the row-order product (GPU): sorted
-        keys, then runs of equal keys (measured faster than tf.unique, a hash map, or a ragged sparse count)."""
-        tf = tensorflow()
-        keys = tf.sort(entries.rows * width + entries.columns)
-        starts, counts = runs_of_equal_keys(keys)
-        keys = tf.gather(keys, starts)
-        return keys // width, keys % width, counts
 
     def probabilities(self, texts: Any) -> Any:
         """Graph-friendly: string tensor [n] -> float32 tensor [n, n_labels]."""

@@ -1,9 +1,6 @@
 """Decision thresholds tuned on held-out scores: one global, and one per label where the label has support.
-
-A sigmoid trained on rare labels seldom reaches the example's 0.5, so the threshold that maximises micro-F1 on
-held-out rows is usually lower. Per-label values maximise micro-F1 (not each label's own F1, which buys recall
-with every other label's precision), and a label with fewer than `min_support` tuning positives keeps the global.
-"""
+A sigmoid trained on rare labels seldom reaches the example's 0.5; per-label values maximise micro-F1 (not each
+label's own F1, which buys recall with the others' precision), and thinly supported labels keep the global."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -130,13 +130,26 @@ def batch_predict(
     with output_lock(lock_dir) if lock_dir is not None else contextlib.nullcontext():
         for job in jobs:
             _remove_stale_temps(job, notify)
-            if options.skip_existing and job.target != STDOUT and is_up_to_date(job.source, [Path(job.target)]):
-                summary.files.append(FileSummary(job.source, job.target, skipped=True))
-                notify(f"{job.source}: skipped, {job.target} is up to date")
-                continue
-            summary.files.append(_tag_file(model, runner, schema, job, options, on_rows, notify))
+        summary.files = tag_each_file(
+            jobs, lambda job: [] if job.target == STDOUT else [Path(job.target)],
+            lambda job: _tag_file(model, runner, schema, job, options, on_rows, notify), options, notify)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def tag_each_file(jobs: Sequence[FileJob], outputs: Callable[[FileJob], list[Path]], tag: Callable[[FileJob], FileSummary],
+                  options: PredictOptions, notify: Notify) -> list[FileSummary]:
+    """The per-input loop of every engine: with --skip-existing an input whose `outputs` are all newer is skipped
+    (and said), every other one is tagged by `tag`."""
+    done = []
+    for job in jobs:
+        written = outputs(job) if options.skip_existing else []
+        if written and is_up_to_date(job.source, written):
+            done.append(FileSummary(job.source, job.target, skipped=True))
+            notify(f"{job.source}: skipped, {written[0] if len(written) == 1 else f'its {len(written)} output files'} up to date")
+            continue
+        done.append(tag(job))
+    return done
 
 
 def predict_stream(

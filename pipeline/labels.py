@@ -12,12 +12,9 @@ MAX_LITERAL_CHARS = 100_000
 
 
 def parse_label_cell(value: Any, label_sep: str | None = None) -> list[str]:
-    """Labels of one cell as a list of distinct non-empty strings, in their first order.
-
-    Lists (Parquet/JSONL) are taken as they are; a string that looks like a list (`"['cs.CV', 'cs.LG']"` or
-    JSON) is read as a literal, never evaluated; any other string is split on `label_sep` (whitespace when
-    None). Raises ValueError with the reason when the cell cannot be read.
-    """
+    """Labels of one cell as distinct non-empty strings in their first order: a list as it is, a string that looks
+    like a list read as a Python/JSON literal (never evaluated), any other string split on `label_sep` (whitespace
+    when None). ValueError with the reason when the cell cannot be read."""
     if value is None:
         return []
     if isinstance(value, str):

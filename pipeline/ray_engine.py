@@ -1,9 +1,6 @@
-"""`batch-predict --engine ray`: the same tagging on Ray Data, on this machine or on a Ray cluster.
-
-mlc's own readers run inside Ray read tasks and a pool of actors tags with the local engine's model, columns and
-output schema; the model directory travels through Ray's object store. Each input's block files land in a hidden
-temp folder in --out-dir and are renamed to `<stem>-<task>-<block>.<ext>` once all of its rows are written.
-"""
+"""`batch-predict --engine ray`: the same tagging on Ray Data, on this machine or on a cluster: mlc's readers in
+Ray read tasks, actors tagging with the local engine's model, columns and output schema, and each input's block
+files renamed into --out-dir as `<stem>-<task>-<block>.<ext>` only once all of its rows are written."""
 from __future__ import annotations
 
 import glob
@@ -25,8 +22,8 @@ import pyarrow.parquet as pq
 from mlc.models.errors import InputError, MlcError, UsageError
 from mlc.models.model import Model
 from mlc.models.model_dir import REQUIRED_FILES
-from mlc.pipeline.batch_predict import FileSummary, InputColumns, PredictOptions, PredictSummary
-from mlc.pipeline.file_plan import FileJob, expand_inputs, is_up_to_date, output_lock, plan_jobs, stem
+from mlc.pipeline.batch_predict import FileSummary, InputColumns, PredictOptions, PredictSummary, tag_each_file
+from mlc.pipeline.file_plan import FileJob, expand_inputs, output_lock, plan_jobs, stem
 from mlc.pipeline.output_schema import OutputSchema
 from mlc.pipeline.readers import ReadOptions, check_file, detect_format, file_info, open_seekable, read_batches
 from mlc.pipeline.writers import flatten_lists
@@ -188,12 +185,9 @@ def ray_batch_predict(
     started = time.perf_counter()
     model_ref = ray.put(model_files)
     with output_lock(out_dir):
-        for job in jobs:
-            if options.skip_existing and is_up_to_date(job.source, _block_files(job, out_dir)):
-                summary.files.append(FileSummary(job.source, job.target, skipped=True))
-                notify(f"{job.source}: skipped, its outputs in {out_dir} are up to date")
-                continue
-            summary.files.append(_tag_file(ray, job, model_ref, options, ray_options, out_dir, notify))
+        summary.files = tag_each_file(
+            jobs, lambda job: _block_files(job, out_dir),
+            lambda job: _tag_file(ray, job, model_ref, options, ray_options, out_dir, notify), options, notify)
     summary.seconds = time.perf_counter() - started
     return summary
 

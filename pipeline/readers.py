@@ -1,9 +1,6 @@
 """One streaming reader per input format, each yielding Arrow record batches, picked by suffix in one table.
-
-Nothing here reads a whole file at once: CSV and JSONL are parsed in blocks, Parquet by row group, so memory
-depends on the block size, not on the file size. Every failure is an `InputError` naming the file and,
-where the parser knows it, the line or row.
-"""
+CSV and JSONL are parsed in blocks, Parquet by row group, so memory depends on the block size, not the file's;
+every failure is an `InputError` naming the file and, where the parser knows it, the line or row."""
 from __future__ import annotations
 
 import csv

@@ -1,16 +1,6 @@
-"""The Redis Streams queue: `enqueue` pushes file rows as messages, `consume` tags them, at least once.
-
-    producer --XADD--> <stream> --XREADGROUP (group)--> consume --one MULTI/EXEC per batch--> <results stream>
-                                                                                   \\-> <stream>:dead
-
-Commit per batch is one MULTI/EXEC holding one Lua call that, per message, runs `XACK` and, only when that XACK
-acknowledged something, `XADD`s the result (or the dead letter). (One call per batch, not per message: the
-per-message call cost a third of the worker's time in command packing.) Inside one transaction nothing is stored
-without its ack or acked without its result, so a crash at any point leaves the message pending, to be
-reclaimed (XAUTOCLAIM) and tagged again. The XACK-first condition is why a plain MULTI of XADD + XACK is not
-enough: when two workers hold the same message (one slow, one that reclaimed it), both would publish; here
-only the first commit counts, and a commit retried after a lost reply adds nothing.
-"""
+"""The Redis Streams queue: `enqueue` pushes file rows as messages, `consume` tags them with a consumer group and
+commits each batch in one transaction (`COMMIT`), so every message is tagged at least once and its result stored
+once: nothing is acknowledged before its result is stored."""
 from __future__ import annotations
 
 import json
@@ -33,6 +23,11 @@ from mlc.pipeline.file_plan import expand_inputs
 from mlc.pipeline.output_schema import OutputSchema
 from mlc.pipeline.readers import ReadOptions, read_batches
 
+# One batch's commit: one MULTI/EXEC holding one Lua call that, per message, runs XACK and, only when that XACK
+# acknowledged something, XADDs the result (or the dead letter). Nothing is stored without its ack or acked
+# without its result, so a crash leaves the message pending, to be reclaimed (XAUTOCLAIM) and tagged again; when
+# two workers hold the same message (one slow, one that reclaimed it) only the first commit counts, and a commit
+# retried after a lost reply adds nothing.
 COMMIT = """
 -- KEYS: input stream, results stream, dead stream. ARGV: group, then per message: entry id, 'r' or 'd', n, n fields.
 local results, dead, done = 0, 0, 0

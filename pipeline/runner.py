@@ -1,10 +1,6 @@
 """The local engine's tf.data pipeline: chunks of texts in, the model's `Predictions` out, in input order.
-
-    generator of text slices -> map(model's batch function, parallel, ordered) -> prefetch -> slices joined
-
-Only a bounded number of rows is in flight on a CPU (`ROWS_IN_FLIGHT`), so memory stays flat whatever the input
-size; row order is kept because the map is deterministic and each chunk's side data waits in a FIFO.
-"""
+Slices of text go through an ordered parallel map of the model's batch function; a bounded number of rows is in
+flight (`ROWS_IN_FLIGHT`), so memory stays flat whatever the input size."""
 from __future__ import annotations
 
 import os
@@ -38,8 +34,7 @@ class RunnerSettings:
         """One slice per usable core plus one, so a core never waits on the reader (`MLC_PARALLEL_BATCHES`
         overrides); each op single-threaded while slices run side by side; whole chunks on a GPU."""
         parallel = parallel_batches()
-        gpu = gpu_count() > 0
-        return cls(parallel, None if gpu else max(MIN_SLICE_ROWS, ROWS_IN_FLIGHT // parallel), max(1, -(-usable_cores() // parallel)))
+        return cls(parallel, slice_rows(parallel, gpu=gpu_count() > 0), op_threads(parallel))
 
 
 def parallel_batches() -> int:
@@ -54,6 +49,19 @@ def parallel_batches() -> int:
             raise InputError("MLC_PARALLEL_BATCHES must be at least 1")
         return value
     return min(usable_cores() + 1, MAX_PARALLEL)
+
+
+def slice_rows(parallel: int, gpu: bool) -> int | None:
+    """Most rows one map call takes, so that `parallel` calls hold about `ROWS_IN_FLIGHT` rows; None (whole
+    chunks) on a GPU, which wants large batches and keeps the intermediates in its own memory."""
+    if gpu:
+        return None
+    return max(MIN_SLICE_ROWS, ROWS_IN_FLIGHT // max(parallel, 1))
+
+
+def op_threads(parallel: int) -> int:
+    """Intra-op threads so that `parallel` slices in flight keep every usable core busy: 1 up to 7 cores."""
+    return max(1, -(-usable_cores() // parallel))
 
 
 class LocalRunner:

@@ -1,9 +1,6 @@
-"""Labelled data for training and evaluation: read, parse labels, and split the way the Keras example does.
-
-The example's steps, in its order: drop duplicate titles, drop label combinations seen once, stratified
-train/holdout split, holdout halved into validation and test. Each step's row count is kept so the model
-directory can say what the model was trained on.
-"""
+"""Labelled data for training and evaluation, read and split the way the Keras example does: duplicate titles
+dropped, label combinations seen once dropped, a stratified train/holdout split, the holdout halved into
+validation and test. Each step's row count is kept for the model's metadata."""
 from __future__ import annotations
 
 import hashlib

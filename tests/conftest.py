@@ -32,8 +32,8 @@ def metadata_jsonl() -> Path:
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory: pytest.TempPathFactory, abstracts_csv: Path) -> Path:
     """A model trained once per session on the shared abstracts (few epochs: tests check behaviour, not quality)."""
-    from mlc.models.train import TrainConfig
-    from mlc.pipeline.jobs import run_train
+    from mlc.models.train_config import TrainConfig
+    from mlc.pipeline.training import run_train
     from mlc.pipeline.training_data import ColumnOptions
 
     target = tmp_path_factory.mktemp("models") / "arxiv"

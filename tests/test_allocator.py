@@ -48,7 +48,7 @@ def test_padding_follows_the_limits_and_the_setting():
 
 TF_PROBE = """
 import resource
-from mlc.models.backend import tensorflow
+from mlc.models.tf_runtime import tensorflow
 tf = tensorflow()
 step = tf.function(lambda n: tf.reduce_sum(tf.fill([n], 1.0)))
 step(tf.constant(1 << 24))  # a 64 MB tensor, once, so the allocator has grown

@@ -1,12 +1,11 @@
 """The fast n-gram TF-IDF path against Keras's own layer, on texts chosen to break it."""
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pytest
 
-from mlc.models.features import NgramTfIdf, SparseTfIdf, _ngram_tables, vectorizer_state
+from mlc.models.features import NgramTfIdf, SparseTfIdf, _ngram_tables
+from mlc.models.tf_internals import vectorizer_state
 
 TRAINING = [
     "Deep learning for image segmentation.",
@@ -43,13 +42,13 @@ def dense(features, texts, tf) -> np.ndarray:
 @pytest.fixture(scope="module", params=[False, True], ids=["keras-standardize", "split-punctuation"])
 def layer(request):
     """Keras's own standardize (the example's) and mlc's default, punctuation split into spaces."""
-    from mlc.models.build import make_vectorizer
+    from mlc.models.mlp import make_vectorizer
 
     return make_vectorizer(TRAINING, max_tokens=40, split_punctuation=request.param)
 
 
 def test_ngram_path_equals_keras_tf_idf(layer):
-    from mlc.models.backend import tf_keras
+    from mlc.models.tf_runtime import tf_keras
 
     tf, _ = tf_keras()
     vocabulary, idf = vectorizer_state(layer)
@@ -71,11 +70,11 @@ def test_split_punctuation_survives_the_model_file_and_safe_mode(tmp_path):
     import json
     import zipfile
 
-    from mlc.models.archive import read_archive
-    from mlc.models.backend import tf_keras
-    from mlc.models.build import make_vectorizer
+    from mlc.models.keras_file import read_keras_file
+    from mlc.models.tf_runtime import tf_keras
+    from mlc.models.mlp import make_vectorizer
     from mlc.models.features import SPLIT_PUNCTUATION_REF
-    import mlc.models.layers  # noqa: F401  registers mlc's layer and function
+    import mlc.models.keras_layers  # noqa: F401  registers mlc's layer and function
 
     tf, keras = tf_keras()
     vectorizer = make_vectorizer(TRAINING, max_tokens=40, split_punctuation=True)
@@ -86,7 +85,7 @@ def test_split_punctuation_survives_the_model_file_and_safe_mode(tmp_path):
     saved = json.loads(zipfile.ZipFile(path).read("config.json"))["config"]["layers"][1]["config"]["standardize"]
     assert saved["config"] == SPLIT_PUNCTUATION_REF
     reloaded = keras.saving.load_model(path, safe_mode=True)
-    weights = read_archive(path)  # mlc's own reader: the file as data, its architecture checked
+    weights = read_keras_file(path)  # mlc's own reader: the file as data, its architecture checked
     assert NgramTfIdf.supports(weights.vectorizer)
     fast = NgramTfIdf(weights.vectorizer, weights.vocabulary, weights.idf)
     expected = reloaded.layers[1](tf.constant(HOSTILE)).numpy()
@@ -95,7 +94,7 @@ def test_split_punctuation_survives_the_model_file_and_safe_mode(tmp_path):
 
 
 def test_empty_batch(layer):
-    from mlc.models.backend import tf_keras
+    from mlc.models.tf_runtime import tf_keras
 
     tf, _ = tf_keras()
     vocabulary, idf = vectorizer_state(layer)
@@ -128,7 +127,7 @@ def sklearn_like(raw_tfidf: np.ndarray, idf: np.ndarray, sublinear: bool, normal
 
 @pytest.mark.parametrize("sublinear,normalize", [(True, True), (True, False), (False, True)])
 def test_scaling_layer_and_sparse_path_equal_the_formula(layer, sublinear, normalize):
-    from mlc.models.backend import tf_keras
+    from mlc.models.tf_runtime import tf_keras
     from mlc.models.scaling import Scaling, make_layer
 
     tf, _ = tf_keras()
@@ -147,42 +146,42 @@ def test_scaling_layer_and_sparse_path_equal_the_formula(layer, sublinear, norma
 
 
 def test_scaled_predictor_on_hostile_and_empty_batches(layer):
-    """The prediction path, raw and with TfIdfScaling (n-grams merged into counts), in both orders, against the dense
-    layer stack, on the hostile texts, a batch of only empty texts, and an empty batch (which once killed the
-    process: TensorFlow's CSR conversion raises SIGFPE on zero rows)."""
-    from mlc.models.archive import DenseWeights, ModelWeights
-    from mlc.models.backend import tf_keras
-    from mlc.models.predictor import Predictor
+    """The prediction path, raw and with TfIdfScaling (n-grams merged into counts), against the dense layer stack,
+    on the hostile texts, a batch of only empty texts, and an empty batch (which once killed the process:
+    TensorFlow's CSR conversion raises SIGFPE on zero rows)."""
     from mlc.models.scaling import Scaling, make_layer
+    from mlc.models.tf_runtime import tf_keras
+    from mlc.models.tf_scorer import TfScorer
+    from mlc.models.weights import DenseWeights, ModelWeights
 
     tf, _ = tf_keras()
     vocabulary, idf = vectorizer_state(layer)
     rng = np.random.default_rng(0)
     kernel = rng.normal(size=(len(vocabulary), 3)).astype(np.float32)
     bias = rng.normal(size=3).astype(np.float32)
-    for scaling, column_order in itertools.product((None, Scaling(True, True), Scaling(True, False), Scaling(False, True)), (True, False)):
+    for scaling in (None, Scaling(True, True), Scaling(True, False), Scaling(False, True)):
         weights = ModelWeights(layer.get_config(), vocabulary, idf, [DenseWeights(kernel, bias, "linear")], scaling)
-        # both ways through the first layer: column order (CPUs, repeats counted by a transpose), row order (GPUs)
-        predictor = Predictor(weights, ["a", "b", "c"], column_order=column_order)
+        scorer = TfScorer(weights)
         tfidf = layer(tf.constant(HOSTILE))
         expected = (tfidf if scaling is None else make_layer(idf, scaling)(tfidf)).numpy() @ kernel + bias
-        np.testing.assert_allclose(predictor.predict(HOSTILE), expected, rtol=1e-5, atol=1e-5)
-        np.testing.assert_allclose(predictor._compiled(tf.constant(["", " "])).numpy(), np.tile(bias, (2, 1)), atol=1e-6)
-        assert predictor._compiled(tf.constant([], tf.string)).numpy().shape == (0, 3)
+        np.testing.assert_allclose(scorer.scores(HOSTILE), expected, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(scorer.scores(["", " "]), np.tile(bias, (2, 1)), atol=1e-6)
+        assert scorer.probabilities(tf.constant([], tf.string)).numpy().shape == (0, 3)
 
 
 def test_training_dataset_is_static_complete_and_reshuffled():
-    """Training's batches: autotune off (its optimiser thread stalled every epoch's teardown, BENCHMARKS.md), every
+    """Training's batches: autotune off (its optimiser thread stalled every epoch's teardown), every
     row once per epoch with its own targets, a new order each epoch when shuffled, the given order when not."""
-    from mlc.models.backend import tf_keras
-    from mlc.models.build import make_vectorizer
+    from mlc.models.tf_runtime import tf_keras
+    from mlc.models.mlp import make_vectorizer
+    from mlc.models.mlp import training_dataset, vectorize
     from mlc.models.scaling import Scaling
-    from mlc.models.train import training_dataset
 
     tf, _ = tf_keras()
     texts = [f"{TRAINING[i % 4]} row{i}" for i in range(40)]
     targets = np.eye(40, dtype=np.float32)  # row i's target marks i: order and pairing are both visible
-    features = SparseTfIdf.from_layer(make_vectorizer(texts, 200), Scaling(True, True))
+    vectorizer = make_vectorizer(texts, 200)
+    features = SparseTfIdf(vectorizer.get_config(), *vectorizer_state(vectorizer), Scaling(True, True))
     expected = dense(features, texts, tf)
 
     def epoch(data) -> tuple[list[int], np.ndarray]:
@@ -192,11 +191,11 @@ def test_training_dataset_is_static_complete_and_reshuffled():
             rows.append(tf.sparse.to_dense(tf.sparse.reorder(x)).numpy())
         return order, np.concatenate(rows)
 
-    shuffled = training_dataset(features, texts, targets, 16, shuffle_seed=3)
+    shuffled = training_dataset(vectorize(features, texts), targets, 16, shuffle_seed=3)
     assert shuffled.options().autotune.enabled is False
     (first, x1), (second, x2) = epoch(shuffled), epoch(shuffled)
     assert sorted(first) == sorted(second) == list(range(40)) and first != second
     np.testing.assert_allclose(x1, expected[first], atol=1e-6)
     np.testing.assert_allclose(x2, expected[second], atol=1e-6)
-    plain = training_dataset(features, texts, targets, 16, shuffle_seed=None)
+    plain = training_dataset(vectorize(features, texts), targets, 16, shuffle_seed=None)
     assert plain.options().autotune.enabled is False and epoch(plain)[0] == list(range(40))

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from mlc.models.errors import InputError
 from mlc.pipeline.labels import parse_label_cell, parse_label_column
-from mlc.pipeline.predict import _text_and_faults
+from mlc.pipeline.columns import text_with_faults
 from mlc.pipeline.readers import MAX_JSON_DEPTH, ReadOptions, read_batches
 from mlc.pipeline.training_data import ColumnOptions, load_labelled
 
@@ -87,7 +87,7 @@ def test_jsonl_records_of_any_shape(tmp_path, rows, gz):
     for batch in batches:
         if "text" in batch.schema.names:
             try:
-                texts, bad, reasons = _text_and_faults(batch, ["text"], str(path))
+                texts, bad, reasons = text_with_faults(batch, ["text"], str(path))
                 assert len(texts) == len(bad) == len(reasons) == batch.num_rows
             except InputError as error:
                 assert "field 'text'" in error.message
@@ -193,7 +193,7 @@ def test_huge_field_is_read_whole(tmp_path):
 )
 def test_outputs_never_escape_out_dir(tmp_path, names, fmt):
     """Whatever the input names (.., slashes, globs, newlines), every output is a direct child of --out-dir."""
-    from mlc.pipeline.inputs import plan_jobs
+    from mlc.pipeline.file_plan import plan_jobs
 
     out_dir = tmp_path / "out"
     try:

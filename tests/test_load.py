@@ -11,7 +11,7 @@ import sys
 import pyarrow.parquet as pq
 import pytest
 
-from test_queue import RESULTS, STREAM, assert_exactly_once, consumer, enqueue, finish, wait_for
+from test_redis_queue import RESULTS, STREAM, assert_exactly_once, consumer, enqueue, finish, wait_for
 
 pytestmark = pytest.mark.slow
 GIB = 1 << 30

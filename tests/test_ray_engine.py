@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mlc.models.errors import InputError
-from mlc.pipeline.predict import PredictOptions, batch_predict
+from mlc.pipeline.batch_predict import PredictOptions, batch_predict
 from mlc.pipeline.readers import read_table
 
 ray = pytest.importorskip("ray", reason="pip install 'mlc[ray]' (CI installs it)")

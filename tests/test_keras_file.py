@@ -1,4 +1,5 @@
-"""Reading model.keras as data: same weights as Keras's own loader, and nothing but mlc's architecture accepted."""
+"""model.keras: written from numpy weights, read back as data with the same weights as Keras's own loader, and
+nothing but mlc's architecture accepted."""
 from __future__ import annotations
 
 import json
@@ -10,32 +11,48 @@ import numpy as np
 import pytest
 
 from conftest import assert_one_line_error
-from mlc.models.archive import read_archive, weights_from_model
-from mlc.models.bundle import load_keras_model
 from mlc.models.errors import ModelError
+from mlc.models.keras_file import load_keras_model, read_keras_file
+from mlc.models.model import Model
 
 pytestmark = pytest.mark.slow
 
 
-def test_archive_weights_equal_keras_loaded_weights(model_dir):
-    ours = read_archive(model_dir / "model.keras")
-    keras_side = weights_from_model(load_keras_model(model_dir))
-    assert ours.vocabulary == keras_side.vocabulary
-    assert ours.vectorizer == keras_side.vectorizer
-    np.testing.assert_array_equal(ours.idf, keras_side.idf)
+def test_weights_read_as_data_equal_keras_loaded_weights(model_dir):
+    from mlc.models.tf_internals import vectorizer_state
+    from mlc.models.tf_runtime import tf_keras
+
+    _, keras = tf_keras()
+    ours = read_keras_file(model_dir / "model.keras")
+    loaded = load_keras_model(model_dir / "model.keras")
+    vectorizer = next(layer for layer in loaded.layers if isinstance(layer, keras.layers.TextVectorization))
+    vocabulary, idf = vectorizer_state(vectorizer)
+    assert ours.vocabulary == vocabulary
+    np.testing.assert_array_equal(ours.idf, idf)
+    assert ours.vectorizer["max_tokens"] == vectorizer.get_config()["max_tokens"]
     assert [d.activation for d in ours.dense] == ["relu", "relu", "sigmoid"]
-    for a, b in zip(ours.dense, keras_side.dense, strict=True):
+    dense = [layer.get_weights() for layer in loaded.layers if isinstance(layer, keras.layers.Dense)]
+    for a, (kernel, bias) in zip(ours.dense, dense, strict=True):
+        np.testing.assert_array_equal(a.kernel, kernel)
+        np.testing.assert_array_equal(a.bias, bias)
+
+
+def test_a_model_saved_and_loaded_again_is_the_same_model(model_dir, tmp_path):
+    model = Model.load(model_dir)
+    again = Model.load(model.save(tmp_path / "again"))
+    assert again.labels == model.labels and again.metadata == model.metadata
+    assert again.weights.vocabulary == model.weights.vocabulary and again.weights.scaling == model.weights.scaling
+    for a, b in zip(again.weights.dense, model.weights.dense, strict=True):
         np.testing.assert_array_equal(a.kernel, b.kernel)
-        np.testing.assert_array_equal(a.bias, b.bias)
 
 
 def lambda_model_dir(model_dir: Path, target: Path, marker: Path) -> Path:
     """A copy of a real model directory whose model.keras carries a Lambda layer that writes `marker` if run."""
-    from mlc.models.backend import tf_keras
+    from mlc.models.tf_runtime import tf_keras
 
     tf, keras = tf_keras()
     shutil.copytree(model_dir, target)
-    original = load_keras_model(model_dir)
+    original = load_keras_model(model_dir / "model.keras")
     texts = keras.Input(shape=(), dtype="string")
     hidden = original.layers[1](texts)
     path = str(marker)
@@ -51,7 +68,7 @@ def test_lambda_layer_is_refused_and_never_runs(model_dir, tmp_path, cli):
     marker = tmp_path / "code-ran"
     hostile = lambda_model_dir(model_dir, tmp_path / "hostile", marker)
     with pytest.raises(ModelError, match="Lambda"):
-        read_archive(hostile / "model.keras")
+        read_keras_file(hostile / "model.keras")
     source = tmp_path / "in.jsonl"
     source.write_text(json.dumps({"text": "deep learning for images"}) + "\n")
     result = cli("batch-predict", source, "--model-dir", hostile, "-o", tmp_path / "out.jsonl")
@@ -72,27 +89,24 @@ def test_damaged_archive_is_a_model_error(model_dir, tmp_path, damage):
                 if item.filename != skip:
                     dst.writestr(item, src.read(item))
     with pytest.raises(ModelError, match="model.keras"):
-        read_archive(target)
+        read_keras_file(target)
 
 
 def test_dropout_model_loads_and_matches_keras(tmp_path, abstracts_csv, cli):
-    """Dropout layers (identity at inference) are accepted in the archive and the scores still equal Keras's."""
-    from mlc.models.backend import tf_keras
-    from mlc.models.bundle import load_bundle
-    from mlc.models.predictor import Predictor
+    """A model trained with Dropout (identity at inference) is saved without it and scores as Keras's loader does."""
+    from mlc.models.tf_runtime import tf_keras
     from mlc.pipeline.readers import read_table
 
     target = tmp_path / "dropout"
     result = cli("train", "--data", abstracts_csv, "--model-dir", target, "--dropout", "0.5", "--weight-decay", "0.01", "--epochs", "2", "--threshold-folds", "0",
-                 "--linear-share", "0", "--quiet")  # the MLP as trained: the folded head is rebuilt without Dropout
+                 "--linear-share", "0", "--quiet")
     assert result.code == 0, result.stderr
     config = json.loads(zipfile.ZipFile(target / "model.keras").read("config.json"))
-    assert [l["class_name"] for l in config["config"]["layers"]].count("Dropout") == 2
+    assert "Dropout" not in [layer["class_name"] for layer in config["config"]["layers"]]
     tf, _ = tf_keras()
     texts = read_table(abstracts_csv).column("summaries").to_pylist()[:100]
-    dense = load_keras_model(target).predict(tf.constant(texts), verbose=0)
-    bundle = load_bundle(target)
-    np.testing.assert_allclose(Predictor(bundle.weights, bundle.labels).predict(texts), dense, atol=1e-5)
+    dense = load_keras_model(target / "model.keras").predict(tf.constant(texts), verbose=0)
+    np.testing.assert_allclose(Model.load(target).scores(texts), dense, atol=1e-5)
     assert json.loads((target / "metadata.json").read_text())["hyperparameters"]["dropout"] == 0.5
 
 
@@ -126,7 +140,7 @@ def test_unknown_classes_and_modules_are_refused(model_dir, tmp_path, change, fr
     target = tmp_path / "model.keras"
     _rewrite_config(model_dir / "model.keras", target, change)
     with pytest.raises(ModelError, match=fragment):
-        read_archive(target)
+        read_keras_file(target)
 
 
 def _shrink_first_layer(config) -> None:
@@ -146,7 +160,7 @@ def test_weights_member_larger_than_the_architecture_is_refused_unread(model_dir
     target = tmp_path / "model.keras"
     _rewrite_config(model_dir / "model.keras", target, change)
     with pytest.raises(ModelError, match=fragment):
-        read_archive(target)
+        read_keras_file(target)
 
 
 def test_label_count_must_match_the_output_layer(model_dir, tmp_path, cli):
@@ -168,14 +182,14 @@ def test_label_count_must_match_the_output_layer(model_dir, tmp_path, cli):
 
 
 def test_plain_keras_load_after_importing_mlc_layers(model_dir, tmp_path):
-    """What the README tells users: `import mlc.models.layers`, then Keras's own safe-mode loader, in a fresh
+    """What the README tells users: `import mlc.models.keras_layers`, then Keras's own safe-mode loader, in a fresh
     interpreter."""
     import subprocess
     import sys
 
     script = (
         "import os; os.environ['KERAS_BACKEND'] = 'tensorflow'\n"
-        "import mlc.models.layers, keras\n"
+        "import mlc.models.keras_layers, keras\n"
         f"model = keras.saving.load_model({str(model_dir / 'model.keras')!r}, safe_mode=True)\n"
         "print(model.layers[2].__class__.__name__, model.predict(keras.ops.convert_to_tensor(['deep nets']), verbose=0).shape)\n"
     )

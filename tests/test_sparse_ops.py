@@ -5,12 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlc.models.backend import tf_keras
-from mlc.models.build import make_mlp
-from mlc.models.optim import fused_adam
+from mlc.models.tf_runtime import tf_keras
+from mlc.models.index_pairs import stack_pairs
+from mlc.models.mlp import make_mlp
 from mlc.models.sparse_ops import (
-    count_repeats_by_columns, plain_dense, sparse_matmul_by_columns, sparse_matmul_transposed, trainable_sparse_matmul,
+    count_repeats_by_columns, count_repeats_by_rows, sparse_matmul, sparse_matmul_by_columns, sparse_matmul_transposed,
+    trainable_sparse_matmul,
 )
+from mlc.models.tf_internals import fused_adam
 
 
 def _batch(rows: int = 16, width: int = 300, seed: int = 0):
@@ -60,8 +62,8 @@ def test_column_order_product_equals_dense(rows, empty):
 
 @pytest.mark.parametrize("rows", [0, 1, 3, 40])
 def test_repeats_counted_in_column_order_and_multiplied_as_given(rows):
-    """The scaled model's merge on CPUs: entries in row order with repeats and unsorted columns in, distinct
-    (column, row) pairs out in column order with their counts; then the product straight from that order."""
+    """The scaled model's merge: entries in row order with repeats and unsorted columns in, distinct pairs out with
+    their counts, in column order (CPUs) and in row order (GPUs); then each order's product."""
     tf, _ = tf_keras()
     rng = np.random.default_rng(rows)
     width, units = 60, 8
@@ -85,6 +87,15 @@ def test_repeats_counted_in_column_order_and_multiplied_as_given(rows):
         dense[r, c] = v
     product = sparse_matmul_transposed(columns, row_out, tf.constant(values), tf.constant(rows, tf.int64), tf.constant(kernel))
     assert product.shape == (rows, units)
+    np.testing.assert_allclose(product.numpy(), dense @ kernel, rtol=1e-5, atol=1e-5)
+
+    # the same merge in row order (GPUs), and its product
+    by_rows, by_columns, row_counts = count_repeats_by_rows(tf.constant(row_ids), tf.constant(column_ids), tf.constant(width, tf.int64))
+    pairs = list(zip(by_rows.numpy().tolist(), by_columns.numpy().tolist()))
+    assert pairs == sorted((r, c) for c, r in expected)
+    assert row_counts.numpy().tolist() == [expected[(c, r)] for r, c in pairs]
+    row_values = np.array([dense[r, c] for r, c in pairs], np.float32)
+    product = sparse_matmul(stack_pairs(by_rows, by_columns), tf.constant(row_values), tf.constant([rows, width], tf.int64), tf.constant(kernel))
     np.testing.assert_allclose(product.numpy(), dense @ kernel, rtol=1e-5, atol=1e-5)
 
 
@@ -113,14 +124,3 @@ def test_fused_training_equals_stock_keras(weight_decay):
     for a, b in zip(ours.get_weights(), stock.get_weights()):
         np.testing.assert_allclose(a, b, atol=1e-4)
     assert not np.allclose(ours.get_weights()[0], make_mlp(dense.shape[1], 5).get_weights()[0])  # it trained
-
-
-def test_saved_first_layer_is_a_stock_dense():
-    _, keras = tf_keras()
-    mlp = make_mlp(40, 3)
-    first = mlp.layers[1]
-    assert type(first) is not keras.layers.Dense  # the training layer is ours
-    saved = plain_dense(first)
-    assert type(saved) is keras.layers.Dense
-    for a, b in zip(saved.get_weights(), first.get_weights()):
-        np.testing.assert_array_equal(a, b)

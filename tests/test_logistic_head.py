@@ -5,13 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlc.models.backend import tf_keras
-from mlc.models.build import make_end_to_end, make_mlp, make_vectorizer, vocabulary_size
 from mlc.models.features import SparseTfIdf
-from mlc.models.linear import fit_logistic, fold_into_mlp
-from mlc.models.predictor import Predictor
+from mlc.models.keras_file import load_keras_model, vectorizer_settings, write_keras_file
+from mlc.models.logistic_head import fit_logistic, folded_weights
+from mlc.models.mlp import ACTIVATIONS, make_mlp, make_vectorizer, vectorize, vocabulary_size
 from mlc.models.scaling import Scaling
-from mlc.models.train import label_vocabulary, multi_hot, vectorize
+from mlc.models.targets import label_vocabulary, multi_hot
+from mlc.models.tf_internals import vectorizer_state
+from mlc.models.tf_runtime import tf_keras
+from mlc.models.tf_scorer import TfScorer
+from mlc.models.weights import DenseWeights, ModelWeights
 from mlc.pipeline.training_data import ColumnOptions, load_labelled
 
 HOSTILE = ["", "   ", "\x00\x01 \u202e evil", "ünïcödé façade – naïve", "the the the the", "x" * 5000, "Graph-based, deep: networks!"]
@@ -28,6 +31,22 @@ def _logits(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
+def _features(vectorizer, scaling: Scaling) -> SparseTfIdf:
+    return SparseTfIdf(vectorizer.get_config(), *vectorizer_state(vectorizer), scaling)
+
+
+def _dense_weights(mlp) -> list:
+    _, keras = tf_keras()
+    return [layer.get_weights() for layer in mlp.layers if isinstance(layer, keras.layers.Dense)]
+
+
+def _forward(x: np.ndarray, weights: list) -> np.ndarray:
+    for i, (kernel, bias) in enumerate(weights):
+        x = x @ kernel + bias
+        x = np.maximum(x, 0) if i < len(weights) - 1 else 1 / (1 + np.exp(-x))
+    return x
+
+
 def _dense(x) -> np.ndarray:
     tf, _ = tf_keras()
     return tf.sparse.to_dense(x).numpy().astype(np.float64)
@@ -40,7 +59,7 @@ def test_fit_reaches_the_optimum_of_the_stated_objective(rows):
     labels = label_vocabulary(label_lists)
     y = multi_hot(label_lists, labels).astype(np.float64)
     vectorizer = make_vectorizer(texts, vocabulary_size(texts), split_punctuation=True)
-    x_sparse = vectorize(SparseTfIdf.from_layer(vectorizer, Scaling(True, True)), texts)
+    x_sparse = vectorize(_features(vectorizer, Scaling(True, True)), texts)
     x = _dense(x_sparse)
     c = 10.0
     kernel, bias = fit_logistic(x_sparse, y, c, steps=2000)
@@ -57,13 +76,13 @@ def test_fit_reaches_the_optimum_of_the_stated_objective(rows):
 def test_fit_in_chunks_of_rows_matches_the_full_batch(rows, monkeypatch):
     """Above FULL_BATCH_ROWS each step takes one chunk of a shuffled partition of the rows; with chunks of a
     quarter of the rows, the fit lands where the full-batch fit does (same objective, stochastic steps)."""
-    import mlc.models.linear as linear
+    import mlc.models.logistic_head as linear
 
     texts, label_lists, _ = rows
     labels = label_vocabulary(label_lists)
     y = multi_hot(label_lists, labels)
     vectorizer = make_vectorizer(texts, vocabulary_size(texts), split_punctuation=True)
-    x = vectorize(SparseTfIdf.from_layer(vectorizer, Scaling(True, True)), texts)
+    x = vectorize(_features(vectorizer, Scaling(True, True)), texts)
     full_kernel, full_bias = fit_logistic(x, y, 10.0, steps=1000)
     monkeypatch.setattr(linear, "FULL_BATCH_ROWS", 120)
     monkeypatch.setattr(linear, "MIN_CHUNK_ROWS", 60)
@@ -76,12 +95,12 @@ def test_fit_in_chunks_of_rows_matches_the_full_batch(rows, monkeypatch):
 
 def test_chunks_partition_the_rows(rows):
     """Every row lands in exactly one chunk, with its own entries and targets; each transpose is the chunk's."""
-    from mlc.models.linear import _chunks
+    from mlc.models.logistic_head import _chunks
 
     texts, label_lists, _ = rows
     labels = label_vocabulary(label_lists)
     y = multi_hot(label_lists, labels)
-    x = vectorize(SparseTfIdf.from_layer(make_vectorizer(texts, 3000, split_punctuation=True), Scaling(True, True)), texts)
+    x = vectorize(_features(make_vectorizer(texts, 3000, split_punctuation=True), Scaling(True, True)), texts)
     rng_order = np.random.default_rng(5).permutation(len(texts))
     chunks = _chunks(x, y, 70, np.random.default_rng(5))
     assert [int(c[0].dense_shape[0]) for c in chunks] == [70, 70, 70, 30]
@@ -93,27 +112,32 @@ def test_chunks_partition_the_rows(rows):
 
 
 @pytest.mark.parametrize("unit_rows", [True, False])
-def test_folded_model_outputs_the_stated_mix_of_logits(rows, unit_rows):
+def test_folded_model_outputs_the_stated_mix_of_logits(rows, unit_rows, tmp_path):
+    """Through mlc's sparse scorer and through the saved Keras model alike."""
     tf, _ = tf_keras()
     texts, label_lists, unseen = rows
     labels = label_vocabulary(label_lists)
     scaling = Scaling(True, unit_rows)
     vectorizer = make_vectorizer(texts, vocabulary_size(texts), split_punctuation=True)
-    features = SparseTfIdf.from_layer(vectorizer, scaling)
+    features = _features(vectorizer, scaling)
     mlp = make_mlp(features.vocabulary_size, len(labels), dropout=0.5)  # random weights: the fold is algebra
     rng = np.random.default_rng(0)
     kernel = rng.normal(0, 3, (features.vocabulary_size, len(labels))).astype(np.float32)
     bias = rng.normal(0, 1, len(labels)).astype(np.float32)
     share = 0.3
-    folded = fold_into_mlp(mlp, kernel, bias, share, unit_rows=unit_rows)
-    assert [layer.units for layer in folded.layers[1:]] == [512 + len(labels) * (1 if unit_rows else 2), 256 + len(labels) * (1 if unit_rows else 2), len(labels)]
+    folded = folded_weights(_dense_weights(mlp), kernel, bias, share, unit_rows=unit_rows)
+    extra = len(labels) * (1 if unit_rows else 2)
+    assert [k.shape[1] for k, _ in folded] == [512 + extra, 256 + extra, len(labels)]
 
     probe = list(unseen) + HOSTILE
     x = features(tf.constant(probe))
     expected = 1 / (1 + np.exp(-((1 - share) * _logits(mlp(x, training=False).numpy()) + share * (_dense(x) @ kernel + bias))))
-    model = make_end_to_end(vectorizer, folded, scaling)
-    np.testing.assert_allclose(model(tf.constant(probe)).numpy(), expected, atol=2e-5)
-    np.testing.assert_allclose(Predictor.from_model(model, labels).predict(probe), expected, atol=2e-5)
+    vocabulary, idf = vectorizer_state(vectorizer)
+    weights = ModelWeights(vectorizer_settings(vectorizer.get_config()), vocabulary, idf,
+                           [DenseWeights(k, b, a) for (k, b), a in zip(folded, ACTIVATIONS)], scaling)
+    np.testing.assert_allclose(TfScorer(weights).scores(probe), expected, atol=2e-5)
+    write_keras_file(weights, tmp_path / "model.keras")
+    np.testing.assert_allclose(load_keras_model(tmp_path / "model.keras")(tf.constant(probe)).numpy(), expected, atol=2e-5)
 
 
 def test_share_zero_and_one_are_the_mlp_and_the_regression(rows):
@@ -121,10 +145,11 @@ def test_share_zero_and_one_are_the_mlp_and_the_regression(rows):
     texts, label_lists, unseen = rows
     labels = label_vocabulary(label_lists)
     vectorizer = make_vectorizer(texts, vocabulary_size(texts), split_punctuation=True)
-    features = SparseTfIdf.from_layer(vectorizer, Scaling(True, True))
+    features = _features(vectorizer, Scaling(True, True))
     mlp = make_mlp(features.vocabulary_size, len(labels))
     kernel = np.random.default_rng(1).normal(0, 2, (features.vocabulary_size, len(labels))).astype(np.float32)
     bias = np.zeros(len(labels), np.float32)
     x = features(tf.constant(list(unseen)))
-    np.testing.assert_allclose(fold_into_mlp(mlp, kernel, bias, 0.0)(x).numpy(), mlp(x).numpy(), atol=1e-5)
-    np.testing.assert_allclose(fold_into_mlp(mlp, kernel, bias, 1.0)(x).numpy(), 1 / (1 + np.exp(-(_dense(x) @ kernel))), atol=1e-5)
+    dense = _dense_weights(mlp)
+    np.testing.assert_allclose(_forward(_dense(x), folded_weights(dense, kernel, bias, 0.0)), mlp(x).numpy(), atol=1e-5)
+    np.testing.assert_allclose(_forward(_dense(x), folded_weights(dense, kernel, bias, 1.0)), 1 / (1 + np.exp(-(_dense(x) @ kernel))), atol=1e-5)

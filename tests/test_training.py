@@ -1,3 +1,4 @@
+"""`mlc train` end to end: the model directory, its metadata, and the saved model as Keras runs it."""
 from __future__ import annotations
 
 import json
@@ -5,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from mlc.models.bundle import load_bundle, load_keras_model
-from mlc.models.predictor import Predictor
+from mlc.models.keras_file import load_keras_model
+from mlc.models.model import Model
 from mlc.pipeline.readers import read_table
 
 pytestmark = pytest.mark.slow
@@ -34,14 +35,14 @@ def test_model_directory_is_complete(model_dir):
 
 def test_reloaded_model_gives_the_same_probabilities(model_dir, abstracts_csv):
     """The safe-mode reload of model.keras, run as saved (dense TF-IDF), equals the sparse fast path."""
-    from mlc.models.backend import tf_keras
+    from mlc.models.tf_runtime import tf_keras
 
     tf, keras = tf_keras()
     texts = read_table(abstracts_csv).column("summaries").to_pylist()[:200]
-    bundle = load_bundle(model_dir)
-    dense = load_keras_model(model_dir).predict(tf.constant(texts), verbose=0)
-    sparse = Predictor(bundle.weights, bundle.labels).predict(texts, batch_size=64)
-    assert dense.shape == (200, len(bundle.labels))
+    model = Model.load(model_dir)
+    dense = load_keras_model(model_dir / "model.keras").predict(tf.constant(texts), verbose=0)
+    sparse = model.scores(texts)
+    assert dense.shape == (200, len(model.labels))
     np.testing.assert_allclose(sparse, dense, atol=1e-5)
     assert dense.max() > 0.5  # the model is not flat
 
@@ -64,7 +65,7 @@ def test_example_settings_model_has_no_scaling_and_matches_keras(tmp_path, abstr
     give the dense Keras model's probabilities through the sparse path."""
     import zipfile
 
-    from mlc.models.backend import tf_keras
+    from mlc.models.tf_runtime import tf_keras
 
     tf, _ = tf_keras()
     target = tmp_path / "example"
@@ -77,14 +78,14 @@ def test_example_settings_model_has_no_scaling_and_matches_keras(tmp_path, abstr
     assert (hyper["learning_rate"], hyper["dropout"], hyper["sublinear_tf"], hyper["normalize"]) == (1e-3, 0.0, False, False)
     assert hyper["lr_schedule"] == "cosine"  # options given beside --example-settings still apply
     assert hyper["linear_share"] == 0.0  # the example's MLP alone: its own widths
-    assert [d.kernel.shape[1] for d in load_bundle(target).weights.dense][:2] == [512, 256]
+    assert [d.kernel.shape[1] for d in Model.load(target).weights.dense][:2] == [512, 256]
     metadata = json.loads((target / "metadata.json").read_text())
     assert metadata["threshold_folds"] == 0 and metadata["threshold_tuning"].endswith(": 34 validation rows")
     texts = read_table(abstracts_csv).column("summaries").to_pylist()[:100]
-    bundle = load_bundle(target)
-    assert bundle.weights.scaling is None
-    dense = load_keras_model(target).predict(tf.constant(texts), verbose=0)
-    np.testing.assert_allclose(Predictor(bundle.weights, bundle.labels).predict(texts), dense, atol=1e-5)
+    model = Model.load(target)
+    assert model.weights.scaling is None
+    dense = load_keras_model(target / "model.keras").predict(tf.constant(texts), verbose=0)
+    np.testing.assert_allclose(model.scores(texts), dense, atol=1e-5)
 
 
 def test_default_model_holds_the_scaling_layer(model_dir):
@@ -93,22 +94,22 @@ def test_default_model_holds_the_scaling_layer(model_dir):
     layers = json.loads(zipfile.ZipFile(model_dir / "model.keras").read("config.json"))["config"]["layers"]
     assert layers[2]["registered_name"] == "mlc>TfIdfScaling"
     assert (layers[2]["config"]["sublinear"], layers[2]["config"]["normalize"]) == (True, True)
-    assert load_bundle(model_dir).weights.scaling is not None
+    assert Model.load(model_dir).weights.scaling is not None
 
 
 def test_default_model_folds_the_logistic_head_into_its_layers_at_the_chosen_share(model_dir):
     """By default the head's share is chosen from SHARES on the tuning rows: one more unit per label in each
     hidden layer, still three Dense layers, and the output layer weighs the head's units by the share recorded."""
-    from mlc.models.linear import SHARES
+    from mlc.models.logistic_head import SHARES
 
-    bundle = load_bundle(model_dir)
+    model = Model.load(model_dir)
     metadata = json.loads((model_dir / "metadata.json").read_text())
     hyper = metadata["hyperparameters"]
     assert hyper["linear_share"] in SHARES and hyper["linear_c"] == 100.0
     assert metadata["linear_share_choice"].startswith("the highest tuned micro-F1 on the tuning rows of 0.25: ")
-    n = len(bundle.labels)
-    assert [(d.kernel.shape[1], d.activation) for d in bundle.weights.dense] == [(512 + n, "relu"), (256 + n, "relu"), (n, "sigmoid")]
-    np.testing.assert_allclose(bundle.weights.dense[-1].kernel[-n:], hyper["linear_share"] * np.eye(n), atol=1e-6)
+    n = len(model.labels)
+    assert [(d.kernel.shape[1], d.activation) for d in model.weights.dense] == [(512 + n, "relu"), (256 + n, "relu"), (n, "sigmoid")]
+    np.testing.assert_allclose(model.weights.dense[-1].kernel[-n:], hyper["linear_share"] * np.eye(n), atol=1e-6)
 
 
 def test_unknown_lr_schedule_is_refused_before_any_work(tmp_path, abstracts_csv, cli):

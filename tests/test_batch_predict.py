@@ -1,3 +1,4 @@
+"""batch-predict with the local engine: every format in and out, row order, scores, slicing, bad input."""
 from __future__ import annotations
 
 import fcntl
@@ -14,7 +15,7 @@ import pytest
 
 from conftest import assert_one_line_error
 from mlc.models.errors import InputError
-from mlc.pipeline.predict import PredictOptions, batch_predict
+from mlc.pipeline.batch_predict import PredictOptions, batch_predict
 from mlc.pipeline.readers import read_table
 
 pytestmark = pytest.mark.slow
@@ -29,11 +30,9 @@ def abstracts(abstracts_csv) -> pa.Table:
 @pytest.fixture(scope="module")
 def expected_scores(model_dir, abstracts) -> np.ndarray:
     """What the loaded model gives for the same texts, computed directly (no pipeline)."""
-    from mlc.models.bundle import load_bundle
-    from mlc.models.predictor import Predictor
+    from mlc.models.model import Model
 
-    bundle = load_bundle(model_dir)
-    return Predictor(bundle.weights, bundle.labels).predict(abstracts.column("summaries").to_pylist())
+    return Model.load(model_dir).scores(abstracts.column("summaries").to_pylist())
 
 
 def write_input(table: pa.Table, path: Path) -> Path:
@@ -70,9 +69,9 @@ def test_every_format_to_every_format_keeps_rows_order_and_scores(
     rows = read_output(target)
     assert [r["id"] for r in rows] == abstracts.column("id").to_pylist()
     labels = json.loads((model_dir / "labels.json").read_text())
-    from mlc.models.bundle import load_bundle
+    from mlc.models.model import Model
 
-    thresholds = load_bundle(model_dir).thresholds()  # the tuned per-label thresholds from metadata.json
+    thresholds = Model.load(model_dir).thresholds()  # the tuned per-label thresholds from metadata.json
     top = np.argsort(-expected_scores, axis=1, kind="stable")[:, :3]
     for i, row in enumerate(rows):
         for j in range(3):
@@ -181,25 +180,25 @@ def test_threshold_option_overrides_the_tuned_thresholds(model_dir, abstracts, e
         assert set(row["labels"]) == {labels[c] for c in np.nonzero(expected_scores[i] >= 0.3)[0]}
 
 
-def test_pipeline_has_fixed_sizes_and_autotune_off(model_dir, monkeypatch):
-    """tf.data's autotune thread made each iterator's teardown wait out its sleep (21 s, 41 s, ...; BENCHMARKS.md):
-    the prediction pipeline sets its own parallelism and prefetch, and autotune stays off."""
-    from mlc.models.backend import static_pipeline_options
-    from mlc.pipeline.predict import Tagger
+def test_pipeline_has_fixed_sizes_and_autotune_off(model_dir):
+    """tf.data's autotune thread made each iterator's teardown wait out its sleep: the prediction pipeline sets its
+    own parallelism and prefetch, and autotune stays off."""
+    from mlc.models.model import Model
+    from mlc.models.tf_runtime import static_pipeline_options
+    from mlc.pipeline.runner import LocalRunner, RunnerSettings
 
-    monkeypatch.setenv("MLC_PARALLEL_BATCHES", "2")
-    tagger = Tagger(model_dir)
-    batches = [np.array(["image segmentation with deep networks", "spectral graph theory"], dtype=object)] * 3
-    dataset = tagger.dataset(lambda: iter(batches))
-    assert dataset.options().autotune.enabled is False and static_pipeline_options().autotune.enabled is False
-    outputs = [values.numpy() for values, _, _ in dataset]
-    assert len(outputs) == 3 and all(np.array_equal(o, outputs[0]) for o in outputs) and outputs[0].shape == (2, tagger.top_k)
+    assert static_pipeline_options().autotune.enabled is False
+    runner = LocalRunner(Model.load(model_dir), 3, None, RunnerSettings(parallel=2, slice_rows=None, op_threads=1))
+    texts = pa.array(["image segmentation with deep networks", "spectral graph theory"])
+    results = list(runner.run(iter([(texts, i) for i in range(3)])))
+    assert [side for side, _ in results] == [0, 1, 2]
+    assert all(np.array_equal(p.scores, results[0][1].scores) for _, p in results) and results[0][1].scores.shape == (2, 3)
 
 
 def test_rows_in_flight_stay_bounded_whatever_the_cores():
-    """On 16 cores, 8 whole batches in flight kept 4-6 cores busy and 16 took 2.6 GB (BENCHMARKS.md, session 9):
-    more cores get more, smaller slices, never more rows in flight; 2 cores keep whole default batches."""
-    from mlc.pipeline.predict import DEFAULT_BATCH_SIZE, MIN_SLICE_ROWS, ROWS_IN_FLIGHT, slice_rows
+    """More cores get more, smaller slices, never more rows in flight; 2 cores keep whole default batches."""
+    from mlc.pipeline.batch_predict import DEFAULT_BATCH_SIZE
+    from mlc.pipeline.runner import MIN_SLICE_ROWS, ROWS_IN_FLIGHT, slice_rows
 
     assert slice_rows(3, gpu=False) >= DEFAULT_BATCH_SIZE
     for parallel in (5, 9, 17, 33):
@@ -208,36 +207,23 @@ def test_rows_in_flight_stay_bounded_whatever_the_cores():
     assert slice_rows(17, gpu=True) is None  # a GPU takes whole batches
 
 
-def test_long_batches_run_as_slices_and_come_back_whole_in_order(model_dir, abstracts, expected_scores, monkeypatch):
-    from mlc.pipeline.predict import Tagger
+def test_long_batches_run_as_slices_and_come_back_whole_in_order(model_dir, abstracts, expected_scores):
+    from mlc.models.model import Model
+    from mlc.pipeline.runner import LocalRunner, RunnerSettings
 
-    monkeypatch.setenv("MLC_PARALLEL_BATCHES", "3")
-    tagger = Tagger(model_dir)
-    tagger.slice_rows = 7
-    seen: list[int] = []
-    run = tagger.dataset
-
-    def recording(texts):
-        def passed_on():
-            for array in texts():
-                seen.append(len(array))
-                yield array
-        return run(passed_on)
-
-    tagger.dataset = recording
+    runner = LocalRunner(Model.load(model_dir), 3, None, RunnerSettings(parallel=3, slice_rows=7, op_threads=1))
     texts = abstracts.column("summaries").combine_chunks()
     sizes, chunks, start = [20, 7, 1, 15, 8], [], 0  # several slices, exactly one, a short one
     for n in sizes:
         chunks.append((texts.slice(start, n), start))
         start += n
-    results = list(tagger.tag(iter(chunks)))
-    assert seen == [7, 7, 6, 7, 1, 7, 7, 1, 7, 1]
+    results = list(runner.run(iter(chunks)))
     assert [side for side, _ in results] == [side for _, side in chunks]
-    for (side, (values, indices, above)), n in zip(results, sizes):
+    for (side, predictions), n in zip(results, sizes):
         scores = expected_scores[side:side + n]
-        assert values.shape == (n, tagger.top_k) and above.shape[0] == n
-        np.testing.assert_allclose(values, -np.sort(-scores, axis=1)[:, :tagger.top_k], atol=1e-5)
-        np.testing.assert_allclose(np.take_along_axis(scores, indices, axis=1), values, atol=1e-5)
+        assert predictions.scores.shape == (n, 3) and predictions.above.shape[0] == n
+        np.testing.assert_allclose(predictions.scores, -np.sort(-scores, axis=1)[:, :3], atol=1e-5)
+        np.testing.assert_allclose(np.take_along_axis(scores, predictions.indices, axis=1), predictions.scores, atol=1e-5)
 
 
 def test_many_cores_slice_the_default_batch_end_to_end(model_dir, abstracts, expected_scores, tmp_path, monkeypatch):
@@ -253,17 +239,17 @@ def test_many_cores_slice_the_default_batch_end_to_end(model_dir, abstracts, exp
 KERAS_PROBE = """
 import sys
 from pathlib import Path
-from mlc.pipeline.predict import batch_predict
+from mlc.pipeline.batch_predict import batch_predict
 summary = batch_predict([sys.argv[1]], Path(sys.argv[2]), output=sys.argv[3])
 loaded = sorted(m for m in sys.modules if m == "keras" or m.startswith(("keras.", "tf_keras")))
-from mlc.models.backend import tf_keras
+from mlc.models.tf_runtime import tf_keras
 tf, keras = tf_keras()  # Keras still imports afterwards, on TensorFlow
 print(summary.rows, len(loaded), keras.backend.backend(), hasattr(keras.optimizers, "Adam"))
 """
 
 
 def test_prediction_never_imports_keras(model_dir, abstracts, tmp_path):
-    """Start-up: TensorFlow's __init__ imports all of Keras (1.6-2.5 s) unless declined; prediction reads the
+    """Start-up: TensorFlow's __init__ imports all of Keras unless declined; prediction reads the
     model file as data and needs none of it. Training in the same process afterwards still gets Keras."""
     import subprocess
     import sys
