@@ -6,7 +6,7 @@ starts no TensorFlow and another backend can slot in behind `scores` and `predic
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -54,7 +54,7 @@ class Model:
 
     def __init__(self, weights: ModelWeights, labels: list[str], metadata: ModelMetadata,
                  history: dict[str, list[float]] | None = None, path: Path | None = None) -> None:
-        self.weights = weights
+        self._weights = weights
         self.labels = list(labels)
         self.metadata = metadata
         self.history = history
@@ -64,7 +64,7 @@ class Model:
 
     def __repr__(self) -> str:
         where = f" from {self.path}" if self.path else ""
-        return f"<mlc.Model{where}: {len(self.labels)} labels, {len(self.weights.vocabulary)} n-grams>"
+        return f"<mlc.Model{where}: {len(self.labels)} labels, {len(self._weights.vocabulary)} n-grams>"
 
     @classmethod
     def fit(cls, train_texts: Sequence[str], train_labels: Sequence[Sequence[str]], val_texts: Sequence[str],
@@ -91,6 +91,14 @@ class Model:
         return self.path
 
     @property
+    def weights(self) -> ModelWeights:
+        """The numpy weights. Once the scorer is built it holds the Dense layers alone (one copy in memory, not
+        two), and they are copied back from it when asked for."""
+        if self._scorer is not None and not self._weights.dense:
+            return replace(self._weights, dense=self._scorer.dense_weights())
+        return self._weights
+
+    @property
     def text_columns(self) -> list[str] | None:
         """The input column(s) the model was trained on, which commands read by default."""
         return self.metadata.text_columns
@@ -105,7 +113,8 @@ class Model:
         if self._scorer is None:
             from mlc.models.tf_scorer import TfScorer
 
-            self._scorer = TfScorer(self.weights)
+            self._scorer = TfScorer(self._weights)
+            self._weights = replace(self._weights, dense=[])
         return self._scorer
 
     def scores(self, texts: Sequence[str]) -> np.ndarray:

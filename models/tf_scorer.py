@@ -16,7 +16,7 @@ from mlc.models.sparse_ops import (
     count_repeats_by_columns, count_repeats_by_rows, sparse_matmul, sparse_matmul_by_columns, sparse_matmul_transposed,
 )
 from mlc.models.tf_runtime import gpu_count, tensorflow
-from mlc.models.weights import ModelWeights
+from mlc.models.weights import DenseWeights, ModelWeights
 
 
 def _activations() -> dict[str, Callable[[Any], Any]]:
@@ -33,6 +33,7 @@ class TfScorer:
         self.n_outputs = weights.n_outputs
         self.scaling = weights.scaling if weights.scaling is not None and weights.scaling.active else None
         self.features = NgramTfIdf(settings, vocabulary, idf) if NgramTfIdf.supports(settings) else SparseTfIdf(settings, vocabulary, idf, self.scaling)
+        self.activations = [d.activation for d in weights.dense]
         self.weights = [(tf.constant(d.kernel), tf.constant(d.bias), _activations()[d.activation]) for d in weights.dense]
         if self.weights[0][0].shape[0] != self.features.vocabulary_size:
             raise ModelError("model's first layer does not match its vectorizer's vocabulary size")
@@ -42,6 +43,10 @@ class TfScorer:
         self._matmul = sparse_matmul_by_columns if self._by_columns else sparse_matmul
         # autograph off: no tensor-dependent Python control flow here, and its source rewrite costs start-up
         self._compiled = tf.function(self.probabilities, input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
+
+    def dense_weights(self) -> list[DenseWeights]:
+        """The Dense layers back as numpy arrays (copies of the tensors)."""
+        return [DenseWeights(k.numpy(), b.numpy(), name) for (k, b, _), name in zip(self.weights, self.activations)]
 
     def first_layer(self, texts: Any) -> Any:
         """TF-IDF(texts) @ kernel, without ever forming the dense TF-IDF rows."""
