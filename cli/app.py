@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -12,7 +13,7 @@ import typer
 
 from mlc.cli import options as opt
 from mlc.cli.render import compare_table, console, err_console, metrics_table, per_label_table, steps_table
-from mlc.models.errors import EXIT_INTERRUPTED, EXIT_UNEXPECTED, MlcError
+from mlc.models.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_UNEXPECTED, MlcError, Terminated
 
 app = typer.Typer(
     name="mlc",
@@ -140,7 +141,8 @@ def batch_predict_command(
     threshold: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="One threshold for the `labels` column (default: the model's tuned per-label ones).")] = None,
     batch_size: opt.BatchSize = 4096,
     strict: Annotated[bool, typer.Option(help="Fail on rows with missing or empty text instead of flagging them.")] = False,
-    skip_existing: Annotated[bool, typer.Option(help="Skip inputs whose output exists and is newer (for cron).")] = False,
+    skip_existing: Annotated[bool, typer.Option(help="Skip inputs whose output exists and is newer, and inputs that failed before and have not changed since (for cron).")] = False,
+    fail_fast: Annotated[bool, typer.Option(help="Stop at the first input that cannot be read (default: report it, tag the others, exit 3 at the end).")] = False,
     engine: Annotated[str, typer.Option(help="local (this process) or ray (Ray Data: this machine or a cluster; needs mlc[ray]).")] = "local",
     ray_address: Annotated[Optional[str], typer.Option(envvar="RAY_ADDRESS", help="Ray cluster to join (default: start a local one).")] = None,
     workers: Annotated[int, typer.Option(min=1, help="--engine ray: tagging actors.")] = 1,
@@ -155,9 +157,10 @@ def batch_predict_command(
         text_column=text_column, id_column=id_column,
         keep_columns=tuple(c.strip() for c in keep_columns.split(",") if c.strip()) if keep_columns else None,
         top_k=top_k, threshold=threshold, batch_size=batch_size, strict=strict,
-        input_format=input_format, output_format=output_format, skip_existing=skip_existing,
+        input_format=input_format, output_format=output_format, skip_existing=skip_existing, fail_fast=fail_fast,
     )
     notify = (lambda message: None) if quiet else (lambda message: err_console.print(message, markup=False, highlight=False, soft_wrap=True))
+    on_failure = lambda message: err_console.print(f"mlc: error: {message}", markup=False, highlight=False, soft_wrap=True)  # noqa: E731
     if engine not in ("local", "ray"):
         raise typer.BadParameter(f"'{engine}' is not one of local, ray", param_hint="--engine")
     if engine == "ray":
@@ -165,16 +168,26 @@ def batch_predict_command(
 
         if output is not None:
             raise UsageError("--engine ray writes one file per block: give --out-dir DIR, not -o")
-        summary = ray_batch_predict(inputs, model_dir, out_dir, options, RayOptions(ray_address, workers, gpus_per_worker), notify=notify)
+        summary = ray_batch_predict(inputs, model_dir, out_dir, options, RayOptions(ray_address, workers, gpus_per_worker),
+                                    notify=notify, on_failure=on_failure)
     else:
         with _row_progress(quiet) as on_rows:
-            summary = batch_predict(inputs, model_dir, output=output, out_dir=out_dir, options=options, on_rows=on_rows, notify=notify)
-    done = [f for f in summary.files if not f.skipped]
+            summary = batch_predict(inputs, model_dir, output=output, out_dir=out_dir, options=options, on_rows=on_rows,
+                                    notify=notify, on_failure=on_failure)
+    done = [f for f in summary.files if not f.skipped and f.error is None]
+    skipped = [f for f in summary.files if f.skipped]
+    failed_before = sum(1 for f in skipped if f.failed_before)
     err_console.print(
-        f"{len(done)} file(s), {len(summary.files) - len(done)} skipped, {summary.rows} rows, {summary.bad_rows} bad rows, "
+        f"{len(done)} file(s), {len(skipped)} skipped{f' ({failed_before} unchanged since they failed)' if failed_before else ''}, "
+        f"{len(summary.failed)} failed, {summary.rows} rows, {summary.bad_rows} bad rows, "
         f"{summary.rows_per_second:,.0f} rows/s on {summary.device}; outputs: {', '.join(f.target for f in done) or 'none'}",
         markup=False, highlight=False, soft_wrap=True,
     )
+    if summary.failed:
+        from mlc.models.errors import InputError
+
+        names = ", ".join(f.source for f in summary.failed)
+        raise InputError(f"{len(summary.failed)} of {len(summary.files)} input(s) not tagged: {names}")
 
 
 @app.command("enqueue")
@@ -313,8 +326,22 @@ class _row_progress:
         self.bar.close()
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def _exit_now(code: int) -> None:
+    """End an interrupted run with `code` once its temp files and locks are gone, without the interpreter's
+    shutdown: a KeyboardInterrupt that passed through `exec`-run code (start-up imports) makes `python -m` kill
+    itself with SIGINT at shutdown whatever the exit code, and TensorFlow's threads may still be running then."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def main() -> None:
     """Console entry point: run the app, turning expected errors into `mlc: error: ...` and an exit code."""
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         result = app(standalone_mode=False)
         code = result if isinstance(result, int) else 0
@@ -328,6 +355,9 @@ def main() -> None:
     except KeyboardInterrupt:
         err_console.print("mlc: interrupted", markup=False)
         code = EXIT_INTERRUPTED
+    except Terminated:
+        err_console.print("mlc: terminated (SIGTERM); temp files removed, locks released", markup=False)
+        code = EXIT_TERMINATED
     except MemoryError:
         if _state["debug"]:
             traceback.print_exc()
@@ -351,6 +381,8 @@ def main() -> None:
                 markup=False, highlight=False, soft_wrap=True,
             )
             code = EXIT_UNEXPECTED
+    if code in (EXIT_INTERRUPTED, EXIT_TERMINATED):
+        _exit_now(code)
     sys.exit(code)
 
 

@@ -10,6 +10,7 @@ EXIT_LOCKED = 5
 EXIT_NETWORK = 6
 EXIT_OUTPUT = 7
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports it
 
 
 class MlcError(Exception):
@@ -59,3 +60,8 @@ class OutputError(MlcError):
     """An output that could not be written (disk full, file-size limit, read-only or missing directory)."""
 
     exit_code = EXIT_OUTPUT
+
+
+class Terminated(BaseException):
+    """SIGTERM (cron's `timeout`, systemd, Kubernetes): raised in the main thread so that, as on Ctrl-C, every temp
+    file is removed and every lock released on the way out. Not an Exception: nothing may swallow it."""

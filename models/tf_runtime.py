@@ -25,8 +25,9 @@ _KERAS_EAGER_IMPORTS = ("keras.src.optimizers", "tf_keras.src.optimizers")
 
 
 @contextlib.contextmanager
-def _quiet_native_stderr() -> Iterator[None]:
-    """Silence TensorFlow's C++ start-up lines (they bypass TF_CPP_MIN_LOG_LEVEL); `MLC_DEBUG=1` keeps them."""
+def quiet_native_stderr() -> Iterator[None]:
+    """Silence native libraries' own lines on stderr (TensorFlow's and Ray's C++ logging bypasses Python's); kept
+    with `MLC_DEBUG=1`."""
     if os.environ.get("MLC_DEBUG"):
         yield
         return
@@ -69,7 +70,7 @@ def tensorflow() -> ModuleType:
     tune_allocator()  # before TensorFlow allocates anything
     tensorflow_allocator()
     declined = [name for name in _KERAS_EAGER_IMPORTS if name not in sys.modules]
-    with _quiet_native_stderr(), _collector_paused():
+    with quiet_native_stderr(), _collector_paused():
         try:
             for name in declined:
                 sys.modules[name] = None  # type: ignore[assignment]  # import raises ImportError, loads nothing
@@ -93,7 +94,7 @@ def tf_keras() -> tuple[ModuleType, ModuleType]:
         return _loaded[0]
     tf = tensorflow()
     warnings.filterwarnings("ignore", module="keras")
-    with _quiet_native_stderr(), _collector_paused():
+    with quiet_native_stderr(), _collector_paused():
         import keras
     if keras.backend.backend() != "tensorflow":  # keras was imported earlier with another backend
         raise MlcError(f"Keras is on the '{keras.backend.backend()}' backend; mlc needs KERAS_BACKEND=tensorflow")

@@ -20,14 +20,17 @@ from mlc.models.atomic import atomic_path
 from mlc.models.errors import InputError, OutputError
 from mlc.models.model import Model
 from mlc.models.tf_runtime import device_summary
-from mlc.pipeline.columns import describe, kept_columns, text_columns, text_with_faults
-from mlc.pipeline.file_plan import FileJob, expand_inputs, is_up_to_date, output_lock, plan_jobs
+from mlc.pipeline.columns import describe, kept_columns, require_text, text_columns, text_with_faults
+from mlc.pipeline.file_plan import (
+    FileJob, clear_failure, expand_inputs, failed_unchanged, is_up_to_date, output_lock, plan_jobs, record_failure,
+)
 from mlc.pipeline.output_schema import ROW_COLUMN, OutputSchema
 from mlc.pipeline.readers import ReadOptions, detect_format, read_batches
 from mlc.pipeline.runner import LocalRunner, RunnerSettings
 from mlc.pipeline.writers import STDOUT, open_writer, output_format
 
 DEFAULT_BATCH_SIZE = 4096
+ROW_FIELD = "__mlc_row"  # the row number the Ray engine's read tasks add; not an input column
 Notify = Callable[[str], None]
 
 
@@ -45,6 +48,7 @@ class PredictOptions:
     input_format: str | None = None
     output_format: str | None = None
     skip_existing: bool = False
+    fail_fast: bool = False
 
 
 @dataclass
@@ -54,6 +58,8 @@ class FileSummary:
     rows: int = 0
     bad_rows: int = 0
     skipped: bool = False
+    error: str | None = None  # why this input failed; the other inputs were still tagged
+    failed_before: str | None = None  # skipped: it failed so in an earlier run and has not changed since
 
 
 @dataclass
@@ -69,6 +75,10 @@ class PredictSummary:
     @property
     def bad_rows(self) -> int:
         return sum(f.bad_rows for f in self.files)
+
+    @property
+    def failed(self) -> list[FileSummary]:
+        return [f for f in self.files if f.error is not None]
 
     @property
     def rows_per_second(self) -> float:
@@ -88,9 +98,12 @@ class TextChunk:
 class InputColumns:
     """Which columns of one input hold the text and which are kept, chosen from its first batch's schema."""
 
-    def __init__(self, names: Sequence[str], model: Model, schema: OutputSchema, options: PredictOptions, source: str) -> None:
-        self.names, self.source, self.strict = list(names), source, options.strict
+    def __init__(self, input_schema: pa.Schema, model: Model, schema: OutputSchema, options: PredictOptions, source: str) -> None:
+        names = self.names = [name for name in input_schema.names if name != ROW_FIELD]
+        self.source, self.strict = source, options.strict
         self.text = text_columns(names, options.text_column, source=source, preferred=model.text_columns)
+        for name in self.text:
+            require_text(input_schema.field(name).type, name, source)
         self.keep = kept_columns(names, options.keep_columns, options.id_column, source=source, row_column=ROW_COLUMN)
         clash = set(self.keep) & set(schema.names)
         if clash:
@@ -115,8 +128,10 @@ def batch_predict(
     options: PredictOptions = PredictOptions(),
     on_rows: Callable[[int], None] = lambda n: None,
     notify: Notify = lambda message: None,
+    on_failure: Notify = lambda message: None,
 ) -> PredictSummary:
-    """Tag every input; each output appears under its final name only once it is complete."""
+    """Tag every input; each output appears under its final name only once it is complete. An input that fails is
+    reported to `on_failure` and the others are still tagged, unless `options.fail_fast`."""
     jobs = plan_jobs(expand_inputs(inputs), output, out_dir, options.output_format, options.input_format)
     for job in jobs:  # fail on unknown formats before loading the model or writing anything
         detect_format(job.source, options.input_format)
@@ -132,23 +147,39 @@ def batch_predict(
             _remove_stale_temps(job, notify)
         summary.files = tag_each_file(
             jobs, lambda job: [] if job.target == STDOUT else [Path(job.target)],
-            lambda job: _tag_file(model, runner, schema, job, options, on_rows, notify), options, notify)
+            lambda job: _tag_file(model, runner, schema, job, options, on_rows, notify), options, notify, on_failure)
     summary.seconds = time.perf_counter() - started
     return summary
 
 
 def tag_each_file(jobs: Sequence[FileJob], outputs: Callable[[FileJob], list[Path]], tag: Callable[[FileJob], FileSummary],
-                  options: PredictOptions, notify: Notify) -> list[FileSummary]:
-    """The per-input loop of every engine: with --skip-existing an input whose `outputs` are all newer is skipped
-    (and said), every other one is tagged by `tag`."""
+                  options: PredictOptions, notify: Notify, on_failure: Notify) -> list[FileSummary]:
+    """The per-input loop of every engine. Of several inputs, one that cannot be read is reported, remembered beside
+    its output and passed over (`--fail-fast`: the run stops there); with --skip-existing an input is skipped when
+    its `outputs` are all newer, or when it failed before and has not changed since."""
     done = []
     for job in jobs:
-        written = outputs(job) if options.skip_existing else []
-        if written and is_up_to_date(job.source, written):
-            done.append(FileSummary(job.source, job.target, skipped=True))
-            notify(f"{job.source}: skipped, {written[0] if len(written) == 1 else f'its {len(written)} output files'} up to date")
+        if options.skip_existing:
+            written = outputs(job)
+            if written and is_up_to_date(job.source, written):
+                done.append(FileSummary(job.source, job.target, skipped=True))
+                notify(f"{job.source}: skipped, {written[0] if len(written) == 1 else f'its {len(written)} output files'} up to date")
+                continue
+            earlier = failed_unchanged(job)
+            if earlier is not None:
+                done.append(FileSummary(job.source, job.target, skipped=True, failed_before=earlier))
+                notify(f"{job.source}: skipped, unchanged since it failed: {earlier}")
+                continue
+        try:
+            done.append(tag(job))
+        except InputError as error:
+            if options.fail_fast or len(jobs) == 1:
+                raise
+            record_failure(job, error.message)
+            done.append(FileSummary(job.source, job.target, error=error.message))
+            on_failure(error.message)
             continue
-        done.append(tag(job))
+        clear_failure(job)
     return done
 
 
@@ -167,7 +198,7 @@ def predict_stream(
     first = next(batches, None)
     if first is None:
         return
-    columns = InputColumns(first.schema.names, model, schema, options, source)
+    columns = InputColumns(first.schema, model, schema, options, source)
     notify(f"{source}: text column {describe(columns.text)}, keeping {', '.join(columns.keep)}")
 
     def chunks() -> Iterator[tuple[pa.Array, TextChunk]]:

@@ -67,12 +67,20 @@ def joined_text(columns: Sequence[Any], names: Sequence[str], source: str) -> An
 
 
 def _as_string(column: Any, name: str, source: str) -> Any:
-    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-        return column
-    try:
-        return column.cast(pa.string())
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as error:
-        raise InputError(f"{source}: field '{name}' holds {column.type}, not text") from error
+    require_text(column.type, name, source)
+    return column if pa.types.is_string(column.type) or pa.types.is_large_string(column.type) else column.cast(pa.string())
+
+
+def require_text(kind: pa.DataType, name: str, source: str) -> None:
+    """Only text is text: strings (any Arrow string type, dictionary-encoded too) or an all-null column; a number,
+    a boolean or bytes is refused rather than tagged as the digits it prints as."""
+    value = kind.value_type if pa.types.is_dictionary(kind) else kind
+    if not (pa.types.is_string(value) or pa.types.is_large_string(value) or pa.types.is_null(value) or _is_string_view(value)):
+        raise InputError(f"{source}: column '{name}' holds {kind}, not text; a text column must hold strings")
+
+
+def _is_string_view(kind: pa.DataType) -> bool:
+    return bool(getattr(pa.types, "is_string_view", lambda _: False)(kind))
 
 
 def text_with_faults(batch: pa.RecordBatch, columns: Sequence[str], source: str) -> tuple[pa.Array, np.ndarray, pa.Array]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import glob
+import json
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -19,7 +20,9 @@ OUTPUT_SUFFIX = {"parquet": ".parquet", "csv": ".csv", "jsonl": ".jsonl"}
 
 
 def expand_inputs(patterns: Sequence[str]) -> list[str]:
-    """Paths, globs and directories (their files with a known suffix, sorted) as a list of inputs, `-` kept."""
+    """Paths, globs and directories (their files with a known suffix, sorted) as a list of inputs, `-` kept. An
+    argument that names an existing file is that file, whatever characters its name holds; only one that names
+    nothing is expanded as a glob."""
     found: list[str] = []
     for pattern in patterns:
         if pattern == STDIN:
@@ -31,7 +34,7 @@ def expand_inputs(patterns: Sequence[str]) -> list[str]:
                 str(p) for p in sorted(path.iterdir())
                 if p.is_file() and format_from_suffix(p) and not p.name.startswith(".")
             )
-        elif glob.has_magic(pattern):
+        elif glob.has_magic(pattern) and not path.exists():
             matches = [m for m in sorted(glob.glob(pattern)) if Path(m).is_file() and not Path(m).name.startswith(".")]
             if not matches:
                 raise InputError(f"{pattern}: no file matches")
@@ -91,6 +94,43 @@ def is_up_to_date(source: str, outputs: Sequence[Path]) -> bool:
         return False
     source_time = file_info(source)[1]
     return all(path.exists() and path.stat().st_mtime >= source_time for path in outputs)
+
+
+def failure_record(job: FileJob) -> Path | None:
+    """Where a failed input's error is kept beside its output (hidden, so no glob or reader takes it as data)."""
+    if job.target == STDOUT or job.source == STDIN:
+        return None
+    target = Path(job.target)
+    return target.with_name(f".{target.name}.failed")
+
+
+def record_failure(job: FileJob, error: str) -> None:
+    """Remember that `job.source`, as it is now (size, modification time), failed with `error`."""
+    record = failure_record(job)
+    if record is None:
+        return
+    size, mtime = file_info(job.source)
+    with contextlib.suppress(OSError):  # a record that cannot be written only means the input is tried again
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps({"source": job.source, "size": size, "mtime": mtime, "error": error}) + "\n")
+
+
+def clear_failure(job: FileJob) -> None:
+    record = failure_record(job)
+    if record is not None:
+        record.unlink(missing_ok=True)
+
+
+def failed_unchanged(job: FileJob) -> str | None:
+    """The error an earlier run recorded for this input, if the input has not changed since; else None."""
+    record = failure_record(job)
+    if record is None or not record.is_file():
+        return None
+    try:
+        kept = json.loads(record.read_text())
+        return str(kept["error"]) if [kept["size"], kept["mtime"]] == list(file_info(job.source)) else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 @contextmanager

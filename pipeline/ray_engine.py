@@ -19,16 +19,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mlc.models.errors import InputError, MlcError, UsageError
+from mlc.models.errors import InputError, MlcError, NetworkError, UsageError
 from mlc.models.model import Model
 from mlc.models.model_dir import REQUIRED_FILES
-from mlc.pipeline.batch_predict import FileSummary, InputColumns, PredictOptions, PredictSummary, tag_each_file
+from mlc.models.tf_runtime import quiet_native_stderr
+from mlc.pipeline.batch_predict import ROW_FIELD, FileSummary, InputColumns, PredictOptions, PredictSummary, tag_each_file
 from mlc.pipeline.file_plan import FileJob, expand_inputs, output_lock, plan_jobs, stem
 from mlc.pipeline.output_schema import OutputSchema
-from mlc.pipeline.readers import ReadOptions, check_file, detect_format, file_info, open_seekable, read_batches
+from mlc.pipeline.readers import ReadOptions, detect_format, is_uri, file_info, open_seekable, read_batches
 from mlc.pipeline.writers import flatten_lists
 
-ROW_FIELD = "__mlc_row"  # the row number the read task adds; becomes `row` where it is kept
 PARQUET_ROWS_PER_TASK = 200_000
 CPUS_PER_WORKER = 1  # each actor tags one batch at a time, its ops on one thread
 
@@ -42,8 +42,9 @@ class RayOptions:
 
 def import_ray() -> Any:
     try:
-        import ray
-        import ray.data  # noqa: F401
+        with quiet_native_stderr():
+            import ray
+            import ray.data  # noqa: F401
     except ImportError as error:
         raise UsageError("--engine ray needs Ray Data: pip install 'mlc[ray]'") from error
     return ray
@@ -148,8 +149,7 @@ class TagActor:
         if not table.num_rows:
             return table
         batch = table.combine_chunks().to_batches()[0]
-        names = [n for n in batch.schema.names if n != ROW_FIELD]
-        columns = InputColumns(names, self.model, self.schema, self.options, self.source)
+        columns = InputColumns(batch.schema, self.model, self.schema, self.options, self.source)
         chunk = columns.chunk(batch, batch.column(ROW_FIELD))
         predictions = self.model.predict_batch(chunk.text.to_numpy(zero_copy_only=False), self.options.top_k, self.options.threshold)
         out = self.schema.batch(chunk.kept, chunk.bad, chunk.reasons, predictions)
@@ -167,16 +167,15 @@ def ray_batch_predict(
     ray_options: RayOptions,
     *,
     notify: Callable[[str], None] = lambda message: None,
+    on_failure: Callable[[str], None] = lambda message: None,
 ) -> PredictSummary:
     """Tag every input on Ray; each input's files appear in --out-dir only once all of its rows are written."""
     if out_dir is None:
         raise UsageError("--engine ray writes one file per block: give --out-dir DIR (not -o)")
     ray = import_ray()
     jobs = plan_jobs(expand_inputs(inputs), None, out_dir, options.output_format, options.input_format)
-    for job in jobs:
-        if job.source == "-":
-            raise UsageError("--engine ray reads files, not standard input")
-        check_file(job.source)
+    if any(job.source == "-" for job in jobs):
+        raise UsageError("--engine ray reads files, not standard input")
     model = Model.load(model_dir)  # a bad model dir fails here, before Ray starts, with the local engine's message
     model.batch_function(options.top_k, options.threshold)
     model_files = {name: (Path(model_dir) / name).read_bytes() for name in REQUIRED_FILES}
@@ -187,7 +186,7 @@ def ray_batch_predict(
     with output_lock(out_dir):
         summary.files = tag_each_file(
             jobs, lambda job: _block_files(job, out_dir),
-            lambda job: _tag_file(ray, job, model_ref, options, ray_options, out_dir, notify), options, notify)
+            lambda job: _tag_file(ray, job, model_ref, options, ray_options, out_dir, notify), options, notify, on_failure)
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -195,14 +194,27 @@ def ray_batch_predict(
 def _init(ray: Any, options: RayOptions) -> None:
     import logging
 
-    if not os.environ.get("MLC_DEBUG"):  # Ray's INFO lines and progress bars would bury mlc's own on stderr
+    if not os.environ.get("MLC_DEBUG"):  # Ray's own lines and progress bars would bury mlc's one-line messages
         os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
-        for name in ("ray", "ray.data", "ray.data._internal"):
-            logging.getLogger(name).setLevel(logging.ERROR)
+        for name in ("ray", "ray.data"):
+            logger = logging.getLogger(name)
+            logger.setLevel(logging.CRITICAL)
+            for handler in logger.handlers:  # Ray Data logs to stderr through its own handler; its log file stays
+                if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
+                    handler.setLevel(logging.CRITICAL + 1)
         warnings.filterwarnings("ignore", module=r"ray(\.|$)")
         warnings.filterwarnings("ignore", message=r".*ray\.data.*")
     if not ray.is_initialized():
-        ray.init(address=options.address, log_to_driver=False, include_dashboard=False, configure_logging=False)
+        try:
+            with quiet_native_stderr():
+                ray.init(address=options.address, log_to_driver=False, include_dashboard=False, configure_logging=False)
+        except (ConnectionError, TimeoutError, RuntimeError, ValueError) as error:
+            reason = (" ".join(str(error).split()) or type(error).__name__)[:300]
+            raise NetworkError(
+                f"cannot join the Ray cluster at {options.address or os.environ.get('RAY_ADDRESS') or 'the local machine'}: "
+                f"{reason}; check the address (--ray-address, RAY_ADDRESS) and, for a cluster with token "
+                "authentication, set RAY_AUTH_MODE=token and the cluster's token (RAY_AUTH_TOKEN or its token file)"
+            ) from error
     ray.data.DataContext.get_current().enable_progress_bars = False
 
 
@@ -210,12 +222,12 @@ def _tag_file(ray: Any, job: FileJob, model_ref: Any, options: PredictOptions, r
              notify: Callable[[str], None]) -> FileSummary:
     fmt = Path(job.target).suffix.lstrip(".")
     name = stem(job.source)
-    temp = Path(tempfile.mkdtemp(prefix=f".{name}.ray.", suffix=".tmp", dir=out_dir))
+    temp = Path(tempfile.mkdtemp(prefix=f".{name}.ray.", suffix=".tmp", dir=out_dir.resolve()))  # absolute: workers run elsewhere
     try:
         # Read tasks ask for no CPU: the tagging actors may hold every CPU Ray knows of (2 workers on 2 cores),
         # and reads waiting for a CPU would then wait forever; Ray Data's backpressure still bounds them.
         dataset = ray.data.read_datasource(
-            _datasource(ray, job.source, ReadOptions(input_format=options.input_format), options.batch_size),
+            _datasource(ray, _for_workers(job.source), ReadOptions(input_format=options.input_format), options.batch_size),
             num_cpus=0,
         )
         tagged = dataset.map_batches(
@@ -246,6 +258,11 @@ def _tag_file(ray: Any, job: FileJob, model_ref: Any, options: PredictOptions, r
         result.bad_rows += bad
     notify(f"{job.source}: {result.rows} rows ({result.bad_rows} bad) -> {len(written)} file(s) {result.target}")
     return result
+
+
+def _for_workers(source: str) -> str:
+    """The input as Ray's workers must name it: a local path made absolute (their working directory is not ours)."""
+    return source if is_uri(source) else str(Path(source).resolve())
 
 
 def _block_files(job: FileJob, out_dir: Path) -> list[Path]:

@@ -15,6 +15,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
@@ -26,6 +27,9 @@ GZIP_MAGIC = b"\x1f\x8b"
 # pyarrow's JSON parser recurses per level and crashed the process (SIGSEGV) on a line nested 100,000 deep;
 # real records nest a few levels, so lines deeper than this are refused before any parser sees them.
 MAX_JSON_DEPTH = 64
+# The longest record mlc reads, in bytes: a CSV row, a JSONL line, a Parquet text cell. Longer ones are refused,
+# naming the row, so that one pasted-in book cannot exhaust memory.
+MAX_RECORD_BYTES = 64 << 20
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 
 
@@ -167,24 +171,55 @@ def _describe(error: BaseException) -> str:
 
 
 def read_csv(source: str | Path, options: ReadOptions) -> Iterator[pa.RecordBatch]:
-    """CSV (optionally gzip) with a header row; every column read as text so no block can change a type."""
+    """CSV (optionally gzip) with a header row; every column read as text so no block can change a type. A row
+    longer than a block is read by starting again after the rows already read, with blocks of the longest row
+    mlc accepts (`MAX_RECORD_BYTES`); only the file that needs them pays for them."""
     if str(source) == STDIN:
         raise InputError("-: standard input is read as JSONL; CSV needs a file path")
     path = source
     compression = "gzip" if _is_gzip(path) else None
     names = _csv_header(path, compression)
+    read, block = 0, options.block_bytes
+    while True:
+        try:
+            reader = pacsv.open_csv(
+                pa.input_stream(_native(path), compression=compression),
+                read_options=pacsv.ReadOptions(block_size=block, skip_rows_after_names=read),
+                parse_options=pacsv.ParseOptions(newlines_in_values=True),
+                convert_options=pacsv.ConvertOptions(column_types={name: pa.string() for name in names}),
+            )
+            for batch in reader:
+                _check_cell_sizes(batch, path, read)
+                read += batch.num_rows
+                yield batch
+            return
+        except MemoryError:
+            raise  # out of memory is not bad input (pyarrow's ArrowMemoryError is a MemoryError)
+        except pa.ArrowInvalid as error:
+            if "straddl" not in str(error):
+                raise InputError(f"{path}: malformed CSV: {_describe(error)}") from error
+            if block > MAX_RECORD_BYTES:
+                raise InputError(f"{path}: row {_long_csv_row(path, compression, read)}: longer than "
+                                 f"{MAX_RECORD_BYTES >> 20} MB, the longest row mlc reads") from error
+            block = MAX_RECORD_BYTES + (1 << 20)
+        except (OSError, UnicodeDecodeError) as error:
+            raise InputError(f"{path}: malformed CSV: {_describe(error)}") from error
+
+
+def _long_csv_row(path: str | Path, compression: str | None, start: int) -> int:
+    """The 0-based data row, at or after `start`, whose fields add up to more than MAX_RECORD_BYTES (error path)."""
+    limit = csv.field_size_limit()
+    csv.field_size_limit(2**31 - 1)
     try:
-        reader = pacsv.open_csv(
-            pa.input_stream(_native(path), compression=compression),
-            read_options=pacsv.ReadOptions(block_size=options.block_bytes),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True),
-            convert_options=pacsv.ConvertOptions(column_types={name: pa.string() for name in names}),
-        )
-        yield from reader
-    except MemoryError:
-        raise  # out of memory is not bad input (pyarrow's ArrowMemoryError is a MemoryError)
-    except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as error:
-        raise InputError(f"{path}: malformed CSV: {_describe(error)}") from error
+        with pa.input_stream(_native(path), compression=compression) as raw:
+            rows = csv.reader(io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline=""))
+            next(rows, None)  # the header
+            for row, fields in enumerate(rows):
+                if row >= start and sum(len(field) for field in fields) > MAX_RECORD_BYTES:
+                    return row
+    finally:
+        csv.field_size_limit(limit)
+    return start
 
 
 def _csv_header(path: str | Path, compression: str | None) -> list[str]:
@@ -220,7 +255,12 @@ def read_jsonl(source: str | Path, options: ReadOptions) -> Iterator[pa.RecordBa
                 raise InputError(f"{name}: cannot read: {_describe(error)}") from error
             if not lines:
                 return
-            batch = _parse_jsonl_block(lines, name, first_line)
+            longest = max(map(len, lines))
+            if longest > MAX_RECORD_BYTES:
+                offset = next(i for i, line in enumerate(lines) if len(line) == longest)
+                raise InputError(f"{name}: line {first_line + offset}: longer than {MAX_RECORD_BYTES >> 20} MB, the "
+                                 "longest line mlc reads")
+            batch = _parse_jsonl_block(lines, name, first_line, longest)
             if batch.num_rows:
                 yield batch
             first_line += len(lines)
@@ -243,11 +283,13 @@ def _open_jsonl(source: str | Path) -> BinaryIO:
     return open_input(source)
 
 
-def _parse_jsonl_block(lines: list[bytes], name: str, first_line: int) -> pa.RecordBatch:
+def _parse_jsonl_block(lines: list[bytes], name: str, first_line: int, longest: int) -> pa.RecordBatch:
     _check_depth(lines, name, first_line)
     try:
         table = pajson.read_json(
             pa.BufferReader(b"".join(lines)),
+            # pyarrow's blocks must hold whole lines: the default 1 MiB, or the longest line's size
+            read_options=pajson.ReadOptions(block_size=max(1 << 20, 2 * longest)),
             parse_options=pajson.ParseOptions(newlines_in_values=False, unexpected_field_behavior="infer"),
         )
         table.validate(full=True)  # pyarrow's JSON parser lets invalid UTF-8 through; this catches it
@@ -320,11 +362,28 @@ def read_parquet(source: str | Path, options: ReadOptions) -> Iterator[pa.Record
     path = source
     try:
         parquet = pq.ParquetFile(open_seekable(path), buffer_size=1 << 20, pre_buffer=False)
-        yield from parquet.iter_batches(batch_size=options.parquet_batch_rows)
+        start = 0
+        for batch in parquet.iter_batches(batch_size=options.parquet_batch_rows):
+            _check_cell_sizes(batch, path, start)
+            start += batch.num_rows
+            yield batch
     except MemoryError:
         raise  # out of memory is not bad input (pyarrow's ArrowMemoryError is a MemoryError)
     except (pa.ArrowException, OSError) as error:
         raise InputError(f"{path}: unreadable Parquet: {_describe(error)}") from error
+
+
+def _check_cell_sizes(batch: pa.RecordBatch, path: str | Path, start: int) -> None:
+    """Refuse a text or bytes cell longer than MAX_RECORD_BYTES, naming its row and column."""
+    for name, column in zip(batch.schema.names, batch.columns):
+        kind = column.type
+        if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind) or pa.types.is_large_binary(kind)):
+            continue
+        lengths = pc.binary_length(column)
+        if (pc.max(lengths).as_py() or 0) > MAX_RECORD_BYTES:
+            row = int(np.argmax(lengths.to_numpy(zero_copy_only=False) > MAX_RECORD_BYTES))
+            raise InputError(f"{path}: row {start + row}: field '{name}' is longer than {MAX_RECORD_BYTES >> 20} MB, "
+                             "the longest text mlc reads")
 
 
 READERS: dict[str, Callable[[str | Path, ReadOptions], Iterator[pa.RecordBatch]]] = {

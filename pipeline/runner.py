@@ -4,6 +4,7 @@ flight (`ROWS_IN_FLIGHT`), so memory stays flat whatever the input size."""
 from __future__ import annotations
 
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -74,14 +75,21 @@ class LocalRunner:
 
     def run(self, chunks: Iterator[tuple[pa.Array, Any]]) -> Iterator[tuple[Any, Predictions]]:
         """Run (text array, side data) chunks through tf.data in order; yield (side data, predictions). A chunk
-        longer than `slice_rows` goes through as several slices, joined again before it is yielded."""
+        longer than `slice_rows` goes through as several slices, joined again before it is yielded.
+
+        The texts come from a Python generator that TensorFlow calls from its own threads. TensorFlow cannot cancel
+        such a pipeline safely, so however this generator is left (an error, Ctrl-C, SIGTERM, a consumer that
+        stops), the source is told to stop and the pipeline is run to its end before the exception goes on."""
         pending: deque = deque()  # (side data, slices) of each chunk, queued before its first slice goes in
         failure: list[BaseException] = []
+        stop = threading.Event()
         step = self.settings.slice_rows
 
         def texts() -> Iterator[np.ndarray]:
             try:
                 for text, side in chunks:
+                    if stop.is_set():
+                        return
                     array = text.to_numpy(zero_copy_only=False)
                     starts = range(0, len(array), step) if step and len(array) > step else range(1)
                     pending.append((side, len(starts)))
@@ -90,14 +98,20 @@ class LocalRunner:
             except BaseException as error:  # surfaced in the caller's thread below, with its own message
                 failure.append(error)
 
-        parts: list[Predictions] = []
-        for values, indices, above in self._dataset(texts):
-            parts.append(Predictions(indices.numpy(), values.numpy(), above.numpy()))
-            side, count = pending[0]
-            if len(parts) == count:
-                pending.popleft()
-                yield side, Predictions.concat(parts)
-                parts = []
+        iterator = iter(self._dataset(texts))
+        try:
+            parts: list[Predictions] = []
+            for values, indices, above in iterator:
+                parts.append(Predictions(indices.numpy(), values.numpy(), above.numpy()))
+                side, count = pending[0]
+                if len(parts) == count:
+                    pending.popleft()
+                    yield side, Predictions.concat(parts)
+                    parts = []
+        finally:
+            stop.set()
+            for _ in iterator:  # the slices already in flight: at most `parallel` of them
+                pass
         if failure:
             raise failure[0]
 

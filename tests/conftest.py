@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 os.environ["KERAS_BACKEND"] = "tensorflow"
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # Ray on 127.0.0.1: tests talk to loopback only
 SHARED_DATA = Path(os.environ.get("MLC_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 ABSTRACTS_CSV = SHARED_DATA / "arxiv_abstracts.csv"
 METADATA_JSONL = SHARED_DATA / "arxiv_metadata.jsonl"

@@ -23,13 +23,18 @@ def bad(tmp_path_factory, model_dir, abstracts_csv) -> dict[str, Path]:
     (root / "nocolumn.csv").write_text("name,value\nx,1\n")
     (root / "dupcolumn.csv").write_text("summaries,summaries,terms\nfirst text,second text,['cs.LG']\n")
     (root / "latin1.csv").write_bytes("summaries,terms\ncaf\u00e9,['cs.LG']\n".encode("latin-1"))
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"summaries": list(range(12)), "terms": [["cs.LG"]] * 12}), root / "numbers.parquet")
     broken_model = root / "broken_model"
     shutil.copytree(model_dir, broken_model)
     keras_file = broken_model / "model.keras"
     keras_file.write_bytes(keras_file.read_bytes()[:1000])
     return {
         "missing": root / "absent.csv", "empty": root / "empty.csv", "garbage": root / "garbage.jsonl",
-        "nocolumn": root / "nocolumn.csv", "dupcolumn": root / "dupcolumn.csv", "latin1": root / "latin1.csv", "broken_model": broken_model,
+        "nocolumn": root / "nocolumn.csv", "dupcolumn": root / "dupcolumn.csv", "latin1": root / "latin1.csv",
+        "numbers": root / "numbers.parquet", "broken_model": broken_model,
         "no_model": root / "no_model", "model": model_dir, "data": abstracts_csv,
     }
 
@@ -41,6 +46,7 @@ DATA_FAULTS = [
     ("nocolumn", 3, ["nocolumn.csv", "column", "'name'"]),
     ("dupcolumn", 3, ["dupcolumn.csv", "'summaries' appears 2 times"]),
     ("latin1", 3, ["latin1.csv", "UTF"]),
+    ("numbers", 3, ["numbers.parquet", "column 'summaries' holds int64, not text"]),
 ]
 
 

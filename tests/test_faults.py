@@ -97,3 +97,15 @@ def test_ctrl_c_mid_file_removes_the_temp_file(model_dir, make_corpus, tmp_path)
     assert process.returncode == 130, stderr
     assert "interrupted" in stderr.decode()
     assert not list(out.iterdir())
+
+
+def test_sigterm_mid_file_removes_the_temp_file_and_the_lock(model_dir, make_corpus, tmp_path):
+    """SIGTERM is how cron's `timeout`, systemd and Kubernetes stop a job: handled as Ctrl-C is, exit 143."""
+    out = tmp_path / "out"
+    process = _start("batch-predict", make_corpus(300_000), "--model-dir", model_dir, "--out-dir", out, "--batch-size", "1024")
+    _wait_for_temp(out, "corpus_300000.parquet", process)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143, stderr
+    assert "terminated" in stderr.decode()
+    assert not list(out.iterdir())  # neither the temp file nor .mlc.lock

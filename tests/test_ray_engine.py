@@ -3,6 +3,7 @@ local engine in every format, the same bad-row behaviour, and a killed worker th
 from __future__ import annotations
 
 import os
+from pathlib import Path
 import signal
 import subprocess
 import sys
@@ -72,7 +73,11 @@ def test_same_rows_as_the_local_engine(ray_local, model_dir, abstracts_csv, tmp_
     local = _local_rows(model_dir, source, tmp_path / f"local.{fmt}")
     summary = ray_batch_predict([source], model_dir, tmp_path / "out", PredictOptions(batch_size=256, output_format=fmt), RayOptions(workers=2))
     assert summary.rows == 800 and summary.bad_rows == 0
-    distributed = _ray_rows(tmp_path / "out", "abstracts", fmt)
+    _assert_same_rows(_ray_rows(tmp_path / "out", "abstracts", fmt), local)
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # no temp folder, no lock
+
+
+def _assert_same_rows(distributed: pa.Table, local: pa.Table) -> None:
     assert distributed.column_names == local.column_names
     assert distributed.column("row").to_pylist() == list(range(800))
     for name in local.column_names:
@@ -81,7 +86,6 @@ def test_same_rows_as_the_local_engine(ray_local, model_dir, abstracts_csv, tmp_
             np.testing.assert_allclose(as_float(distributed), as_float(local), atol=1e-6)
         else:
             assert distributed.column(name).to_pylist() == local.column(name).to_pylist(), name
-    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # no temp folder, no lock
 
 
 def test_uri_input(ray_local, model_dir, abstracts_csv, tmp_path):
@@ -178,3 +182,55 @@ def test_without_ray_installed_says_how_to_get_it(model_dir, abstracts_csv, tmp_
     done = subprocess.run([sys.executable, "-c", code, str(abstracts_csv), str(model_dir), str(tmp_path / "out")], capture_output=True, text=True)
     assert done.returncode == 2, done.stderr
     assert "pip install 'mlc[ray]'" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.fixture
+def ray_head(tmp_path):
+    """A real `ray start --head` on loopback with token authentication on: its token in a private home, its files
+    in a temp dir of its own (so no later `ray.init()` finds it), stopped by signalling its process group only."""
+    import shutil
+    import signal
+    import socket
+    import tempfile
+
+    home = tmp_path / "home"
+    home.mkdir()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    ray_cli = shutil.which("ray", path=str(Path(sys.executable).parent))
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_AUTH", "RAY_ADDRESS"))}  # an in-process Ray sets some
+    env = {**clean, "HOME": str(home), "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # the latter: Ray on 127.0.0.1
+    subprocess.run([ray_cli, "get-auth-token", "--generate"], env=env, check=True, capture_output=True, timeout=120)
+    temp_dir = tempfile.mkdtemp(prefix="mlc-ray-")  # short: Ray's socket paths must fit in 107 characters
+    head = subprocess.Popen(
+        [ray_cli, "start", "--head", "--block", "--port", str(port), "--num-cpus", "2", "--include-dashboard=false",
+         "--disable-usage-stats", "--temp-dir", temp_dir],
+        env={**env, "RAY_AUTH_MODE": "token"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (Path(temp_dir) / "ray_current_cluster").exists():
+            assert head.poll() is None and time.monotonic() < deadline, "ray start --head did not come up"
+            time.sleep(0.2)
+        yield f"127.0.0.1:{port}", env
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)
+        head.wait(timeout=60)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def test_joins_a_cluster_with_token_authentication(ray_head, model_dir, abstracts_csv, tmp_path):
+    """With the token, the rows are the local engine's; without it, one line and exit 6, no Ray log on stderr."""
+    address, env = ray_head
+    command = [sys.executable, "-m", "mlc.cli.app", "batch-predict", str(abstracts_csv), "--model-dir", str(model_dir),
+               "--out-dir", str(tmp_path / "out"), "--engine", "ray", "--ray-address", address, "--quiet"]
+    refused = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    lines = [line for line in refused.stderr.splitlines() if line.strip()]
+    assert refused.returncode == 6 and len(lines) == 1, refused.stderr
+    assert lines[0].startswith("mlc: error: cannot join the Ray cluster at " + address) and "RAY_AUTH_MODE=token" in lines[0]
+
+    joined = subprocess.run(command, env={**env, "RAY_AUTH_MODE": "token"}, capture_output=True, text=True, timeout=600)
+    assert joined.returncode == 0, joined.stderr
+    assert [line for line in joined.stderr.splitlines() if line.strip()][-1].startswith("1 file(s)")  # no Ray lines
+    local = _local_rows(model_dir, str(abstracts_csv), tmp_path / "local.csv")
+    _assert_same_rows(_ray_rows(tmp_path / "out", "arxiv_abstracts", "csv"), local)
