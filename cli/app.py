@@ -20,14 +20,22 @@ app = typer.Typer(
     help="Tag text (arXiv abstracts first of all) with subject labels, in bulk. Env settings use the MLC_ prefix.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
 )
 _state = {"debug": False}
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from mlc import __version__
+
+        print(f"mlc {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
 def _global(
     debug: Annotated[bool, typer.Option("--debug", envvar="MLC_DEBUG", help="Show tracebacks and TensorFlow's own log.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print mlc's version and exit.")] = False,
 ) -> None:
     _state["debug"] = debug
     if debug:
@@ -330,6 +338,19 @@ def _terminate(signum: int, frame: object) -> None:
     raise Terminated()
 
 
+def _interrupt_behind(error: BaseException) -> int | None:
+    """130 or 143 when `error` was caused by Ctrl-C or SIGTERM: an extension module whose import the signal hit
+    raises `ImportError("initialization failed")` from it."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return EXIT_INTERRUPTED
+        if isinstance(seen, Terminated):
+            return EXIT_TERMINATED
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def _exit_now(code: int) -> None:
     """End an interrupted run with `code` once its temp files and locks are gone, without the interpreter's
     shutdown: a KeyboardInterrupt that passed through `exec`-run code (start-up imports) makes `python -m` kill
@@ -373,6 +394,9 @@ def main() -> None:
         elif isinstance(error, typer.Abort):
             err_console.print("mlc: aborted", markup=False)
             code = EXIT_INTERRUPTED
+        elif (signalled := _interrupt_behind(error)) is not None:  # a library turned Ctrl-C or SIGTERM into its own error
+            err_console.print("mlc: interrupted" if signalled == EXIT_INTERRUPTED else "mlc: terminated (SIGTERM)", markup=False)
+            code = signalled
         else:
             if _state["debug"]:
                 traceback.print_exc()

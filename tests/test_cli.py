@@ -1,16 +1,33 @@
+"""The command line: help for every command, the version, and the train/evaluate/info errors a user meets first."""
 from __future__ import annotations
 
 import json
 
+import pytest
 
 from conftest import assert_one_line_error
+
+COMMANDS = ("train", "evaluate", "batch-predict", "info", "enqueue", "consume")
 
 
 def test_help_lists_the_commands(cli):
     result = cli("--help")
     assert result.code == 0
-    for command in ("train", "evaluate", "info"):
+    for command in COMMANDS:
         assert command in result.stdout
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(cli, command):
+    result = cli(command, "--help")
+    assert result.code == 0 and "Usage:" in result.stdout and "--" in result.stdout, result.stderr
+
+
+def test_version(cli):
+    import mlc
+
+    result = cli("--version")
+    assert result.code == 0 and result.stdout.strip() == f"mlc {mlc.__version__}"
 
 
 def test_train_missing_file(cli, tmp_path):
@@ -49,7 +66,7 @@ def test_train_offline_default_download_says_to_pass_data(cli, tmp_path):
     finally:
         del os.environ["MLC_CACHE_DIR"]
     assert_one_line_error(result, 6, "cannot download", "--data")
-    assert not list((tmp_path / "cache").glob("*")) if (tmp_path / "cache").exists() else True
+    assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").iterdir())  # no partial download
 
 
 def test_evaluate_and_info_on_a_trained_model(cli, model_dir, abstracts_csv, tmp_path):

@@ -88,24 +88,16 @@ def test_full_disk_while_saving_a_model(abstracts_csv, tmp_path):
     assert not list(tmp_path.iterdir())
 
 
-def test_ctrl_c_mid_file_removes_the_temp_file(model_dir, make_corpus, tmp_path):
+@pytest.mark.parametrize("sig, code, said", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")],
+                         ids=["ctrl-c", "sigterm"])
+def test_a_signal_mid_file_removes_the_temp_file_and_the_lock(model_dir, make_corpus, tmp_path, sig, code, said):
+    """Ctrl-C, and SIGTERM (how cron's `timeout`, systemd and Kubernetes stop a job): the documented exit code,
+    and neither the temp file nor `.mlc.lock` left behind."""
     out = tmp_path / "out"
     process = _start("batch-predict", make_corpus(300_000), "--model-dir", model_dir, "--out-dir", out, "--batch-size", "1024")
     _wait_for_temp(out, "corpus_300000.parquet", process)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(sig)
     _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130, stderr
-    assert "interrupted" in stderr.decode()
+    assert process.returncode == code, stderr
+    assert said in stderr.decode()
     assert not list(out.iterdir())
-
-
-def test_sigterm_mid_file_removes_the_temp_file_and_the_lock(model_dir, make_corpus, tmp_path):
-    """SIGTERM is how cron's `timeout`, systemd and Kubernetes stop a job: handled as Ctrl-C is, exit 143."""
-    out = tmp_path / "out"
-    process = _start("batch-predict", make_corpus(300_000), "--model-dir", model_dir, "--out-dir", out, "--batch-size", "1024")
-    _wait_for_temp(out, "corpus_300000.parquet", process)
-    process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 143, stderr
-    assert "terminated" in stderr.decode()
-    assert not list(out.iterdir())  # neither the temp file nor .mlc.lock

@@ -90,7 +90,7 @@ def test_jsonl_records_of_any_shape(tmp_path, rows, gz):
                 texts, bad, reasons = text_with_faults(batch, ["text"], str(path))
                 assert len(texts) == len(bad) == len(reasons) == batch.num_rows
             except InputError as error:
-                assert "field 'text'" in error.message
+                assert "column 'text' holds" in error.message and "not text" in error.message
     _load_labelled(path)
 
 

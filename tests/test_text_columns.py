@@ -26,11 +26,12 @@ def test_columns_are_resolved_and_joined_skipping_nulls():
         optional_column(["id", "abstract", "id"], None, ["id"], source="f")
     title = pa.array(["A title", None, None, "T"])
     abstract = pa.array(["an abstract", "only abstract", None, ""])
-    number = pa.array([1, 2, None, 4])
-    joined = joined_text([title, abstract, number], ["Title", "Abstract", "n"], "f").to_pylist()
-    assert joined == ["A title an abstract 1", " only abstract 2", None, "T  4"]
-    with pytest.raises(InputError, match="field 'x' holds struct"):
-        joined_text([title, pa.array([{"a": 1}] * 4)], ["Title", "x"], "f")
+    empty = pa.nulls(4)  # a column with no value at all is text that is missing
+    joined = joined_text([title, abstract, empty], ["Title", "Abstract", "n"], "f").to_pylist()
+    assert joined == ["A title an abstract ", " only abstract ", None, "T  "]
+    for values, kind in (([1, 2, None, 4], "int64"), ([{"a": 1}] * 4, "struct")):  # only strings are text
+        with pytest.raises(InputError, match=f"f: column 'x' holds {kind}.*, not text"):
+            joined_text([title, pa.array(values)], ["Title", "x"], "f")
 
 
 @pytest.mark.slow
