@@ -14,7 +14,9 @@ import typer
 from mlc.cli import options as opt
 from mlc.cli.render import compare_table, console, err_console, metrics_table, per_label_table, steps_table
 from mlc.models.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_UNEXPECTED, MlcError, Terminated
+from mlc.models.model_dir import default_model_dir
 
+DEFAULT_MODEL_DIR = default_model_dir()
 app = typer.Typer(
     name="mlc",
     help="Tag text (arXiv abstracts first of all) with subject labels, in bulk. Env settings use the MLC_ prefix.",
@@ -45,7 +47,7 @@ def _global(
 @app.command("train")
 def train_command(
     data: Annotated[Optional[str], typer.Option(help="CSV/Parquet/JSONL (.gz) path or http(s) URL; default: the Keras example's arXiv dataset, cached.")] = None,
-    model_dir: opt.ModelDir = Path("runs/arxiv"),
+    model_dir: opt.ModelDir = DEFAULT_MODEL_DIR,
     text_column: Annotated[Optional[str], typer.Option(help="Text column (default: summaries, abstract, summary or text).")] = None,
     labels_column: opt.LabelsColumn = None,
     title_column: opt.TitleColumn = None,
@@ -99,7 +101,7 @@ def train_command(
 @app.command("evaluate")
 def evaluate_command(
     data: Annotated[str, typer.Argument(help="Labelled CSV/Parquet/JSONL (.gz) file or URL.")],
-    model_dir: opt.ModelDir = Path("runs/arxiv"),
+    model_dir: opt.ModelDir = DEFAULT_MODEL_DIR,
     text_column: opt.TextColumn = None,
     labels_column: opt.LabelsColumn = None,
     label_sep: opt.LabelSep = None,
@@ -137,9 +139,9 @@ def evaluate_command(
 @app.command("batch-predict")
 def batch_predict_command(
     inputs: Annotated[list[str], typer.Argument(help="Files, globs, directories, or - for JSONL on stdin.")],
-    model_dir: opt.ModelDir = Path("runs/arxiv"),
+    model_dir: opt.ModelDir = DEFAULT_MODEL_DIR,
     output: Annotated[Optional[str], typer.Option("--output", "-o", help="Output file (format from its suffix), or - for JSONL on stdout.")] = None,
-    out_dir: Annotated[Optional[Path], typer.Option(help="Output directory: one output per input, same stem.")] = None,
+    out_dir: Annotated[Optional[Path], typer.Option(help="Output directory: one output per input, same stem. Default (no -o either): <stem>.tagged.<format> beside each input.")] = None,
     output_format: Annotated[Optional[str], typer.Option(help="parquet, csv or jsonl (default: from -o, or the input's format).")] = None,
     input_format: opt.InputFormat = None,
     text_column: opt.TextColumn = None,
@@ -151,6 +153,7 @@ def batch_predict_command(
     strict: Annotated[bool, typer.Option(help="Fail on rows with missing or empty text instead of flagging them.")] = False,
     skip_existing: Annotated[bool, typer.Option(help="Skip inputs whose output exists and is newer, and inputs that failed before and have not changed since (for cron).")] = False,
     fail_fast: Annotated[bool, typer.Option(help="Stop at the first input that cannot be read (default: report it, tag the others, exit 3 at the end).")] = False,
+    force: Annotated[bool, typer.Option(help="Overwrite outputs that an earlier run wrote beside their inputs.")] = False,
     engine: Annotated[str, typer.Option(help="local (this process) or ray (Ray Data: this machine or a cluster; needs mlc[ray]).")] = "local",
     ray_address: Annotated[Optional[str], typer.Option(envvar="RAY_ADDRESS", help="Ray cluster to join (default: start a local one).")] = None,
     workers: Annotated[int, typer.Option(min=1, help="--engine ray: tagging actors.")] = 1,
@@ -166,6 +169,7 @@ def batch_predict_command(
         keep_columns=tuple(c.strip() for c in keep_columns.split(",") if c.strip()) if keep_columns else None,
         top_k=top_k, threshold=threshold, batch_size=batch_size, strict=strict,
         input_format=input_format, output_format=output_format, skip_existing=skip_existing, fail_fast=fail_fast,
+        force=force,
     )
     notify = (lambda message: None) if quiet else (lambda message: err_console.print(message, markup=False, highlight=False, soft_wrap=True))
     on_failure = lambda message: err_console.print(f"mlc: error: {message}", markup=False, highlight=False, soft_wrap=True)  # noqa: E731
@@ -228,7 +232,7 @@ def consume_command(
     group: Annotated[str, typer.Option(envvar="MLC_GROUP", help="Consumer group (created if missing).")] = "taggers",
     consumer: Annotated[Optional[str], typer.Option(help="This worker's name in the group (default: host-pid).")] = None,
     results_stream: Annotated[str, typer.Option(envvar="MLC_RESULTS_STREAM", help="Stream the results are added to.")] = "mlc:tags",
-    model_dir: opt.ModelDir = Path("runs/arxiv"),
+    model_dir: opt.ModelDir = DEFAULT_MODEL_DIR,
     text_field: opt.TextField = "text",
     batch_size: Annotated[int, typer.Option(min=1, help="Messages per batch.")] = 512,
     max_wait_ms: Annotated[int, typer.Option(min=1, help="Longest wait to fill a batch.")] = 1000,
@@ -260,7 +264,7 @@ def consume_command(
 
 @app.command("info")
 def info_command(
-    model_dir: Annotated[Path, typer.Argument(envvar="MLC_MODEL_DIR", help="Model directory.")] = Path("runs/arxiv"),
+    model_dir: Annotated[Path, typer.Argument(envvar="MLC_MODEL_DIR", help="Model directory.")] = DEFAULT_MODEL_DIR,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metadata as JSON.")] = False,
 ) -> None:
     """Labels, metrics, training data and versions of a model directory."""

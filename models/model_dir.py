@@ -3,6 +3,7 @@ out), labels.json (output order), metadata.json (`ModelMetadata`), history.csv a
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,15 @@ METADATA_FILE = "metadata.json"
 HISTORY_FILE = "history.csv"
 CURVES_FILE = "training_curves.png"
 REQUIRED_FILES = (MODEL_FILE, LABELS_FILE, METADATA_FILE)
+
+
+def default_model_dir() -> Path:
+    """Where `mlc train` writes and every command reads a model unless told otherwise: `$MLC_MODEL_DIR`, else
+    `$XDG_DATA_HOME/mlc/models/default`, else `~/.local/share/mlc/models/default`; the same from any directory."""
+    if os.environ.get("MLC_MODEL_DIR"):
+        return Path(os.environ["MLC_MODEL_DIR"]).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "mlc" / "models" / "default"
 
 
 def write_model_dir(target: Path, weights: ModelWeights, labels: list[str], metadata: ModelMetadata,

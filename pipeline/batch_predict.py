@@ -49,6 +49,7 @@ class PredictOptions:
     output_format: str | None = None
     skip_existing: bool = False
     fail_fast: bool = False
+    force: bool = False  # overwrite an output written beside its input by an earlier run
 
 
 @dataclass
@@ -136,13 +137,19 @@ def batch_predict(
     for job in jobs:  # fail on unknown formats before loading the model or writing anything
         detect_format(job.source, options.input_format)
         output_format(job.target, options.output_format)
+    if output is None and out_dir is None and not (options.skip_existing or options.force):
+        existing = [job.target for job in jobs if job.target != STDOUT and Path(job.target).exists()]
+        if existing:
+            raise InputError(f"{existing[0]}: exists already; pass --force to overwrite it, or --skip-existing to tag "
+                             "only inputs that are newer than their output")
     model = Model.load(model_dir)
     runner = LocalRunner(model, options.top_k, options.threshold, RunnerSettings.for_this_machine())
     schema = OutputSchema(model.labels, options.top_k)
     summary = PredictSummary(device=device_summary())
     started = time.perf_counter()  # rows/s is the pipeline's throughput, after the one-off model load
-    lock_dir = out_dir if out_dir is not None else (None if output == STDOUT else Path(str(output)).resolve().parent)
-    with output_lock(lock_dir) if lock_dir is not None else contextlib.nullcontext():
+    with contextlib.ExitStack() as locks:
+        for directory in sorted({Path(job.target).resolve().parent for job in jobs if job.target != STDOUT}):
+            locks.enter_context(output_lock(directory))
         for job in jobs:
             _remove_stale_temps(job, notify)
         summary.files = tag_each_file(

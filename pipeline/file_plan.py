@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlc.models.errors import InputError, LockedError
-from mlc.pipeline.readers import STDIN, SUFFIXES, detect_format, file_info, format_from_suffix
+from mlc.pipeline.readers import STDIN, SUFFIXES, detect_format, file_info, format_from_suffix, is_uri
 from mlc.pipeline.writers import STDOUT
 
 LOCK_NAME = ".mlc.lock"
+TAGGED = ".tagged"  # `a.parquet` is tagged into `a.tagged.parquet` beside it when no output is named
 OUTPUT_SUFFIX = {"parquet": ".parquet", "csv": ".csv", "jsonl": ".jsonl"}
 
 
@@ -30,12 +31,9 @@ def expand_inputs(patterns: Sequence[str]) -> list[str]:
             continue
         path = Path(pattern)
         if path.is_dir():
-            found.extend(
-                str(p) for p in sorted(path.iterdir())
-                if p.is_file() and format_from_suffix(p) and not p.name.startswith(".")
-            )
+            found.extend(str(p) for p in sorted(path.iterdir()) if p.is_file() and format_from_suffix(p) and _is_input(p))
         elif glob.has_magic(pattern) and not path.exists():
-            matches = [m for m in sorted(glob.glob(pattern)) if Path(m).is_file() and not Path(m).name.startswith(".")]
+            matches = [m for m in sorted(glob.glob(pattern)) if Path(m).is_file() and _is_input(Path(m))]
             if not matches:
                 raise InputError(f"{pattern}: no file matches")
             found.extend(matches)
@@ -46,6 +44,12 @@ def expand_inputs(patterns: Sequence[str]) -> list[str]:
     if found.count(STDIN) > 1:
         raise InputError("standard input (-) can be read only once")
     return found
+
+
+def _is_input(path: Path) -> bool:
+    """A file a directory or a glob brings in: not hidden (temp files, failure records), not an output mlc wrote
+    beside its input (`*.tagged.*`), which a later run over the same directory would otherwise tag again."""
+    return not path.name.startswith(".") and not stem(str(path)).endswith(TAGGED)
 
 
 def stem(source: str) -> str:
@@ -68,19 +72,25 @@ class FileJob:
 def plan_jobs(
     sources: Sequence[str], output: str | None, out_dir: Path | None, fmt: str | None, input_format: str | None = None
 ) -> list[FileJob]:
-    """Pair each input with its output; refuse ambiguous or colliding targets before anything is written."""
-    if (output is None) == (out_dir is None):
-        raise InputError("give exactly one of -o/--output FILE and --out-dir DIR")
+    """Pair each input with its output: `-o` for one input, else `--out-dir/<stem>.<fmt>`, else `<stem>.tagged.<fmt>`
+    beside the input (standard input goes to standard output); refuse colliding targets before anything is written."""
+    if output is not None and out_dir is not None:
+        raise InputError("give at most one of -o/--output FILE and --out-dir DIR")
     if output is not None:
         if len(sources) > 1:
             raise InputError(f"{len(sources)} inputs but one -o file; use --out-dir for several inputs")
         return [FileJob(sources[0], output)]
-    assert out_dir is not None
     jobs: list[FileJob] = []
     seen: dict[str, str] = {}
     for source in sources:
+        if source == STDIN and out_dir is None:
+            jobs.append(FileJob(source, STDOUT))
+            continue
+        if out_dir is None and is_uri(source):
+            raise InputError(f"{source}: not a local file, so its output cannot go beside it; give -o or --out-dir")
         suffix = OUTPUT_SUFFIX[fmt or detect_format(source, input_format)]
-        target = out_dir / (stem(source) + suffix)
+        beside = Path(source).parent if out_dir is None else None
+        target = out_dir / (stem(source) + suffix) if beside is None else beside / (stem(source) + TAGGED + suffix)
         if str(target) in seen:
             raise InputError(f"{source} and {seen[str(target)]} would both write {target}")
         seen[str(target)] = source

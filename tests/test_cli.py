@@ -109,3 +109,32 @@ def test_info_rejects_a_corrupt_model_dir(cli, model_dir, tmp_path):
     shutil.copytree(model_dir, broken)
     (broken / "metadata.json").write_text("{not json")
     assert_one_line_error(cli("info", broken), 4, "metadata.json", "not valid JSON")
+
+
+@pytest.mark.slow
+def test_the_quick_start_runs_from_any_directory(cli, abstracts_csv, tmp_path, monkeypatch):
+    """`mlc train`, then `mlc batch-predict input.parquet`: the model goes to the per-user default location and
+    the output beside its input, which a second run neither overwrites unasked nor takes as an input."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.delenv("MLC_MODEL_DIR", raising=False)
+    work = tmp_path / "anywhere"
+    work.mkdir()
+    pq.write_table(pa.table({"id": ["a", "b"], "abstract": ["Deep networks for image segmentation.", "Graph theory."]}),
+                   work / "input.parquet")
+    trained = cli("train", "--data", abstracts_csv, "--epochs", "2", "--threshold-folds", "0", "--quiet", cwd=work)
+    assert trained.code == 0, trained.stderr
+    default = tmp_path / "data" / "mlc" / "models" / "default"
+    assert (default / "model.keras").is_file() and str(default) in cli("info", cwd=work).stdout
+
+    first = cli("batch-predict", "input.parquet", cwd=work)
+    assert first.code == 0, first.stderr
+    assert "input.tagged.parquet" in first.stderr
+    assert pq.read_table(work / "input.tagged.parquet").column("id").to_pylist() == ["a", "b"]
+    assert_one_line_error(cli("batch-predict", "input.parquet", "--quiet", cwd=work), 3, "input.tagged.parquet", "--force")
+    skipped = cli("batch-predict", ".", "--skip-existing", cwd=work)  # the directory: input.parquet only
+    assert skipped.code == 0 and "1 skipped" in skipped.stderr and "input.tagged.tagged" not in skipped.stderr
+    assert cli("batch-predict", "input.parquet", "--force", "--quiet", cwd=work).code == 0
+    assert sorted(p.name for p in work.iterdir()) == ["input.parquet", "input.tagged.parquet"]
