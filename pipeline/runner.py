@@ -74,12 +74,9 @@ class LocalRunner:
         self.batch_function = model.batch_function(k, threshold)
 
     def run(self, chunks: Iterator[tuple[pa.Array, Any]]) -> Iterator[tuple[Any, Predictions]]:
-        """Run (text array, side data) chunks through tf.data in order; yield (side data, predictions). A chunk
-        longer than `slice_rows` goes through as several slices, joined again before it is yielded.
-
-        The texts come from a Python generator that TensorFlow calls from its own threads. TensorFlow cannot cancel
-        such a pipeline safely, so however this generator is left (an error, Ctrl-C, SIGTERM, a consumer that
-        stops), the source is told to stop and the pipeline is run to its end before the exception goes on."""
+        """Run (text array, side data) chunks through tf.data in order; yield (side data, predictions). TensorFlow
+        cannot safely cancel a pipeline whose source is Python, so on any way out (error, Ctrl-C, SIGTERM, a consumer
+        that stops) the source stops and the pipeline runs to its end (at most `parallel` slices in flight)."""
         pending: deque = deque()  # (side data, slices) of each chunk, queued before its first slice goes in
         failure: list[BaseException] = []
         stop = threading.Event()
