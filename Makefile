@@ -6,7 +6,7 @@ DATA   ?=
 MODEL  ?= runs/arxiv
 DATA_ARG := $(if $(DATA),--data $(DATA),)
 
-.PHONY: demo test install clean
+.PHONY: demo test check lint install clean
 
 $(BIN)/mlc: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,15 @@ demo: install
 
 # What .ci/run calls: every test, slow and service-backed ones included.
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -rs
+
+# The edit-test loop: the tests not marked slow (no Redis, Ray or process faults).
+check: install
+	$(BIN)/python -m pytest -q -rs -m "not slow"
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info

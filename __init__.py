@@ -2,6 +2,7 @@
 
 Importing mlc starts no TensorFlow; a model starts it on its first prediction.
 """
+
 from __future__ import annotations
 
 from importlib import metadata as _metadata

@@ -5,6 +5,7 @@ MLP), top-3 labels are picked in Python, pandas writes Parquet.
 
     python bench/example_way.py INPUT.parquet MODEL_DIR OUTPUT.parquet [--text-column abstract]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,14 +32,20 @@ def main() -> None:
     import keras
 
     import mlc.models.keras_layers  # noqa: F401  registers mlc>TfIdfScaling (models trained with mlc's defaults hold it)
+
     frame = pd.read_parquet(args.input)
     model = keras.saving.load_model(args.model_dir / "model.keras", safe_mode=True)
     labels = json.loads((args.model_dir / "labels.json").read_text())
-    probabilities = model.predict(np.asarray(frame[args.text_column].tolist(), dtype=object), batch_size=args.batch_size, verbose=0)
+    probabilities = model.predict(
+        np.asarray(frame[args.text_column].tolist(), dtype=object), batch_size=args.batch_size, verbose=0
+    )
     rows = []
     for scores in probabilities:
         top = sorted(range(len(labels)), key=lambda i: -scores[i])[:3]
-        rows.append({f"label_{k + 1}": labels[i] for k, i in enumerate(top)} | {f"score_{k + 1}": float(scores[i]) for k, i in enumerate(top)})
+        rows.append(
+            {f"label_{k + 1}": labels[i] for k, i in enumerate(top)}
+            | {f"score_{k + 1}": float(scores[i]) for k, i in enumerate(top)}
+        )
     out = pd.DataFrame(rows)
     out.insert(0, "id", frame["id"].values)
     out.to_parquet(args.output, index=False)

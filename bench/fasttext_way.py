@@ -6,6 +6,7 @@ Parquet file through it in batches (lower-casing in Python, as fastText expects)
     python bench/fasttext_way.py train ../shared/data/arxiv_abstracts.csv /tmp/ft.bin
     python bench/fasttext_way.py predict /tmp/ft.bin INPUT.parquet OUTPUT.parquet
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,8 +51,12 @@ def predict(model_path: Path, source: Path, target: Path, text_column: str, batc
         labels, scores = model.f.multilinePredict(texts, 3, 0.0, "strict")
         columns: dict[str, pa.Array] = {"id": batch.column("id")}
         for k in range(3):
-            columns[f"label_{k + 1}"] = pa.array([row[k].removeprefix("__label__") if len(row) > k else None for row in labels])
-            columns[f"score_{k + 1}"] = pa.array(np.array([row[k] if len(row) > k else np.nan for row in scores], dtype=np.float32))
+            columns[f"label_{k + 1}"] = pa.array(
+                [row[k].removeprefix("__label__") if len(row) > k else None for row in labels]
+            )
+            columns[f"score_{k + 1}"] = pa.array(
+                np.array([row[k] if len(row) > k else np.nan for row in scores], dtype=np.float32)
+            )
         out = pa.RecordBatch.from_pydict(columns)
         if writer is None:
             writer = pq.ParquetWriter(target, out.schema, compression="zstd")

@@ -9,6 +9,7 @@ run finished first); never a native abort (a negative status), and nothing left 
     python ../shared/tools/make_corpus.py --rows 100000 --out /tmp/stress.parquet
     python bench/interrupt_stress.py --model-dir runs/arxiv --input /tmp/stress.parquet --tries 300 --burn
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,11 +31,28 @@ def _child_setup() -> None:
 
 def one_try(model_dir: Path, source: Path, out: Path, delay: float, sig: int) -> tuple[int, list[str], str]:
     """(exit status, files left in `out` other than a finished output, stderr)."""
-    command = [sys.executable, "-m", "mlc.cli.app", "batch-predict", str(source), "--model-dir", str(model_dir),
-               "--out-dir", str(out), "--batch-size", "1024", "--quiet"]
+    command = [
+        sys.executable,
+        "-m",
+        "mlc.cli.app",
+        "batch-predict",
+        str(source),
+        "--model-dir",
+        str(model_dir),
+        "--out-dir",
+        str(out),
+        "--batch-size",
+        "1024",
+        "--quiet",
+    ]
     # faulthandler prints every thread's Python stack if the run aborts in native code: the evidence for a cause
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=_child_setup,
-                               env={**os.environ, "PYTHONFAULTHANDLER": "1"})
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        preexec_fn=_child_setup,
+        env={**os.environ, "PYTHONFAULTHANDLER": "1"},
+    )
     time.sleep(delay)
     if process.poll() is None:
         process.send_signal(sig)
@@ -54,7 +72,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     rng = random.Random(args.seed)
-    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 1)] if args.burn else []
+    burners = (
+        [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 1)]
+        if args.burn
+        else []
+    )
     outcomes: Counter = Counter()
     problems = []
     try:
@@ -66,13 +88,19 @@ def main() -> None:
                 outcomes[(signal.Signals(sig).name, code)] += 1
                 if code < 0 or left or code not in (0, 130, 143):
                     problems.append((i, signal.Signals(sig).name, round(delay, 2), code, left))
-                    print(f"try {i}: {signal.Signals(sig).name} at {delay:.2f} s -> status {code}, left {left}; stderr:\n{stderr}\n", flush=True)
+                    print(
+                        f"try {i}: {signal.Signals(sig).name} at {delay:.2f} s -> status {code}, left {left}; "
+                        f"stderr:\n{stderr}\n",
+                        flush=True,
+                    )
                 if (i + 1) % 25 == 0:
                     print(f"{i + 1} tries: {dict(outcomes)}", flush=True)
     finally:
         for burner in burners:
             burner.kill()
-    print(f"\n{args.tries} tries{' beside a CPU burner per core' if burners else ''}, signals 0.2-{args.max_delay} s in:")
+    print(
+        f"\n{args.tries} tries{' beside a CPU burner per core' if burners else ''}, signals 0.2-{args.max_delay} s in:"
+    )
     for (name, code), count in sorted(outcomes.items()):
         print(f"  {name}: exit status {code}: {count}")
     aborts = sum(1 for p in problems if p[3] < 0)

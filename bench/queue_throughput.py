@@ -5,6 +5,7 @@ temp dir. Each step is its own `mlc` process; wall times include start-up and mo
 
     python bench/queue_throughput.py --model-dir runs/arxiv /tmp/corpus_100k.parquet
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,26 +40,71 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         port = free_port()
         server = subprocess.Popen(
-            [shutil.which("redis-server") or "redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", scratch, "--save", "", "--appendonly", "no"],
+            [
+                shutil.which("redis-server") or "redis-server",
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                scratch,
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
             stdout=subprocess.DEVNULL,
         )
         url = f"redis://127.0.0.1:{port}/0"
         try:
             time.sleep(0.5)
-            batch_s, batch_rss = run([*mlc, "batch-predict", str(args.input), "-m", str(args.model_dir), "-o", f"{scratch}/out.parquet", "--quiet"])
+            batch_s, batch_rss = run(
+                [
+                    *mlc,
+                    "batch-predict",
+                    str(args.input),
+                    "-m",
+                    str(args.model_dir),
+                    "-o",
+                    f"{scratch}/out.parquet",
+                    "--quiet",
+                ]
+            )
             enqueue_s, _ = run([*mlc, "enqueue", str(args.input), "--redis-url", url, "--quiet"])
-            consume_s, consume_rss = run([*mlc, "consume", "--redis-url", url, "-m", str(args.model_dir), "--drain",
-                                          "--batch-size", str(args.consume_batch_size), "--log-interval", "1000"])
-            tagged = int(subprocess.run(["redis-cli", "-p", str(port), "XLEN", "mlc:tags"], capture_output=True, text=True).stdout)
+            consume_s, consume_rss = run(
+                [
+                    *mlc,
+                    "consume",
+                    "--redis-url",
+                    url,
+                    "-m",
+                    str(args.model_dir),
+                    "--drain",
+                    "--batch-size",
+                    str(args.consume_batch_size),
+                    "--log-interval",
+                    "1000",
+                ]
+            )
+            tagged = int(
+                subprocess.run(
+                    ["redis-cli", "-p", str(port), "XLEN", "mlc:tags"], capture_output=True, text=True
+                ).stdout
+            )
             assert tagged == rows, (tagged, rows)
         finally:
             server.terminate()
             server.wait()
     print(f"| pipeline ({rows:,} rows) | seconds | rows/s | peak RSS (MB) | vs batch-predict |")
     print("| --- | ---: | ---: | ---: | ---: |")
-    print(f"| mlc batch-predict (Parquet -> Parquet) | {batch_s:.1f} | {rows / batch_s:,.0f} | {batch_rss:,.0f} | 1.0x |")
+    print(
+        f"| mlc batch-predict (Parquet -> Parquet) | {batch_s:.1f} | {rows / batch_s:,.0f} | {batch_rss:,.0f} | 1.0x |"
+    )
     print(f"| mlc enqueue (Parquet -> stream) | {enqueue_s:.1f} | {rows / enqueue_s:,.0f} | | |")
-    print(f"| mlc consume --drain (stream -> results stream, batch {args.consume_batch_size}) | {consume_s:.1f} | {rows / consume_s:,.0f} | {consume_rss:,.0f} | {batch_s / consume_s:.2f}x |")
+    print(
+        f"| mlc consume --drain (stream -> results stream, batch {args.consume_batch_size}) | {consume_s:.1f} | "
+        f"{rows / consume_s:,.0f} | {consume_rss:,.0f} | {batch_s / consume_s:.2f}x |"
+    )
     total = enqueue_s + consume_s
     print(f"| enqueue + consume, end to end | {total:.1f} | {rows / total:,.0f} | | {batch_s / total:.2f}x |")
     print(f"\nmachine: {machine()}")

@@ -5,6 +5,7 @@ instance and its actors, as a user would see it. RSS is the driver's (Ray's work
 
     python bench/ray_engine.py --model-dir runs/arxiv /tmp/bench/corpus_1m.parquet
 """
+
 from __future__ import annotations
 
 import argparse

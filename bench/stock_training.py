@@ -6,6 +6,7 @@ sparse TF-IDF batches. Both run the same epochs (no early stopping), alternated,
 
     python bench/stock_training.py ../shared/data/arxiv_abstracts.csv --max-tokens 75000
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,7 +27,9 @@ def stock_keras_fit(texts, label_lists, val_texts, val_labels, config: TrainConf
     _, keras = tf_keras()
     keras.utils.set_random_seed(config.seed)
     labels = label_vocabulary(label_lists)
-    vectorizer = make_vectorizer(texts, config.max_tokens or vocabulary_size(texts), split_punctuation=config.split_punctuation)
+    vectorizer = make_vectorizer(
+        texts, config.max_tokens or vocabulary_size(texts), split_punctuation=config.split_punctuation
+    )
     features = SparseTfIdf(vectorizer.get_config(), *vectorizer_state(vectorizer), config.scaling)
     inputs = keras.Input(shape=(features.vocabulary_size,), sparse=True)
     hidden = inputs
@@ -34,9 +37,15 @@ def stock_keras_fit(texts, label_lists, val_texts, val_labels, config: TrainConf
         hidden = keras.layers.Dropout(config.dropout)(keras.layers.Dense(units, activation="relu")(hidden))
     model = keras.Model(inputs, keras.layers.Dense(len(labels), activation="sigmoid")(hidden))
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="binary_crossentropy")
-    model.fit(training_dataset(vectorize(features, texts), multi_hot(label_lists, labels), config.batch_size, config.seed),
-              validation_data=training_dataset(vectorize(features, val_texts), multi_hot(val_labels, labels), config.batch_size, None),
-              epochs=config.epochs, shuffle=False, verbose=0)
+    model.fit(
+        training_dataset(vectorize(features, texts), multi_hot(label_lists, labels), config.batch_size, config.seed),
+        validation_data=training_dataset(
+            vectorize(features, val_texts), multi_hot(val_labels, labels), config.batch_size, None
+        ),
+        epochs=config.epochs,
+        shuffle=False,
+        verbose=0,
+    )
 
 
 def main() -> None:
@@ -49,15 +58,20 @@ def main() -> None:
     split = prepare(load_labelled(args.data, ColumnOptions()))
     config = TrainConfig(max_tokens=args.max_tokens, epochs=args.epochs, patience=args.epochs + 1, linear_share=0.0)
     rows = (split.train.texts, split.train.labels, split.validation.texts, split.validation.labels)
-    ways = {"mlc (CSR first layer, fused Adam)": lambda: train_mlp(*rows, config),
-            "stock Keras (Dense, Adam)": lambda: stock_keras_fit(*rows, config)}
+    ways = {
+        "mlc (CSR first layer, fused Adam)": lambda: train_mlp(*rows, config),
+        "stock Keras (Dense, Adam)": lambda: stock_keras_fit(*rows, config),
+    }
     best = {name: float("inf") for name in ways}
     for _ in range(args.repeat):
         for name, run in ways.items():
             started = time.perf_counter()
             run()
             best[name] = min(best[name], time.perf_counter() - started)
-    print(f"{len(split.train.texts):,} training rows, max_tokens {config.max_tokens or 'default'}, {args.epochs} epochs, best of {args.repeat}")
+    print(
+        f"{len(split.train.texts):,} training rows, max_tokens {config.max_tokens or 'default'}, {args.epochs} "
+        f"epochs, best of {args.repeat}"
+    )
     for name, seconds in best.items():
         print(f"  {name}: {seconds:.1f} s")
     mlc_seconds = best[next(iter(ways))]

@@ -9,6 +9,7 @@ reported with the test-split figures that run printed.
 
     python bench/train_time.py ../shared/data/arxiv_abstracts.csv
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,11 +45,24 @@ def synthetic_file(source: Path, rows: int, target: Path, seed: int = 0) -> None
         n = max(3, len(SENTENCE.split(str(frame["summaries"][i]))))
         out_text.append(" ".join(pool[j] for j in rng.integers(0, len(pool), n)))
         out_terms.append(frame["terms"][i])
-    pd.DataFrame({"titles": [f"synthetic {k}" for k in range(rows)], "summaries": out_text, "terms": out_terms}).to_csv(target, index=False)
+    pd.DataFrame({"titles": [f"synthetic {k}" for k in range(rows)], "summaries": out_text, "terms": out_terms}).to_csv(
+        target, index=False
+    )
 
 
 def train(data: Path, model_dir: Path, *extra: str) -> dict:
-    command = [sys.executable, "-m", "mlc.cli.app", "train", "--data", str(data), "--model-dir", str(model_dir), "--quiet", *extra]
+    command = [
+        sys.executable,
+        "-m",
+        "mlc.cli.app",
+        "train",
+        "--data",
+        str(data),
+        "--model-dir",
+        str(model_dir),
+        "--quiet",
+        *extra,
+    ]
     started = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -71,8 +85,11 @@ def main() -> None:
     parser.add_argument("data", type=Path)
     parser.add_argument("--rows", type=int, default=51_774)
     parser.add_argument("--max-tokens", default="75000")
-    parser.add_argument("--big-example-settings", action="store_true",
-                        help="also train the large file with --example-settings, to compare both in one run")
+    parser.add_argument(
+        "--big-example-settings",
+        action="store_true",
+        help="also train the large file with --example-settings, to compare both in one run",
+    )
     parser.add_argument("--big-only", action="store_true", help="skip the 800-row runs")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
@@ -81,18 +98,25 @@ def main() -> None:
         if not args.big_only:
             runs["800 rows, default max_tokens, default early stopping"] = train(args.data, scratch_dir / "a")
             runs[f"800 rows, max_tokens {args.max_tokens}, 20 epochs (no early stop)"] = train(
-                args.data, scratch_dir / "b", "--max-tokens", args.max_tokens, "--patience", "20")
+                args.data, scratch_dir / "b", "--max-tokens", args.max_tokens, "--patience", "20"
+            )
         big = scratch_dir / "big.csv"
         synthetic_file(args.data, args.rows, big)
         runs[f"{args.rows:,} synthetic rows, max_tokens {args.max_tokens}, default early stopping"] = train(
-            big, scratch_dir / "c", "--max-tokens", args.max_tokens)
+            big, scratch_dir / "c", "--max-tokens", args.max_tokens
+        )
         if args.big_example_settings:
-            runs[f"--example-settings: {args.rows:,} synthetic rows, max_tokens {args.max_tokens}, default early stopping"] = train(
-                big, scratch_dir / "d", "--max-tokens", args.max_tokens, "--example-settings")
+            runs[
+                f"--example-settings: {args.rows:,} synthetic rows, max_tokens {args.max_tokens}, default early "
+                "stopping"
+            ] = train(big, scratch_dir / "d", "--max-tokens", args.max_tokens, "--example-settings")
     print("| run | train rows | max_tokens | epochs | seconds | peak RSS (MB) | test micro-F1 | binary acc | P@1 |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name, r in runs.items():
-        print(f"| {name} | {r['train_rows']:,} | {r['max_tokens']:,} | {r['epochs']} | {r['seconds']:.0f} | {r['rss_mb']:,.0f} | {r['micro_f1']:.3f} | {r['binary_accuracy']:.3f} | {r['precision@1']:.3f} |")
+        print(
+            f"| {name} | {r['train_rows']:,} | {r['max_tokens']:,} | {r['epochs']} | {r['seconds']:.0f} | "
+            f"{r['rss_mb']:,.0f} | {r['micro_f1']:.3f} | {r['binary_accuracy']:.3f} | {r['precision@1']:.3f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """The `mlc` command: one thin function per command; every expected error becomes one line and an exit code."""
+
 from __future__ import annotations
 
 import json
@@ -7,7 +8,7 @@ import signal
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -36,8 +37,12 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _global(
-    debug: Annotated[bool, typer.Option("--debug", envvar="MLC_DEBUG", help="Show tracebacks and TensorFlow's own log.")] = False,
-    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print mlc's version and exit.")] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", envvar="MLC_DEBUG", help="Show tracebacks and TensorFlow's own log.")
+    ] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print mlc's version and exit.")
+    ] = False,
 ) -> None:
     _state["debug"] = debug
     if debug:
@@ -46,28 +51,91 @@ def _global(
 
 @app.command("train")
 def train_command(
-    data: Annotated[Optional[str], typer.Option(help="CSV/Parquet/JSONL (.gz) path or http(s) URL; default: the Keras example's arXiv dataset, cached.")] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            help="CSV/Parquet/JSONL (.gz) path or http(s) URL; default: the Keras example's arXiv dataset, cached."
+        ),
+    ] = None,
     model_dir: opt.ModelDir = DEFAULT_MODEL_DIR,
-    text_column: Annotated[Optional[str], typer.Option(help="Text column (default: summaries, abstract, summary or text).")] = None,
+    text_column: Annotated[
+        str | None, typer.Option(help="Text column (default: summaries, abstract, summary or text).")
+    ] = None,
     labels_column: opt.LabelsColumn = None,
     title_column: opt.TitleColumn = None,
     label_sep: opt.LabelSep = None,
     input_format: opt.InputFormat = None,
-    max_tokens: Annotated[Optional[int], typer.Option(min=2, help="Vocabulary size (default: distinct lower-cased words of the training text).")] = None,
+    max_tokens: Annotated[
+        int | None,
+        typer.Option(min=2, help="Vocabulary size (default: distinct lower-cased words of the training text)."),
+    ] = None,
     epochs: Annotated[int, typer.Option(min=1)] = 20,
     batch_size: Annotated[int, typer.Option(min=1)] = 128,
-    learning_rate: Annotated[Optional[float], typer.Option(min=0.0, help="Adam's learning rate (default 1e-2; the example's 1e-3).")] = None,
+    learning_rate: Annotated[
+        float | None, typer.Option(min=0.0, help="Adam's learning rate (default 1e-2; the example's 1e-3).")
+    ] = None,
     patience: Annotated[int, typer.Option(min=1, help="Early-stopping patience, in epochs of no better val_loss.")] = 3,
-    dropout: Annotated[Optional[float], typer.Option(min=0.0, max=0.9, help="Dropout after each hidden layer (default 0.5; the example's 0).")] = None,
-    weight_decay: Annotated[float, typer.Option(min=0.0, help="AdamW weight decay (default 0: plain Adam, the example's).")] = 0.0,
-    sublinear_tf: Annotated[Optional[bool], typer.Option("--sublinear-tf/--raw-tf", help="TF-IDF with 1 + log(count) (default) or the raw count (the example's).")] = None,
-    normalize: Annotated[Optional[bool], typer.Option("--normalize/--no-normalize", help="Scale each TF-IDF row to unit length (default; the example does not).")] = None,
-    split_punctuation: Annotated[Optional[bool], typer.Option("--split-punctuation/--strip-punctuation", help="Punctuation becomes a space (default) or is deleted (Keras's standardize, the example's).")] = None,
+    dropout: Annotated[
+        float | None,
+        typer.Option(min=0.0, max=0.9, help="Dropout after each hidden layer (default 0.5; the example's 0)."),
+    ] = None,
+    weight_decay: Annotated[
+        float, typer.Option(min=0.0, help="AdamW weight decay (default 0: plain Adam, the example's).")
+    ] = 0.0,
+    sublinear_tf: Annotated[
+        bool | None,
+        typer.Option(
+            "--sublinear-tf/--raw-tf", help="TF-IDF with 1 + log(count) (default) or the raw count (the example's)."
+        ),
+    ] = None,
+    normalize: Annotated[
+        bool | None,
+        typer.Option(
+            "--normalize/--no-normalize", help="Scale each TF-IDF row to unit length (default; the example does not)."
+        ),
+    ] = None,
+    split_punctuation: Annotated[
+        bool | None,
+        typer.Option(
+            "--split-punctuation/--strip-punctuation",
+            help="Punctuation becomes a space (default) or is deleted (Keras's standardize, the example's).",
+        ),
+    ] = None,
     lr_schedule: Annotated[str, typer.Option(help="constant, or cosine: decay to 0 over the epochs.")] = "constant",
-    linear_share: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Share of a logistic regression on the same TF-IDF in each output logit, folded into the MLP's layers (default: 0.25, 0.5 or 0.75, whichever gives the best tuned micro-F1 on the threshold-tuning rows; 0: the MLP alone, the example's).")] = None,
-    example_settings: Annotated[bool, typer.Option("--example-settings", help="The Keras example's settings: raw TF-IDF, Keras's standardize, learning rate 1e-3, no dropout, no logistic head (options given still win).")] = False,
+    linear_share: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help=(
+                "Share of a logistic regression on the same TF-IDF in each output logit, folded into the "
+                "MLP's layers (default: 0.25, 0.5 or 0.75, whichever gives the best tuned micro-F1 on the "
+                "threshold-tuning rows; 0: the MLP alone, the example's)."
+            ),
+        ),
+    ] = None,
+    example_settings: Annotated[
+        bool,
+        typer.Option(
+            "--example-settings",
+            help=(
+                "The Keras example's settings: raw TF-IDF, Keras's standardize, learning rate 1e-3, no "
+                "dropout, no logistic head (options given still win)."
+            ),
+        ),
+    ] = False,
     test_size: Annotated[float, typer.Option(help="Held-out share, split half validation, half test.")] = 0.1,
-    threshold_folds: Annotated[Optional[int], typer.Option(min=0, help="Decision thresholds are also tuned on out-of-fold scores of the training rows, from this many extra models (0: the validation split alone; default 5 when that split has under 500 rows, else 0).")] = None,
+    threshold_folds: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help=(
+                "Decision thresholds are also tuned on out-of-fold scores of the training rows, from this "
+                "many extra models (0: the validation split alone; default 5 when that split has under 500 "
+                "rows, else 0)."
+            ),
+        ),
+    ] = None,
     seed: int = 42,
     quiet: opt.Quiet = False,
 ) -> None:
@@ -77,19 +145,42 @@ def train_command(
     from mlc.pipeline.training_data import ColumnOptions
 
     columns = ColumnOptions(text_column, labels_column, title_column, label_sep, input_format)
-    given = {"learning_rate": learning_rate, "dropout": dropout, "sublinear_tf": sublinear_tf, "normalize": normalize,
-             "split_punctuation": split_punctuation, "linear_share": linear_share}
+    given = {
+        "learning_rate": learning_rate,
+        "dropout": dropout,
+        "sublinear_tf": sublinear_tf,
+        "normalize": normalize,
+        "split_punctuation": split_punctuation,
+        "linear_share": linear_share,
+    }
     chosen = {name: value for name, value in given.items() if value is not None}
     if lr_schedule not in ("constant", "cosine"):
         raise typer.BadParameter(f"{lr_schedule!r}: expected constant or cosine", param_hint="--lr-schedule")
     if threshold_folds == 1:
         raise typer.BadParameter("1: expected 0 (no cross-fitting) or at least 2 folds", param_hint="--threshold-folds")
-    settings = dict(max_tokens=max_tokens, epochs=epochs, batch_size=batch_size, patience=patience, seed=seed,
-                    weight_decay=weight_decay, lr_schedule=lr_schedule, **chosen)
+    settings = dict(
+        max_tokens=max_tokens,
+        epochs=epochs,
+        batch_size=batch_size,
+        patience=patience,
+        seed=seed,
+        weight_decay=weight_decay,
+        lr_schedule=lr_schedule,
+        **chosen,
+    )
     config = TrainConfig.example(**settings) if example_settings else TrainConfig(**settings)
     with _epoch_progress(epochs, quiet) as on_epoch:
-        summary = run_train(data, model_dir, columns, config, test_size=test_size, quiet=quiet, on_epoch=on_epoch,
-                            threshold_folds=threshold_folds, on_fold=None if quiet else _fold_line)
+        summary = run_train(
+            data,
+            model_dir,
+            columns,
+            config,
+            test_size=test_size,
+            quiet=quiet,
+            on_epoch=on_epoch,
+            threshold_folds=threshold_folds,
+            on_fold=None if quiet else _fold_line,
+        )
     console.print(steps_table(summary.steps))
     console.print(metrics_table(summary.metrics, f"Test split ({summary.steps['test']} rows)"))
     console.print(
@@ -106,10 +197,17 @@ def evaluate_command(
     labels_column: opt.LabelsColumn = None,
     label_sep: opt.LabelSep = None,
     input_format: opt.InputFormat = None,
-    threshold: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="One decision threshold for every label (default: the model's tuned ones).")] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0, max=1.0, help="One decision threshold for every label (default: the model's tuned ones)."
+        ),
+    ] = None,
     at_k: Annotated[str, typer.Option(help="Comma-separated k for precision@k, recall@k and nDCG@k.")] = "1,3",
-    compare: Annotated[Optional[Path], typer.Option(help="A second model directory, scored on the same rows and shown beside the first.")] = None,
-    json_path: Annotated[Optional[Path], typer.Option("--json", help="Also write the full report as JSON.")] = None,
+    compare: Annotated[
+        Path | None, typer.Option(help="A second model directory, scored on the same rows and shown beside the first.")
+    ] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Also write the full report as JSON.")] = None,
 ) -> None:
     """Score a model on labelled data: binary accuracy and the metrics that judge a multi-label tagger."""
     from mlc.models.atomic import atomic_path
@@ -119,7 +217,9 @@ def evaluate_command(
     try:
         ks = sorted({int(k) for k in at_k.split(",") if k.strip()})
     except ValueError:
-        raise typer.BadParameter(f"{at_k!r} is not a comma-separated list of whole numbers", param_hint="--at-k") from None
+        raise typer.BadParameter(
+            f"{at_k!r} is not a comma-separated list of whole numbers", param_hint="--at-k"
+        ) from None
     if not ks or min(ks) < 1:
         raise typer.BadParameter("every k must be at least 1", param_hint="--at-k")
     columns = ColumnOptions(text_column, labels_column, None, label_sep, input_format)
@@ -140,22 +240,66 @@ def evaluate_command(
 def batch_predict_command(
     inputs: Annotated[list[str], typer.Argument(help="Files, globs, directories, or - for JSONL on stdin.")],
     model_dir: opt.ModelDir = DEFAULT_MODEL_DIR,
-    output: Annotated[Optional[str], typer.Option("--output", "-o", help="Output file (format from its suffix), or - for JSONL on stdout.")] = None,
-    out_dir: Annotated[Optional[Path], typer.Option(help="Output directory: one output per input, same stem. Default (no -o either): <stem>.tagged.<format> beside each input.")] = None,
-    output_format: Annotated[Optional[str], typer.Option(help="parquet, csv or jsonl (default: from -o, or the input's format).")] = None,
+    output: Annotated[
+        str | None,
+        typer.Option("--output", "-o", help="Output file (format from its suffix), or - for JSONL on stdout."),
+    ] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help=(
+                "Output directory: one output per input, same stem. Default (no -o either): "
+                "<stem>.tagged.<format> beside each input."
+            )
+        ),
+    ] = None,
+    output_format: Annotated[
+        str | None, typer.Option(help="parquet, csv or jsonl (default: from -o, or the input's format).")
+    ] = None,
     input_format: opt.InputFormat = None,
     text_column: opt.TextColumn = None,
-    id_column: Annotated[Optional[str], typer.Option(help="Id column to keep (default: id if present, else the row number).")] = None,
-    keep_columns: Annotated[Optional[str], typer.Option(help="Comma-separated input columns to copy to the output ('row' is the row number).")] = None,
+    id_column: Annotated[
+        str | None, typer.Option(help="Id column to keep (default: id if present, else the row number).")
+    ] = None,
+    keep_columns: Annotated[
+        str | None, typer.Option(help="Comma-separated input columns to copy to the output ('row' is the row number).")
+    ] = None,
     top_k: Annotated[int, typer.Option(min=1, help="How many top labels, with scores.")] = 3,
-    threshold: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="One threshold for the `labels` column (default: the model's tuned per-label ones).")] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0, max=1.0, help="One threshold for the `labels` column (default: the model's tuned per-label ones)."
+        ),
+    ] = None,
+    explain: opt.Explain = None,
     batch_size: opt.BatchSize = 4096,
-    strict: Annotated[bool, typer.Option(help="Fail on rows with missing or empty text instead of flagging them.")] = False,
-    skip_existing: Annotated[bool, typer.Option(help="Skip inputs whose output exists and is newer, and inputs that failed before and have not changed since (for cron).")] = False,
-    fail_fast: Annotated[bool, typer.Option(help="Stop at the first input that cannot be read (default: report it, tag the others, exit 3 at the end).")] = False,
-    force: Annotated[bool, typer.Option(help="Overwrite outputs that an earlier run wrote beside their inputs.")] = False,
-    engine: Annotated[str, typer.Option(help="local (this process) or ray (Ray Data: this machine or a cluster; needs mlc[ray]).")] = "local",
-    ray_address: Annotated[Optional[str], typer.Option(envvar="RAY_ADDRESS", help="Ray cluster to join (default: start a local one).")] = None,
+    strict: Annotated[
+        bool, typer.Option(help="Fail on rows with missing or empty text instead of flagging them.")
+    ] = False,
+    skip_existing: Annotated[
+        bool,
+        typer.Option(
+            help=(
+                "Skip inputs whose output exists and is newer, and inputs that failed before and have not "
+                "changed since (for cron)."
+            )
+        ),
+    ] = False,
+    fail_fast: Annotated[
+        bool,
+        typer.Option(
+            help="Stop at the first input that cannot be read (default: report it, tag the others, exit 3 at the end)."
+        ),
+    ] = False,
+    force: Annotated[
+        bool, typer.Option(help="Overwrite outputs that an earlier run wrote beside their inputs.")
+    ] = False,
+    engine: Annotated[
+        str, typer.Option(help="local (this process) or ray (Ray Data: this machine or a cluster; needs mlc[ray]).")
+    ] = "local",
+    ray_address: Annotated[
+        str | None, typer.Option(envvar="RAY_ADDRESS", help="Ray cluster to join (default: start a local one).")
+    ] = None,
     workers: Annotated[int, typer.Option(min=1, help="--engine ray: tagging actors.")] = 1,
     gpus_per_worker: Annotated[float, typer.Option(min=0.0, help="--engine ray: GPUs per actor.")] = 0.0,
     quiet: opt.Quiet = False,
@@ -165,14 +309,29 @@ def batch_predict_command(
     from mlc.pipeline.batch_predict import PredictOptions, batch_predict
 
     options = PredictOptions(
-        text_column=text_column, id_column=id_column,
+        text_column=text_column,
+        id_column=id_column,
         keep_columns=tuple(c.strip() for c in keep_columns.split(",") if c.strip()) if keep_columns else None,
-        top_k=top_k, threshold=threshold, batch_size=batch_size, strict=strict,
-        input_format=input_format, output_format=output_format, skip_existing=skip_existing, fail_fast=fail_fast,
+        top_k=top_k,
+        threshold=threshold,
+        batch_size=batch_size,
+        strict=strict,
+        input_format=input_format,
+        output_format=output_format,
+        skip_existing=skip_existing,
+        fail_fast=fail_fast,
         force=force,
+        explain=explain or 0,
     )
-    notify = (lambda message: None) if quiet else (lambda message: err_console.print(message, markup=False, highlight=False, soft_wrap=True))
-    on_failure = lambda message: err_console.print(f"mlc: error: {message}", markup=False, highlight=False, soft_wrap=True)  # noqa: E731
+    notify = (
+        (lambda message: None)
+        if quiet
+        else (lambda message: err_console.print(message, markup=False, highlight=False, soft_wrap=True))
+    )
+
+    def on_failure(message: str) -> None:
+        err_console.print(f"mlc: error: {message}", markup=False, highlight=False, soft_wrap=True)
+
     if engine not in ("local", "ray"):
         raise typer.BadParameter(f"'{engine}' is not one of local, ray", param_hint="--engine")
     if engine == "ray":
@@ -180,20 +339,39 @@ def batch_predict_command(
 
         if output is not None:
             raise UsageError("--engine ray writes one file per block: give --out-dir DIR, not -o")
-        summary = ray_batch_predict(inputs, model_dir, out_dir, options, RayOptions(ray_address, workers, gpus_per_worker),
-                                    notify=notify, on_failure=on_failure)
+        summary = ray_batch_predict(
+            inputs,
+            model_dir,
+            out_dir,
+            options,
+            RayOptions(ray_address, workers, gpus_per_worker),
+            notify=notify,
+            on_failure=on_failure,
+        )
     else:
         with _row_progress(quiet) as on_rows:
-            summary = batch_predict(inputs, model_dir, output=output, out_dir=out_dir, options=options, on_rows=on_rows,
-                                    notify=notify, on_failure=on_failure)
+            summary = batch_predict(
+                inputs,
+                model_dir,
+                output=output,
+                out_dir=out_dir,
+                options=options,
+                on_rows=on_rows,
+                notify=notify,
+                on_failure=on_failure,
+            )
     done = [f for f in summary.files if not f.skipped and f.error is None]
     skipped = [f for f in summary.files if f.skipped]
     failed_before = sum(1 for f in skipped if f.failed_before)
     err_console.print(
-        f"{len(done)} file(s), {len(skipped)} skipped{f' ({failed_before} unchanged since they failed)' if failed_before else ''}, "
+        f"{len(done)} file(s), {len(skipped)} "
+        f"skipped{f' ({failed_before} unchanged since they failed)' if failed_before else ''}, "
         f"{len(summary.failed)} failed, {summary.rows} rows, {summary.bad_rows} bad rows, "
-        f"{summary.rows_per_second:,.0f} rows/s on {summary.device}; outputs: {', '.join(f.target for f in done) or 'none'}",
-        markup=False, highlight=False, soft_wrap=True,
+        f"{summary.rows_per_second:,.0f} rows/s on {summary.device}; outputs: "
+        f"{', '.join(f.target for f in done) or 'none'}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
     )
     if summary.failed:
         from mlc.models.errors import InputError
@@ -208,7 +386,9 @@ def enqueue_command(
     redis_url: opt.RedisUrl = opt.DEFAULT_REDIS_URL,
     stream: opt.Stream = "mlc:abstracts",
     text_column: opt.TextColumn = None,
-    id_column: Annotated[Optional[str], typer.Option(help="Column sent as the message's `id` (default: id if present).")] = None,
+    id_column: Annotated[
+        str | None, typer.Option(help="Column sent as the message's `id` (default: id if present).")
+    ] = None,
     text_field: opt.TextField = "text",
     input_format: opt.InputFormat = None,
     quiet: opt.Quiet = False,
@@ -217,11 +397,22 @@ def enqueue_command(
     from mlc.pipeline.redis_queue import enqueue, redact
 
     with _row_progress(quiet) as on_rows:
-        summary = enqueue(inputs, redis_url, stream, text_column=text_column, id_column=id_column,
-                          text_field=text_field, input_format=input_format, on_rows=on_rows)
+        summary = enqueue(
+            inputs,
+            redis_url,
+            stream,
+            text_column=text_column,
+            id_column=id_column,
+            text_field=text_field,
+            input_format=input_format,
+            on_rows=on_rows,
+        )
     err_console.print(
         f"enqueued {summary.messages} messages from {len(summary.files)} file(s) to '{stream}' at {redact(redis_url)}"
-        f" ({summary.skipped} rows without text skipped)", markup=False, highlight=False, soft_wrap=True,
+        f" ({summary.skipped} rows without text skipped)",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
     )
 
 
@@ -230,36 +421,96 @@ def consume_command(
     redis_url: opt.RedisUrl = opt.DEFAULT_REDIS_URL,
     stream: opt.Stream = "mlc:abstracts",
     group: Annotated[str, typer.Option(envvar="MLC_GROUP", help="Consumer group (created if missing).")] = "taggers",
-    consumer: Annotated[Optional[str], typer.Option(help="This worker's name in the group (default: host-pid).")] = None,
-    results_stream: Annotated[str, typer.Option(envvar="MLC_RESULTS_STREAM", help="Stream the results are added to.")] = "mlc:tags",
+    consumer: Annotated[str | None, typer.Option(help="This worker's name in the group (default: host-pid).")] = None,
+    results_stream: Annotated[
+        str, typer.Option(envvar="MLC_RESULTS_STREAM", help="Stream the results are added to.")
+    ] = "mlc:tags",
     model_dir: opt.ModelDir = DEFAULT_MODEL_DIR,
     text_field: opt.TextField = "text",
     batch_size: Annotated[int, typer.Option(min=1, help="Messages per batch.")] = 512,
     max_wait_ms: Annotated[int, typer.Option(min=1, help="Longest wait to fill a batch.")] = 1000,
-    claim_idle_ms: Annotated[int, typer.Option(min=0, help="Take over messages pending this long with another consumer.")] = 60_000,
+    claim_idle_ms: Annotated[
+        int, typer.Option(min=0, help="Take over messages pending this long with another consumer.")
+    ] = 60_000,
     claim_interval: Annotated[float, typer.Option(min=0.0, help="Seconds between checks for such messages.")] = 30.0,
-    max_deliveries: Annotated[int, typer.Option(min=1, help="Dead-letter a message delivered more often than this.")] = 5,
+    max_deliveries: Annotated[
+        int, typer.Option(min=1, help="Dead-letter a message delivered more often than this.")
+    ] = 5,
     drain: Annotated[bool, typer.Option(help="Exit 0 once the group has nothing new or pending (for cron).")] = False,
-    max_messages: Annotated[Optional[int], typer.Option(min=1, help="Stop after this many messages.")] = None,
+    max_messages: Annotated[int | None, typer.Option(min=1, help="Stop after this many messages.")] = None,
     top_k: Annotated[int, typer.Option(min=1, help="How many top labels, with scores.")] = 3,
-    threshold: Annotated[Optional[float], typer.Option(min=0.0, max=1.0, help="Score for `labels` (default: the model's).")] = None,
+    threshold: Annotated[
+        float | None, typer.Option(min=0.0, max=1.0, help="Score for `labels` (default: the model's).")
+    ] = None,
     log_interval: Annotated[float, typer.Option(min=0.1, help="Seconds between progress lines.")] = 10.0,
+    explain: opt.Explain = None,
 ) -> None:
     """Tag messages from a Redis stream with a consumer group; results to --results-stream, at least once."""
     from mlc.pipeline.redis_queue import ConsumeOptions, consume, redact
 
     options = ConsumeOptions(
-        stream=stream, group=group, consumer=consumer or "", results_stream=results_stream, text_field=text_field,
-        batch_size=batch_size, max_wait_ms=max_wait_ms, claim_idle_ms=claim_idle_ms, claim_interval=claim_interval,
-        max_deliveries=max_deliveries, drain=drain, max_messages=max_messages, top_k=top_k, threshold=threshold,
+        stream=stream,
+        group=group,
+        consumer=consumer or "",
+        results_stream=results_stream,
+        text_field=text_field,
+        batch_size=batch_size,
+        max_wait_ms=max_wait_ms,
+        claim_idle_ms=claim_idle_ms,
+        claim_interval=claim_interval,
+        max_deliveries=max_deliveries,
+        drain=drain,
+        max_messages=max_messages,
+        top_k=top_k,
+        threshold=threshold,
         log_interval=log_interval,
+        explain=explain or 0,
     )
     log = lambda line: err_console.print(f"mlc consume: {line}", markup=False, highlight=False, soft_wrap=True)  # noqa: E731
     summary = consume(redis_url, model_dir, options, log=log)
     log(
-        f"done: {summary.results} tagged, {summary.dead} dead-lettered, {summary.duplicates} already done elsewhere, {summary.claimed} claimed, "
-        f"{summary.reconnects} reconnects, {summary.messages_per_second:,.0f} messages/s; results in '{results_stream}' at {redact(redis_url)}"
+        f"done: {summary.results} tagged, {summary.dead} dead-lettered, {summary.duplicates} already done "
+        f"elsewhere, {summary.claimed} claimed, "
+        f"{summary.reconnects} reconnects, {summary.messages_per_second:,.0f} messages/s; results in "
+        f"'{results_stream}' at {redact(redis_url)}"
     )
+
+
+@app.command("explain")
+def explain_command(
+    texts: Annotated[list[str], typer.Argument(help="Texts to explain, or - to read one text per line from stdin.")],
+    model_dir: opt.ModelDir = DEFAULT_MODEL_DIR,
+    top_k: Annotated[int, typer.Option(min=1, help="How many top labels to explain.")] = 3,
+    terms: Annotated[int, typer.Option("-n", "--terms", min=1, help="N-grams shown for and against each label.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """Why a text gets its labels: per top label, the n-grams that raised its score most and those that lowered it."""
+    from mlc.cli.render import explanation_tables
+    from mlc.models.model import Model
+
+    if texts == ["-"]:
+        texts = [line.rstrip("\r\n") for line in sys.stdin if line.strip()]
+    model = Model.load(model_dir)
+    explained = model.explain_labels(texts, top_k, terms)
+    if as_json:
+        def terms(pairs: list[tuple[str, float]]) -> list[dict[str, Any]]:
+            return [{"term": term, "weight": weight} for term, weight in pairs]
+
+        report = [
+            {
+                "text": text,
+                "labels": [
+                    {**label._asdict(), "terms": terms(label.terms), "against": terms(label.against)}
+                    for label in labels
+                ],
+            }
+            for text, labels in zip(texts, explained)
+        ]
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+        return
+    for number, (text, labels) in enumerate(zip(texts, explained), start=1):
+        for table in explanation_tables(number, text, labels):
+            console.print(table)
 
 
 @app.command("info")
@@ -281,7 +532,9 @@ def info_command(
     console.print(f"data: {data.get('source')} (sha256 {str(data.get('sha256'))[:12]}…), columns {data.get('columns')}")
     console.print(f"labels ({len(labels)}): {', '.join(labels[:30])}{' …' if len(labels) > 30 else ''}")
     console.print(f"hyper-parameters: {metadata.hyperparameters}")
-    console.print(f"threshold: {metadata.threshold} (per label: {metadata.thresholds or 'none'})   versions: {metadata.versions}")
+    console.print(
+        f"threshold: {metadata.threshold} (per label: {metadata.thresholds or 'none'})   versions: {metadata.versions}"
+    )
     console.print(steps_table(metadata.steps))
     console.print(metrics_table(metadata.metrics.get("test", {}), "Metrics on the test split"))
 
@@ -293,9 +546,18 @@ class _epoch_progress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         show = not quiet and err_console.is_terminal
-        self.progress = None if not show else Progress(
-            TextColumn("train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-            TimeElapsedColumn(), console=err_console, transient=False,
+        self.progress = (
+            None
+            if not show
+            else Progress(
+                TextColumn("train"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.description}"),
+                TimeElapsedColumn(),
+                console=err_console,
+                transient=False,
+            )
         )
         self.epochs = epochs
 
@@ -306,7 +568,9 @@ class _epoch_progress:
 
         def on_epoch(epoch: int, logs: dict[str, float]) -> None:
             self.progress.start()  # type: ignore[union-attr]  # first epoch: data is read, training runs
-            shown = "  ".join(f"{k} {v:.4f}" for k, v in logs.items() if k in ("loss", "val_loss", "val_binary_accuracy"))
+            shown = "  ".join(
+                f"{k} {v:.4f}" for k, v in logs.items() if k in ("loss", "val_loss", "val_binary_accuracy")
+            )
             self.progress.update(task, completed=epoch, description=shown)  # type: ignore[union-attr]
 
         return on_epoch
@@ -398,15 +662,22 @@ def main() -> None:
         elif isinstance(error, typer.Abort):
             err_console.print("mlc: aborted", markup=False)
             code = EXIT_INTERRUPTED
-        elif (signalled := _interrupt_behind(error)) is not None:  # a library turned Ctrl-C or SIGTERM into its own error
-            err_console.print("mlc: interrupted" if signalled == EXIT_INTERRUPTED else "mlc: terminated (SIGTERM)", markup=False)
+        elif (
+            signalled := _interrupt_behind(error)
+        ) is not None:  # a library turned Ctrl-C or SIGTERM into its own error
+            err_console.print(
+                "mlc: interrupted" if signalled == EXIT_INTERRUPTED else "mlc: terminated (SIGTERM)", markup=False
+            )
             code = signalled
         else:
             if _state["debug"]:
                 traceback.print_exc()
             err_console.print(
-                f"mlc: unexpected error: {type(error).__name__}: {' '.join(str(error).split())[:500]} (rerun with --debug for the traceback)",
-                markup=False, highlight=False, soft_wrap=True,
+                f"mlc: unexpected error: {type(error).__name__}: {' '.join(str(error).split())[:500]} (rerun "
+                "with --debug for the traceback)",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
             )
             code = EXIT_UNEXPECTED
     if code in (EXIT_INTERRUPTED, EXIT_TERMINATED):

@@ -1,16 +1,15 @@
 """Options several commands share, defined once. Each may also come from an `MLC_` environment variable."""
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-ModelDir = Annotated[
-    Path, typer.Option("--model-dir", "-m", envvar="MLC_MODEL_DIR", help="Model directory.")
-]
+ModelDir = Annotated[Path, typer.Option("--model-dir", "-m", envvar="MLC_MODEL_DIR", help="Model directory.")]
 TextColumn = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         envvar="MLC_TEXT_COLUMN",
         help="Text column, or several joined by commas (titles,summaries: their texts joined by a space). Default: "
@@ -18,23 +17,38 @@ TextColumn = Annotated[
     ),
 ]
 LabelsColumn = Annotated[
-    Optional[str], typer.Option(help="Labels column (default: first of terms, categories, labels, label).")
+    str | None, typer.Option(help="Labels column (default: first of terms, categories, labels, label).")
 ]
 TitleColumn = Annotated[
-    Optional[str], typer.Option(help="Title column, for dropping duplicate titles (default: titles or title if present).")
+    str | None, typer.Option(help="Title column, for dropping duplicate titles (default: titles or title if present).")
 ]
 LabelSep = Annotated[
-    Optional[str],
-    typer.Option(help="Separator of labels in a plain string cell (default: whitespace); list literals are always read."),
+    str | None,
+    typer.Option(
+        help="Separator of labels in a plain string cell (default: whitespace); list literals are always read."
+    ),
 ]
 InputFormat = Annotated[
-    Optional[str], typer.Option(help="Input format, overriding the file suffix: csv, parquet or jsonl.")
+    str | None, typer.Option(help="Input format, overriding the file suffix: csv, parquet or jsonl.")
+]
+Explain = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        metavar="N",
+        help="Add `why`: per top label, the N n-grams of the text that raised its score most, with their weights.",
+    ),
 ]
 BatchSize = Annotated[int, typer.Option(envvar="MLC_BATCH_SIZE", min=1, help="Rows per batch.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars; errors and the summary only.")]
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 RedisUrl = Annotated[
-    str, typer.Option(envvar="MLC_REDIS_URL", help="Redis URL (redis://[:password@]host:port/db); passwords are never printed.", show_default=True)
+    str,
+    typer.Option(
+        envvar="MLC_REDIS_URL",
+        help="Redis URL (redis://[:password@]host:port/db); passwords are never printed.",
+        show_default=True,
+    ),
 ]
 Stream = Annotated[str, typer.Option(envvar="MLC_STREAM", help="Redis stream of input messages.")]
 TextField = Annotated[str, typer.Option(help="Message field that holds the text.")]

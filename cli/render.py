@@ -1,4 +1,5 @@
 """Human-readable summaries of what the commands return (rich tables on stdout, progress on stderr)."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -18,6 +19,33 @@ HEADLINE_METRICS = (
     "subset_accuracy",
 )
 AT_K_PREFIXES = ("precision@", "recall@", "ndcg@")
+
+
+def explanation_tables(number: int, text: str, labels: list[Any]) -> list[Any]:
+    """`mlc explain`: a heading for the text, then per top label a table of its n-grams for and against."""
+    from rich.text import Text
+
+    shown = " ".join(text.split())
+    out: list[Any] = [Text(f"\n{number}. {shown[:100]}{'...' if len(shown) > 100 else ''}", style="bold")]
+    if not labels:
+        out.append(Text("   no words: nothing to explain"))
+    for label in labels:
+        mark = "over its threshold" if label.above else "under its threshold"
+        if not label.terms and not label.against:
+            out.append(Text(f"{label.label}  {label.score:.3f} ({mark}): no n-gram of the text is in the vocabulary"))
+            continue
+        table = Table(title=f"{label.label}  {label.score:.3f} ({mark})", title_justify="left")
+        table.add_column("for: n-gram")
+        table.add_column("weight", justify="right")
+        table.add_column("against: n-gram")
+        table.add_column("weight", justify="right")
+        for row in range(max(len(label.terms), len(label.against), 1)):
+            cells = []
+            for part in (label.terms, label.against):
+                cells += [part[row][0], f"{part[row][1]:+.3f}"] if row < len(part) else ["", ""]
+            table.add_row(*cells)
+        out.append(table)
+    return out
 
 
 def metric_names(metrics: dict[str, Any]) -> list[str]:
@@ -46,7 +74,9 @@ def per_label_table(rows: list[dict[str, Any]], limit: int = 40) -> Table:
         table.add_column(name, justify="left" if name == "label" else "right")
     for row in sorted(rows, key=lambda r: -r["support"])[:limit]:
         name = row["label"] if row["known"] else f"{row['label']} (unknown)"
-        table.add_row(name, str(row["support"]), str(row["predicted"]), *(f"{row[k]:.3f}" for k in ("precision", "recall", "f1")))
+        table.add_row(
+            name, str(row["support"]), str(row["predicted"]), *(f"{row[k]:.3f}" for k in ("precision", "recall", "f1"))
+        )
     return table
 
 

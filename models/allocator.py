@@ -1,6 +1,7 @@
 """Keep freed memory for the next batch instead of handing it back to the kernel: glibc's heap and TensorFlow's own.
 A 64 MB glibc top pad and TensorFlow's BFC CPU allocator keep a batch's pages mapped for the next one.
-`MLC_MALLOC_TUNING`: auto (pad unless an address-space limit or strict overcommit counts it), 1 (always), 0 (neither)."""
+`MLC_MALLOC_TUNING`: auto (pad unless an address-space limit or strict overcommit counts it), 1 (always), 0 (none)."""
+
 from __future__ import annotations
 
 import ctypes

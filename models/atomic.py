@@ -1,4 +1,5 @@
 """Write-to-temp-then-rename, so no reader ever sees a half-written file or directory."""
+
 from __future__ import annotations
 
 import contextlib

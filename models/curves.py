@@ -1,4 +1,5 @@
 """history.csv and training_curves.png: loss and binary accuracy, train vs validation, as the example plots them."""
+
 from __future__ import annotations
 
 import csv
@@ -26,7 +27,9 @@ def plot_history(history: dict[str, list[float]], path: Path) -> None:
         for prefix, style in (("", "-"), ("val_", "--")):
             values = history.get(prefix + item)
             if values:
-                axis.plot(range(1, len(values) + 1), values, style, label=("validation " if prefix else "train ") + item)
+                axis.plot(
+                    range(1, len(values) + 1), values, style, label=("validation " if prefix else "train ") + item
+                )
         axis.set_xlabel("epoch")
         axis.set_title(f"Train and validation {item} over epochs")
         axis.legend()

@@ -1,4 +1,5 @@
 """The one error family whose message is what the user reads (kept in `models`, the bottom room)."""
+
 from __future__ import annotations
 
 # Documented exit codes (README "Exit codes").

@@ -1,6 +1,7 @@
 """TF-IDF features as sparse entries: the numbers of `TextVectorization(output_mode="tf_idf")`, non-zeros only.
 `SparseTfIdf` counts with Keras's own layer and is exact (training); `NgramTfIdf`, prediction's path for the
 settings `mlc train` writes, looks unigrams up once and finds bigrams by an integer key of two unigram ids."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from mlc.models.tf_runtime import tensorflow, tf_keras
 from mlc.models.index_pairs import interleave
 from mlc.models.scaling import Scaling, scale_sparse
+from mlc.models.tf_runtime import tensorflow, tf_keras
 
 # Keras's own `lower_and_strip_punctuation` pattern (keras/src/layers/preprocessing/text_vectorization.py).
 STRIP_PUNCTUATION = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'
@@ -25,9 +26,17 @@ KERAS_STANDARDIZE = ("lower_and_strip_punctuation", "lower", "strip_punctuation"
 def standardize_name(value: Any) -> Any:
     """A vectorizer's `standardize` as a name: Keras's strings as they are, mlc's function (the callable, or its
     serialized form in a model file) as `SPLIT_PUNCTUATION`; anything else unchanged, so checks reject it."""
-    if isinstance(value, dict) and value.get("class_name") == "function" and value.get("config") == SPLIT_PUNCTUATION_REF:
+    if (
+        isinstance(value, dict)
+        and value.get("class_name") == "function"
+        and value.get("config") == SPLIT_PUNCTUATION_REF
+    ):
         return SPLIT_PUNCTUATION
-    if callable(value) and getattr(value, "__name__", None) == SPLIT_PUNCTUATION and getattr(value, "__module__", "").startswith("mlc."):
+    if (
+        callable(value)
+        and getattr(value, "__name__", None) == SPLIT_PUNCTUATION
+        and getattr(value, "__module__", "").startswith("mlc.")
+    ):
         return SPLIT_PUNCTUATION
     return value
 
@@ -56,7 +65,9 @@ def keras_standardize(value: Any) -> Any:
 class SparseTfIdf:
     """Callable `texts (string tensor, shape [n]) -> SparseTensor [n, vocabulary] of TF-IDF values`."""
 
-    def __init__(self, settings: dict[str, Any], vocabulary: list[str], idf: np.ndarray, scaling: Scaling | None = None) -> None:
+    def __init__(
+        self, settings: dict[str, Any], vocabulary: list[str], idf: np.ndarray, scaling: Scaling | None = None
+    ) -> None:
         tf, keras = tf_keras()
         self.vocabulary_size = len(vocabulary)
         self.scaling = scaling if scaling is not None and scaling.active else None
@@ -107,14 +118,24 @@ class NgramTfIdf:
         self.standardize = standardize_name(settings.get("standardize"))
         self.bigrams = settings.get("ngrams") not in (None, 1)
         self.vocabulary_size = len(vocabulary)
-        words, word_columns, pair_keys, pair_columns = _ngram_tables(vocabulary)
+        words, word_columns, pair_keys, pair_columns = ngram_tables(vocabulary)
         self.n_words = len(words)
         self.idf = tf.constant(idf)
         self.oov_idf = float(idf[OOV_COLUMN])
-        self.words = _table(tf, tf.constant(words or [""], tf.string), tf.constant(np.arange(max(len(words), 1), dtype=np.int64)), len(words))
+        self.words = _table(
+            tf,
+            tf.constant(words or [""], tf.string),
+            tf.constant(np.arange(max(len(words), 1), dtype=np.int64)),
+            len(words),
+        )
         # word id -> its unigram column; the extra last slot, id n_words, is every unknown word's: the OOV column
         self.word_columns = tf.constant(np.append(word_columns, OOV_COLUMN).astype(np.int64))
-        self.pairs = _table(tf, tf.constant(pair_keys if len(pair_keys) else np.array([-2], np.int64)), tf.constant(pair_columns if len(pair_columns) else np.array([OOV_COLUMN], np.int64)), OOV_COLUMN)
+        self.pairs = _table(
+            tf,
+            tf.constant(pair_keys if len(pair_keys) else np.array([-2], np.int64)),
+            tf.constant(pair_columns if len(pair_columns) else np.array([OOV_COLUMN], np.int64)),
+            OOV_COLUMN,
+        )
 
     def tokens(self, texts: Any) -> Any:
         """The layer's standardize and whitespace split, op for op."""
@@ -139,12 +160,14 @@ class NgramTfIdf:
             rows = interleave(rows, rows)
         unknown = tf.equal(columns, OOV_COLUMN)
         oov_counts = tf.math.unsorted_segment_sum(tf.cast(unknown, tf.float32), rows, tf.cast(n_rows, tf.int32))
-        known = tf.reshape(tf.where(columns > OOV_COLUMN), [-1])  # one index list for both (boolean_mask twice: two `where`s)
+        known = tf.reshape(
+            tf.where(columns > OOV_COLUMN), [-1]
+        )  # one index list for both (boolean_mask twice: two `where`s)
         columns, rows = tf.gather(columns, known), tf.gather(rows, known)
         return TfIdfEntries(rows, columns, tf.gather(self.idf, columns), oov_counts, n_rows)
 
 
-def _ngram_tables(vocabulary: list[str]) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+def ngram_tables(vocabulary: list[str]) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
     """Words (every unigram entry and every part of a bigram entry), each word's unigram column (OOV if the word
     is only part of bigrams), and bigram keys `first id * n_words + second id` with their columns."""
     word_ids: dict[str, int] = {}

@@ -1,6 +1,7 @@
 """Fitting a model end to end: the MLP, the logistic head, the head's share, the decision thresholds.
 While the validation split is small, share and thresholds are also tuned on out-of-fold scores of the training
 rows, from `AUTO_FOLDS` more models thrown away after: every tuning row is scored by a model that never saw it."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -46,14 +47,22 @@ class FittedParts:
             return LogitParts(TfScorer(self.weights(0.0).with_logits()).scores(list(texts)), None)
         mlp_only, head_only = self.weights(0.0), self.weights(1.0)
         last_mlp, last_head = mlp_only.dense[-1], head_only.dense[-1]
-        both = DenseWeights(np.hstack([last_mlp.kernel, last_head.kernel]), np.concatenate([last_mlp.bias, last_head.bias]), "linear")
+        both = DenseWeights(
+            np.hstack([last_mlp.kernel, last_head.kernel]), np.concatenate([last_mlp.bias, last_head.bias]), "linear"
+        )
         logits = TfScorer(replace(mlp_only, dense=[*mlp_only.dense[:-1], both])).scores(list(texts))
         n = len(self.mlp.labels)
         return LogitParts(logits[:, :n], logits[:, n:])
 
 
-def fit_parts(train_texts: Sequence[str], train_labels: Sequence[Sequence[str]], val_texts: Sequence[str],
-              val_labels: Sequence[Sequence[str]], config: TrainConfig, on_epoch: EpochHook | None = None) -> FittedParts:
+def fit_parts(
+    train_texts: Sequence[str],
+    train_labels: Sequence[Sequence[str]],
+    val_texts: Sequence[str],
+    val_labels: Sequence[Sequence[str]],
+    config: TrainConfig,
+    on_epoch: EpochHook | None = None,
+) -> FittedParts:
     """Train the MLP, then the logistic head on the same TF-IDF rows unless `linear_share` is 0."""
     mlp, matrix = train_mlp(train_texts, train_labels, val_texts, val_labels, config, on_epoch)
     head = None
@@ -82,7 +91,9 @@ def fit(
     k = cross_fit_folds(threshold_folds, len(val_texts), len(train_texts))
     where = f"{len(val_texts)} validation rows"
     if k:
-        positions = stratified_folds([combination_key(row) for row in train_labels], k, np.random.default_rng(config.seed))
+        positions = stratified_folds(
+            [combination_key(row) for row in train_labels], k, np.random.default_rng(config.seed)
+        )
         oof = out_of_fold_logits(train_texts, train_labels, positions, val_texts, val_labels, labels, config, on_fold)
         truth = np.vstack([multi_hot(train_labels, labels), truth])
         logits = LogitParts.stack([oof, logits])
@@ -93,8 +104,11 @@ def fit(
         linear_share_choice=share_note,
         n_labels=len(labels),
         threshold=tuned.global_threshold,
-        thresholds={label: round(float(t), 2) for label, t, own in zip(labels, tuned.per_label, tuned.tuned)
-                    if own and round(float(t), 2) != round(tuned.global_threshold, 2)},
+        thresholds={
+            label: round(float(t), 2)
+            for label, t, own in zip(labels, tuned.per_label, tuned.tuned)
+            if own and round(float(t), 2) != round(tuned.global_threshold, 2)
+        },
         threshold_tuning=f"{tuned.note}: {where}",
         threshold_folds=k,
         training={"epochs_run": parts.mlp.epochs_run, "best_epoch": parts.mlp.best_epoch},
@@ -128,8 +142,13 @@ def out_of_fold_logits(
     for j, fold in enumerate(folds):
         held = set(fold)
         rest = [i for i in range(len(texts)) if i not in held]
-        parts = fit_parts([texts[i] for i in rest], [label_lists[i] for i in rest], val_texts, val_labels,
-                          replace(config, seed=config.seed + j + 1))
+        parts = fit_parts(
+            [texts[i] for i in rest],
+            [label_lists[i] for i in rest],
+            val_texts,
+            val_labels,
+            replace(config, seed=config.seed + j + 1),
+        )
         logits = parts.logit_parts([texts[i] for i in fold])
         mlp[list(fold)] = aligned(logits.mlp, parts.mlp.labels, labels, ABSENT_LOGIT)
         if head is not None and logits.head is not None:
@@ -139,7 +158,9 @@ def out_of_fold_logits(
     return LogitParts(mlp, head)
 
 
-def aligned(scores: np.ndarray, from_labels: Sequence[str], to_labels: Sequence[str], absent: float = 0.0) -> np.ndarray:
+def aligned(
+    scores: np.ndarray, from_labels: Sequence[str], to_labels: Sequence[str], absent: float = 0.0
+) -> np.ndarray:
     """`scores`' columns reordered to `to_labels`; a label the model did not know scores `absent`."""
     column = {label: j for j, label in enumerate(from_labels)}
     out = np.full((len(scores), len(to_labels)), absent, dtype=np.float32)

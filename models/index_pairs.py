@@ -3,6 +3,7 @@
 Both values go into one int64 word whose two int32 halves `tf.bitcast` exposes as an [n, 2] view: the same
 tensor as `tf.stack([a, b], axis=1)`, for values that fit in int32 (batch rows, vocabulary columns, -1 markers).
 """
+
 from __future__ import annotations
 
 import sys
@@ -18,7 +19,9 @@ def _word(first: Any, second: Any) -> Any:
     """One int64 per entry whose int32 halves, in memory order, are `first` and `second`."""
     tf = tensorflow()
     low, high = (first, second) if _LOW_FIRST else (second, first)
-    return tf.bitwise.bitwise_or(tf.bitwise.left_shift(high, 32), tf.bitwise.bitwise_and(low, tf.constant(_LOW_BITS, tf.int64)))
+    return tf.bitwise.bitwise_or(
+        tf.bitwise.left_shift(high, 32), tf.bitwise.bitwise_and(low, tf.constant(_LOW_BITS, tf.int64))
+    )
 
 
 def stack_pairs(first: Any, second: Any) -> Any:

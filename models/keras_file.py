@@ -1,6 +1,7 @@
 """`model.keras`: written from numpy weights, and read back as numpy weights without building Keras objects.
 Reading checks the archive's `config.json` against the one architecture mlc writes before h5py reads a weight,
 so no code from the file can run; `load_keras_model` gives the Keras object itself, in safe mode."""
+
 from __future__ import annotations
 
 import io
@@ -14,7 +15,9 @@ import numpy as np
 
 from mlc.models.errors import ModelError
 from mlc.models.features import KERAS_STANDARDIZE, SPLIT_PUNCTUATION, keras_standardize, standardize_name
-from mlc.models.scaling import CLASS_NAME as SCALING, REGISTERED_NAME as SCALING_NAME, Scaling, make_layer
+from mlc.models.scaling import CLASS_NAME as SCALING
+from mlc.models.scaling import REGISTERED_NAME as SCALING_NAME
+from mlc.models.scaling import Scaling, make_layer
 from mlc.models.tf_internals import IDF_VARIABLE, LOOKUP_GROUP, VOCABULARY_ASSET
 from mlc.models.weights import ACTIVATIONS, DenseWeights, ModelWeights
 
@@ -33,8 +36,11 @@ def write_keras_file(weights: ModelWeights, path: Path) -> None:
     _, keras = tf_keras()
     settings = weights.vectorizer
     vectorizer = keras.layers.TextVectorization(
-        max_tokens=settings.get("max_tokens") or len(weights.vocabulary), ngrams=settings["ngrams"],
-        output_mode="tf_idf", standardize=keras_standardize(settings["standardize"]), split=settings["split"],
+        max_tokens=settings.get("max_tokens") or len(weights.vocabulary),
+        ngrams=settings["ngrams"],
+        output_mode="tf_idf",
+        standardize=keras_standardize(settings["standardize"]),
+        split=settings["split"],
         name="vectorizer",
     )
     vectorizer.set_vocabulary(weights.vocabulary, weights.idf)
@@ -55,9 +61,8 @@ def write_keras_file(weights: ModelWeights, path: Path) -> None:
 
 def load_keras_model(path: Path) -> Any:
     """The end-to-end Keras model of a `model.keras`, loaded by Keras in safe mode (for users who want it)."""
-    from mlc.models.tf_runtime import tf_keras
-
     import mlc.models.keras_layers  # noqa: F401  registers mlc's layer and standardize function
+    from mlc.models.tf_runtime import tf_keras
 
     _, keras = tf_keras()
     try:
@@ -94,7 +99,9 @@ def read_keras_file(path: Path) -> ModelWeights:
             layers = _check_architecture(path, config)
             vocabulary_files = sorted(n for n in archive.namelist() if re.fullmatch(VOCABULARY_ASSET, n))
             if len(vocabulary_files) != 1:
-                raise ModelError(f"{path}: expected one vectorizer vocabulary in the archive, found {len(vocabulary_files)}")
+                raise ModelError(
+                    f"{path}: expected one vectorizer vocabulary in the archive, found {len(vocabulary_files)}"
+                )
             vocabulary = _vocabulary_lines(archive.read(vocabulary_files[0]).decode("utf-8"))
             _check_weights_size(path, archive.getinfo("model.weights.h5"), layers, len(vocabulary))
             # read whole, then parsed from memory: h5py seeking inside a zip member stream is far slower
@@ -114,7 +121,9 @@ def _check_weights_size(path: Path, info: zipfile.ZipInfo, layers: list[dict[str
     for layer in layers[2:]:
         units = layer["config"].get("units")
         if not isinstance(units, int) or isinstance(units, bool) or units < 1:
-            raise ModelError(f"{path}: layer '{layer['config'].get('name')}' has units {units!r}, not a positive whole number")
+            raise ModelError(
+                f"{path}: layer '{layer['config'].get('name')}' has units {units!r}, not a positive whole number"
+            )
         parameters += width * units + units
         width = units
     limit = parameters * BYTES_PER_PARAMETER + HDF5_OVERHEAD
@@ -134,15 +143,27 @@ def _check_architecture(path: Path, config: Any) -> list[dict[str, Any]]:
         raise ModelError(f"{path}: not a Keras functional model written by mlc") from error
     for layer in layers:
         if layer.get("class_name") == SCALING and layer.get("registered_name") == SCALING_NAME:
-            continue  # mlc's own layer, by its registered name (its place is checked below); never loaded, reimplemented
+            continue  # mlc's own layer by its registered name (its place is checked below): reimplemented, never loaded
         if layer.get("module") != "keras.layers" or layer.get("registered_name") not in (None, layer["class_name"]):
-            raise ModelError(f"{path}: layer '{layer.get('name')}' is a {layer.get('module')}.{layer['class_name']}; mlc loads only its own Keras layers")
+            raise ModelError(
+                f"{path}: layer '{layer.get('name')}' is a {layer.get('module')}.{layer['class_name']}; mlc "
+                "loads only its own Keras layers"
+            )
     body = kinds[3:] if kinds[2:3] == [SCALING] else kinds[2:]
     if kinds[:2] != ["InputLayer", "TextVectorization"] or "Dense" not in body or not set(body) <= {"Dense", "Dropout"}:
-        raise ModelError(f"{path}: layers {kinds} are not mlc's (InputLayer, TextVectorization, [TfIdfScaling], Dense/Dropout...); refusing to load")
+        raise ModelError(
+            f"{path}: layers {kinds} are not mlc's (InputLayer, TextVectorization, [TfIdfScaling], "
+            "Dense/Dropout...); refusing to load"
+        )
     vectorizer = layers[1]["config"]
-    if vectorizer.get("output_mode") != "tf_idf" or standardize_name(vectorizer.get("standardize")) not in STANDARDIZE or vectorizer.get("split") not in ("whitespace", "character", None):
-        raise ModelError(f"{path}: vectorizer settings {({k: vectorizer.get(k) for k in VECTORIZER_KEYS})} are not mlc's")
+    if (
+        vectorizer.get("output_mode") != "tf_idf"
+        or standardize_name(vectorizer.get("standardize")) not in STANDARDIZE
+        or vectorizer.get("split") not in ("whitespace", "character", None)
+    ):
+        raise ModelError(
+            f"{path}: vectorizer settings { ({k: vectorizer.get(k) for k in VECTORIZER_KEYS}) } are not mlc's"
+        )
     for layer in layers[2:]:
         if layer["class_name"] == "Dense":
             activation_name(layer["config"].get("activation"), path)
@@ -163,9 +184,14 @@ def _scaling(config: Any) -> Scaling | None:
 
 def _weights(path: Path, layers: list[dict[str, Any]], vocabulary: list[str], weights: Any) -> ModelWeights:
     groups = weights["layers"]
-    vectorizers = [name for name in groups if LOOKUP_GROUP in groups[name] and IDF_VARIABLE in groups[name][LOOKUP_GROUP]["vars"]]
+    vectorizers = [
+        name for name in groups if LOOKUP_GROUP in groups[name] and IDF_VARIABLE in groups[name][LOOKUP_GROUP]["vars"]
+    ]
     # Keras names weight groups by class in layer order: dense, dense_1, dense_2, ...
-    dense_groups = sorted((name for name in groups if re.fullmatch(r"dense(_\d+)?", name)), key=lambda n: int(n.rpartition("_")[2]) if "_" in n else 0)
+    dense_groups = sorted(
+        (name for name in groups if re.fullmatch(r"dense(_\d+)?", name)),
+        key=lambda n: int(n.rpartition("_")[2]) if "_" in n else 0,
+    )
     if len(vectorizers) != 1 or len(dense_groups) != len(layers) - 2:
         raise ModelError(f"{path}: weight groups {sorted(groups)} do not match its layers")
     idf = np.asarray(groups[vectorizers[0]][LOOKUP_GROUP]["vars"][IDF_VARIABLE][()], dtype=np.float32)
@@ -176,9 +202,16 @@ def _weights(path: Path, layers: list[dict[str, Any]], vocabulary: list[str], we
     for layer, name in zip(layers[2:], dense_groups):
         variables = groups[name]["vars"]
         kernel = np.asarray(variables["0"][()], dtype=np.float32)
-        bias = np.asarray(variables["1"][()], dtype=np.float32) if "1" in variables else np.zeros(kernel.shape[1], np.float32)
+        bias = (
+            np.asarray(variables["1"][()], dtype=np.float32)
+            if "1" in variables
+            else np.zeros(kernel.shape[1], np.float32)
+        )
         if kernel.ndim != 2 or kernel.shape[0] != width or bias.shape != (kernel.shape[1],):
-            raise ModelError(f"{path}: layer '{layer['config'].get('name')}' has a {kernel.shape} kernel where {width} inputs were expected")
+            raise ModelError(
+                f"{path}: layer '{layer['config'].get('name')}' has a {kernel.shape} kernel where {width} "
+                "inputs were expected"
+            )
         dense.append(DenseWeights(kernel, bias, activation_name(layer["config"].get("activation"), path)))
         width = kernel.shape[1]
     return ModelWeights(

@@ -1,13 +1,14 @@
 """mlc's one Keras layer, `mlc>TfIdfScaling`, and its standardize function, `mlc>lower_and_split_punctuation`,
 registered on import: `import mlc.models.keras_layers` before `keras.saving.load_model(path, safe_mode=True)` opens any
 mlc model. The arithmetic is `mlc.models.scaling`'s and `mlc.models.features`'."""
+
 from __future__ import annotations
 
 from typing import Any
 
-from mlc.models.tf_runtime import tf_keras
 from mlc.models.features import SPLIT_PUNCTUATION, standardize_texts
 from mlc.models.scaling import CLASS_NAME, EPSILON, row_scale, sublinear_values
+from mlc.models.tf_runtime import tf_keras
 
 tf, keras = tf_keras()
 
@@ -45,4 +46,9 @@ class TfIdfScaling(keras.layers.Layer):
         return input_shape
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "vocabulary_size": self.vocabulary_size, "sublinear": self.sublinear, "normalize": self.normalize}
+        return {
+            **super().get_config(),
+            "vocabulary_size": self.vocabulary_size,
+            "sublinear": self.sublinear,
+            "normalize": self.normalize,
+        }

@@ -1,6 +1,7 @@
 """A one-vs-rest logistic regression on the MLP's TF-IDF rows, its logit mixed into the MLP's at a share `s`
 and folded exactly into the MLP's own three Dense layers, so the saved model keeps the example's architecture
 (`folded_weights` says how). The linear model ranks frequent labels well, the MLP rare ones."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -23,8 +24,9 @@ EVEN_SHARE = 0.5  # the choice on a tie
 ABSENT_LOGIT = -30.0  # a label a model never saw: probability about 1e-13, below every threshold
 
 
-def fit_logistic(x: Any, targets: np.ndarray, c: float, *, steps: int = STEPS, learning_rate: float = LEARNING_RATE,
-                 seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def fit_logistic(
+    x: Any, targets: np.ndarray, c: float, *, steps: int = STEPS, learning_rate: float = LEARNING_RATE, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """One-vs-rest logistic regression on a canonical SparseTensor [n, V]: minimises the mean binary cross-entropy
     plus `|W|^2 / (2 c n)` (scikit-learn's `C=c`, unpenalised bias) by Adam with a cosine-decayed rate; full batch up
     to `FULL_BATCH_ROWS` rows, above that chunks, `EPOCHS` passes in all. Returns kernel [V, L] and bias [L]."""
@@ -39,14 +41,14 @@ def fit_logistic(x: Any, targets: np.ndarray, c: float, *, steps: int = STEPS, l
     if n <= FULL_BATCH_ROWS:
         state = run(x, transposed(x), tf.constant(targets, tf.float32), state, tf.constant(0), tf.constant(steps))
     else:
-        chunks = _chunks(x, targets, max(MIN_CHUNK_ROWS, -(-n * EPOCHS // steps)), np.random.default_rng(seed))
+        chunks = shuffled_chunks(x, targets, max(MIN_CHUNK_ROWS, -(-n * EPOCHS // steps)), np.random.default_rng(seed))
         for step in range(steps):
             part, part_t, part_y = chunks[step % len(chunks)]
             state = run(part, part_t, part_y, state, tf.constant(step), tf.constant(1))
     return state[0].numpy(), state[1].numpy()
 
 
-def _chunks(x: Any, targets: np.ndarray, size: int, rng: np.random.Generator) -> list[tuple[Any, Any, Any]]:
+def shuffled_chunks(x: Any, targets: np.ndarray, size: int, rng: np.random.Generator) -> list[tuple[Any, Any, Any]]:
     """The rows in a random order, cut into chunks of `size` rows: (chunk, its transpose, its targets) each, all
     canonical. One sort of all entries by their new row, then slices; not a scan of every entry per chunk."""
     tf = tensorflow()
@@ -88,9 +90,16 @@ def _adam_steps(total: int, learning_rate: float, l2: float) -> Any:
             t += 1
             m_k, m_b = 0.9 * m_k + 0.1 * g_k, 0.9 * m_b + 0.1 * g_b
             v_k, v_b = 0.999 * v_k + 0.001 * g_k * g_k, 0.999 * v_b + 0.001 * g_b * g_b
-            size = rate * tf.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t)
-            return (i + 1, kernel - size * m_k / (tf.sqrt(v_k) + 1e-7), bias - size * m_b / (tf.sqrt(v_b) + 1e-7),
-                    m_k, m_b, v_k, v_b)
+            size = rate * tf.sqrt(1 - 0.999**t) / (1 - 0.9**t)
+            return (
+                i + 1,
+                kernel - size * m_k / (tf.sqrt(v_k) + 1e-7),
+                bias - size * m_b / (tf.sqrt(v_b) + 1e-7),
+                m_k,
+                m_b,
+                v_k,
+                v_b,
+            )
 
         kernel, bias, m_k, m_b, v_k, v_b = state
         out = tf.while_loop(lambda i, *_: i < count, step, (tf.constant(0), kernel, bias, m_k, m_b, v_k, v_b))
@@ -99,8 +108,14 @@ def _adam_steps(total: int, learning_rate: float, l2: float) -> Any:
     return run
 
 
-def folded_weights(dense: Sequence[tuple[np.ndarray, np.ndarray]], kernel: np.ndarray, bias: np.ndarray, share: float,
-                   *, unit_rows: bool = True) -> list[tuple[np.ndarray, np.ndarray]]:
+def folded_weights(
+    dense: Sequence[tuple[np.ndarray, np.ndarray]],
+    kernel: np.ndarray,
+    bias: np.ndarray,
+    share: float,
+    *,
+    unit_rows: bool = True,
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """The three (kernel, bias) pairs whose output logit is `(1 - share) * MLP's + share * (x @ kernel + bias)`: one
     more unit per label in each hidden layer computing `x @ w_j + |w_j| + 1`, positive (so ReLU passes it) when rows
     have unit norm (`unit_rows`); otherwise two units a label, relu(z) and relu(-z)."""
@@ -118,8 +133,15 @@ def folded_weights(dense: Sequence[tuple[np.ndarray, np.ndarray]], kernel: np.nd
     extra = extra_kernel.shape[1]
     weights = [
         (np.hstack([k1, extra_kernel]), np.concatenate([b1, extra_bias])),
-        (np.block([[k2, np.zeros((k2.shape[0], extra), np.float32)], [np.zeros((extra, k2.shape[1]), np.float32), np.eye(extra, dtype=np.float32)]]),
-         np.concatenate([b2, np.zeros(extra, np.float32)])),
+        (
+            np.block(
+                [
+                    [k2, np.zeros((k2.shape[0], extra), np.float32)],
+                    [np.zeros((extra, k2.shape[1]), np.float32), np.eye(extra, dtype=np.float32)],
+                ]
+            ),
+            np.concatenate([b2, np.zeros(extra, np.float32)]),
+        ),
         (np.vstack([(1 - share) * k3, out_rows]), (1 - share) * b3 + out_bias),
     ]
     return [(k.astype(np.float32), b.astype(np.float32)) for k, b in weights]
@@ -141,5 +163,6 @@ class LogitParts:
     @staticmethod
     def stack(parts: Sequence[LogitParts]) -> LogitParts:
         heads = [p.head for p in parts]
-        return LogitParts(np.vstack([p.mlp for p in parts]),
-                          None if any(h is None for h in heads) else np.vstack(heads))  # type: ignore[misc]
+        return LogitParts(
+            np.vstack([p.mlp for p in parts]), None if any(h is None for h in heads) else np.vstack(heads)
+        )  # type: ignore[misc]

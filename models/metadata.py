@@ -2,6 +2,7 @@
 
 One dataclass is written by `mlc train`, read back (and checked) by every command, shown by `mlc info`.
 """
+
 from __future__ import annotations
 
 import platform
@@ -48,7 +49,9 @@ class ModelMetadata:
         if not _is_probability(threshold):
             raise ModelError(f"{path}: threshold {threshold!r} is not a number in [0, 1]")
         per_label = value.get("thresholds", {})
-        if not isinstance(per_label, dict) or any(label not in labels or not _is_probability(t) for label, t in per_label.items()):
+        if not isinstance(per_label, dict) or any(
+            label not in labels or not _is_probability(t) for label, t in per_label.items()
+        ):
             raise ModelError(f"{path}: 'thresholds' must map the model's labels to numbers in [0, 1]")
         known = {f.name for f in fields(cls)}
         return cls(**{key: item for key, item in value.items() if key in known})

@@ -1,6 +1,7 @@
 """Multi-label metrics, one name each, in plain NumPy: Keras's `binary_accuracy` (the example's), what judges a
 tagger (micro/macro F1, @k figures, subset accuracy) and what predicting nothing scores. Labels the model does
 not know count as misses and are reported, never dropped."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -20,7 +21,9 @@ def binary_accuracy(y_true: np.ndarray, scores: np.ndarray) -> float:
 
 
 def _safe_div(numerator: np.ndarray | float, denominator: np.ndarray | float) -> Any:
-    return np.divide(numerator, denominator, out=np.zeros_like(np.asarray(numerator, dtype=float)), where=np.asarray(denominator) > 0)
+    return np.divide(
+        numerator, denominator, out=np.zeros_like(np.asarray(numerator, dtype=float)), where=np.asarray(denominator) > 0
+    )
 
 
 def evaluate_scores(
@@ -33,7 +36,7 @@ def evaluate_scores(
 ) -> dict[str, Any]:
     """All metrics for rows of true label lists against a [rows, len(labels)] score matrix."""
     model_labels = list(labels)
-    unknown = Counter(l for row in label_lists for l in row if l not in set(model_labels))
+    unknown = Counter(label for row in label_lists for label in row if label not in set(model_labels))
     all_labels = model_labels + sorted(unknown)
     index = {label: i for i, label in enumerate(all_labels)}
     n_rows, n_model = len(label_lists), len(model_labels)
@@ -63,7 +66,9 @@ def evaluate_scores(
         "labels": n_model,
         "threshold": float(threshold) if np.isscalar(threshold) else "per-label",
         "binary_accuracy": binary_accuracy(y_true[:, :n_model], scores),
-        "binary_accuracy_predict_nothing": float(1.0 - y_true[:, :n_model].mean()) if n_rows and n_model else float("nan"),
+        "binary_accuracy_predict_nothing": float(1.0 - y_true[:, :n_model].mean())
+        if n_rows and n_model
+        else float("nan"),
         "micro_precision": micro_p,
         "micro_recall": micro_r,
         "micro_f1": float(_safe_div(2 * micro_p * micro_r, micro_p + micro_r)),
@@ -74,7 +79,7 @@ def evaluate_scores(
     report.update(at_k(y_true, all_scores, n_model, ks))
     report["unknown_labels"] = {
         "occurrences": int(sum(unknown.values())),
-        "rows": int(sum(1 for row in label_lists if any(l in unknown for l in row))),
+        "rows": int(sum(1 for row in label_lists if any(label in unknown for label in row))),
         "labels": dict(unknown.most_common()),
     }
     report["per_label"] = [

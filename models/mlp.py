@@ -3,6 +3,7 @@
 Keras is used for what it does well here (TextVectorization's adapt, the fit loop, early stopping); the result
 leaves as numpy (`MlpFit`), so nothing downstream holds a Keras object.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -45,8 +46,11 @@ class MlpFit:
     def weights(self, dense: Sequence[tuple[np.ndarray, np.ndarray]], scaling: Any) -> ModelWeights:
         """End-to-end weights with this vectorizer and the given Dense (kernel, bias) pairs."""
         return ModelWeights(
-            vectorizer=dict(self.vectorizer), vocabulary=self.vocabulary, idf=self.idf,
-            dense=[DenseWeights(k, b, a) for (k, b), a in zip(dense, ACTIVATIONS)], scaling=scaling,
+            vectorizer=dict(self.vectorizer),
+            vocabulary=self.vocabulary,
+            idf=self.idf,
+            dense=[DenseWeights(k, b, a) for (k, b), a in zip(dense, ACTIVATIONS)],
+            scaling=scaling,
         )
 
 
@@ -58,7 +62,9 @@ def vocabulary_size(texts: Sequence[str]) -> int:
     return len(vocabulary)
 
 
-def make_vectorizer(texts: Sequence[str], max_tokens: int, *, split_punctuation: bool = False, batch_size: int = 1024) -> Any:
+def make_vectorizer(
+    texts: Sequence[str], max_tokens: int, *, split_punctuation: bool = False, batch_size: int = 1024
+) -> Any:
     """`TextVectorization(max_tokens, ngrams=2, output_mode="tf_idf")` adapted on the training texts; with
     `split_punctuation`, standardized by mlc's registered `lower_and_split_punctuation` instead of Keras's own."""
     tf, keras = tf_keras()
@@ -67,8 +73,12 @@ def make_vectorizer(texts: Sequence[str], max_tokens: int, *, split_punctuation:
         from mlc.models.keras_layers import lower_and_split_punctuation
 
         standardize = lower_and_split_punctuation
-    layer = keras.layers.TextVectorization(max_tokens=max_tokens, ngrams=2, output_mode="tf_idf", standardize=standardize, name="vectorizer")
-    layer.adapt(tf.data.Dataset.from_tensor_slices(list(texts)).batch(batch_size).with_options(static_pipeline_options()))
+    layer = keras.layers.TextVectorization(
+        max_tokens=max_tokens, ngrams=2, output_mode="tf_idf", standardize=standardize, name="vectorizer"
+    )
+    layer.adapt(
+        tf.data.Dataset.from_tensor_slices(list(texts)).batch(batch_size).with_options(static_pipeline_options())
+    )
     return layer
 
 
@@ -110,14 +120,22 @@ def train_mlp(
     if config.lr_schedule == "cosine":
         steps = config.epochs * -(-len(train_texts) // config.batch_size)
         learning_rate = keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=steps)
-    mlp.compile(optimizer=fused_adam(learning_rate, config.weight_decay), loss="binary_crossentropy", metrics=["binary_accuracy"])
+    mlp.compile(
+        optimizer=fused_adam(learning_rate, config.weight_decay),
+        loss="binary_crossentropy",
+        metrics=["binary_accuracy"],
+    )
     train_matrix = vectorize(features, train_texts)
-    callbacks: list[Any] = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)]
+    callbacks: list[Any] = [
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)
+    ]
     if on_epoch is not None:
         callbacks.append(_EpochCallback(keras, on_epoch))
     fitted = mlp.fit(
         training_dataset(train_matrix, multi_hot(train_labels, labels), config.batch_size, config.seed),
-        validation_data=training_dataset(vectorize(features, val_texts), multi_hot(val_labels, labels), config.batch_size, None),
+        validation_data=training_dataset(
+            vectorize(features, val_texts), multi_hot(val_labels, labels), config.batch_size, None
+        ),
         epochs=config.epochs,
         callbacks=callbacks,
         shuffle=False,  # the dataset shuffles itself each epoch; Keras would ignore True and warn
@@ -127,8 +145,16 @@ def train_mlp(
     val_loss = history.get("val_loss", [])
     epochs_run = len(history.get("loss", []))
     dense = [tuple(layer.get_weights()) for layer in mlp.layers if isinstance(layer, keras.layers.Dense)]
-    fit = MlpFit(settings, vocabulary, idf, dense, labels, history,  # type: ignore[arg-type]
-                 best_epoch=int(np.argmin(val_loss)) + 1 if val_loss else epochs_run, epochs_run=epochs_run)
+    fit = MlpFit(
+        settings,
+        vocabulary,
+        idf,
+        dense,
+        labels,
+        history,  # type: ignore[arg-type]
+        best_epoch=int(np.argmin(val_loss)) + 1 if val_loss else epochs_run,
+        epochs_run=epochs_run,
+    )
     return fit, train_matrix
 
 

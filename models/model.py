@@ -3,6 +3,7 @@
 The weights stay backend-neutral; scoring runs through `TfScorer`, built on first use, so loading a model
 starts no TensorFlow and another backend can slot in behind `scores` and `predict_batch`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -31,15 +32,54 @@ class Predictions:
     indices: np.ndarray  # int32 [rows, k]
     scores: np.ndarray  # float32 [rows, k]
     above: np.ndarray  # bool [rows, labels]
+    terms: np.ndarray | None = None  # int64 [rows, k, n]: vocabulary columns explaining each top label (explain)
+    term_weights: np.ndarray | None = None  # float32 [rows, k, n]: their weights, -inf past a row's last term
 
     def __len__(self) -> int:
         return len(self.indices)
+
+    @classmethod
+    def from_tensors(cls, outputs: Sequence[Any]) -> Predictions:
+        """From a batch function's outputs: (scores, indices, above[, terms, weights])."""
+        values, indices, above, *explained = (t.numpy() for t in outputs)
+        return cls(indices, values, above, *explained)
 
     @staticmethod
     def concat(parts: Sequence[Predictions]) -> Predictions:
         if len(parts) == 1:
             return parts[0]
-        return Predictions(*(np.concatenate([getattr(p, name) for p in parts]) for name in ("indices", "scores", "above")))
+        names = ("indices", "scores", "above") + (("terms", "term_weights") if parts[0].terms is not None else ())
+        return Predictions(*(np.concatenate([getattr(p, name) for p in parts]) for name in names))
+
+    def explanations(self, vocabulary: Sequence[str], row: int) -> list[list[dict[str, Any]]]:
+        """One row's `why`: per top label, its terms of positive weight as {"term", "weight"}, largest first."""
+        if self.terms is None:
+            return []
+        return [
+            [
+                {"term": vocabulary[column], "weight": rounded_weight(weight)}
+                for column, weight in zip(self.terms[row, j].tolist(), self.term_weights[row, j].tolist())
+                if rounded_weight(weight) > 0
+            ]
+            for j in range(self.terms.shape[1])
+        ]
+
+
+WEIGHT_DECIMALS = 4  # a term's weight as every output writes it: a share of a logit, finer is noise
+
+
+def rounded_weight(weight: float) -> float:
+    return float(np.round(float(weight), WEIGHT_DECIMALS))
+
+
+class LabelExplanation(NamedTuple):
+    """One top label of one text, as `mlc explain` shows it."""
+
+    label: str
+    score: float
+    above: bool  # at or above the label's decision threshold
+    terms: list[tuple[str, float]]  # the n-grams that raised its logit most, largest first
+    against: list[tuple[str, float]]  # the n-grams that lowered it most (negative weights), strongest first
 
 
 class Prediction(NamedTuple):
@@ -52,23 +92,36 @@ class Prediction(NamedTuple):
 class Model:
     """What `mlc train` writes and every command loads (`mlc.load` in Python)."""
 
-    def __init__(self, weights: ModelWeights, labels: list[str], metadata: ModelMetadata,
-                 history: dict[str, list[float]] | None = None, path: Path | None = None) -> None:
+    def __init__(
+        self,
+        weights: ModelWeights,
+        labels: list[str],
+        metadata: ModelMetadata,
+        history: dict[str, list[float]] | None = None,
+        path: Path | None = None,
+    ) -> None:
         self._weights = weights
         self.labels = list(labels)
         self.metadata = metadata
         self.history = history
         self.path = path
         self._scorer: TfScorer | None = None
-        self._batch_functions: dict[tuple[int, float | None], Any] = {}
+        self._batch_functions: dict[tuple[Any, ...], Any] = {}
 
     def __repr__(self) -> str:
         where = f" from {self.path}" if self.path else ""
         return f"<mlc.Model{where}: {len(self.labels)} labels, {len(self._weights.vocabulary)} n-grams>"
 
     @classmethod
-    def fit(cls, train_texts: Sequence[str], train_labels: Sequence[Sequence[str]], val_texts: Sequence[str],
-            val_labels: Sequence[Sequence[str]], config: TrainConfig | None = None, **options: Any) -> Model:
+    def fit(
+        cls,
+        train_texts: Sequence[str],
+        train_labels: Sequence[Sequence[str]],
+        val_texts: Sequence[str],
+        val_labels: Sequence[Sequence[str]],
+        config: TrainConfig | None = None,
+        **options: Any,
+    ) -> Model:
         """Fit on labelled rows (`mlc.models.fit.fit`; `options`: threshold_folds, on_epoch, on_fold)."""
         from mlc.models.fit import fit
         from mlc.models.train_config import TrainConfig
@@ -121,23 +174,83 @@ class Model:
         """[len(texts), labels] probabilities."""
         return self.scorer.scores(_text_list(texts))
 
-    def batch_function(self, k: int, threshold: float | None = None) -> Any:
-        """A traceable `texts tensor -> (top-k scores, top-k indices, above-threshold mask)` for tf.data pipelines."""
+    @property
+    def vocabulary(self) -> list[str]:
+        """The n-grams of the TF-IDF layer, by column (column 0 is the out-of-vocabulary token)."""
+        return self._weights.vocabulary
+
+    def batch_function(self, k: int, threshold: float | None = None, explain: int = 0) -> Any:
+        """A traceable `texts tensor -> (top-k scores, top-k indices, above-threshold mask)` for tf.data pipelines;
+        with `explain` n, also each top label's n strongest terms and their weights (`mlc.models.attributions`)."""
         _check_k(k)
+        _check_explain(explain)
+        if explain:
+            from mlc.models.attributions import explained_top_k_function
+
+            return explained_top_k_function(self.scorer, k, self.thresholds(threshold), explain)
         return self.scorer.top_k_function(k, self.thresholds(threshold))
 
-    def predict_batch(self, texts: Sequence[str] | np.ndarray, k: int = 3, threshold: float | None = None) -> Predictions:
+    def predict_batch(
+        self, texts: Sequence[str] | np.ndarray, k: int = 3, threshold: float | None = None, explain: int = 0
+    ) -> Predictions:
         """One batch of texts through the same graph function batch-predict maps, outside tf.data."""
+        run = self._compiled((k, threshold, explain), lambda: self.batch_function(k, threshold, explain))
+        return Predictions.from_tensors(run(texts))
+
+    def _compiled(self, key: tuple[Any, ...], build: Any) -> Any:
+        """A batch function compiled once per key: called with a list or array of texts, returns its tensors."""
         from mlc.models.tf_runtime import tensorflow
 
         tf = tensorflow()
-        key = (k, threshold)
         if key not in self._batch_functions:
-            self._batch_functions[key] = tf.function(
-                self.batch_function(k, threshold), input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
-        batch = texts if isinstance(texts, np.ndarray) else list(texts)
-        values, indices, above = self._batch_functions[key](tf.constant(batch, tf.string))
-        return Predictions(indices.numpy(), values.numpy(), above.numpy())
+            function = tf.function(build(), input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
+            self._batch_functions[key] = lambda texts: function(
+                tf.constant(texts if isinstance(texts, np.ndarray) else list(texts), tf.string)
+            )
+        return self._batch_functions[key]
+
+    def explain(self, texts: str | Sequence[str], k: int = 3, n: int = 5) -> list[list[list[dict[str, Any]]]]:
+        """Per text, for each of its top-k labels (as `predict` orders them), the n n-grams that raised that label's
+        logit most, as {"term", "weight"}, largest first: batch-predict's `why`. Empty texts get an empty list."""
+        _check_explain(n, off=False)
+        texts = _text_list(texts)
+        result = self.predict_batch(texts, k, explain=n)
+        vocabulary = self.vocabulary
+        return [result.explanations(vocabulary, row) if text.strip() else [] for row, text in enumerate(texts)]
+
+    def explain_labels(self, texts: str | Sequence[str], k: int = 3, n: int = 5) -> list[list[LabelExplanation]]:
+        """What `mlc explain` shows: per text, each top label with its score, whether it reaches its threshold, and
+        its n strongest n-grams for and against. Empty texts get an empty list."""
+        from mlc.models.attributions import explained_top_k_function
+
+        _check_k(k)
+        _check_explain(n, off=False)
+        texts = _text_list(texts)
+        thresholds = self.thresholds()
+        run = self._compiled(
+            ("against", k, n), lambda: explained_top_k_function(self.scorer, k, thresholds, n, against=True)
+        )
+        scores, indices, above, terms, weights, against, against_weights = (t.numpy() for t in run(texts))
+        vocabulary = self.vocabulary
+
+        def listed(columns: np.ndarray, values: np.ndarray, sign: float) -> list[tuple[str, float]]:
+            pairs = [(vocabulary[c], sign * rounded_weight(v)) for c, v in zip(columns.tolist(), values.tolist())]
+            return [(term, weight) for term, weight in pairs if sign * weight > 0]
+
+        out = []
+        for row, text in enumerate(texts):
+            labels = [
+                LabelExplanation(
+                    self.labels[label],
+                    float(scores[row, j]),
+                    bool(above[row, label]),
+                    listed(terms[row, j], weights[row, j], 1.0),
+                    listed(against[row, j], against_weights[row, j], -1.0),
+                )
+                for j, label in enumerate(indices[row].tolist())
+            ]
+            out.append(labels if text.strip() else [])
+        return out
 
     def predict(self, texts: str | Sequence[str], k: int = 3, threshold: float | None = None) -> list[Prediction]:
         """Per text, the top-k (label, score) pairs and the labels at or above the thresholds (`threshold` for all,
@@ -149,16 +262,28 @@ class Model:
             if not text.strip():
                 out.append(Prediction([], []))
                 continue
-            top = [(self.labels[i], float(s)) for i, s in zip(result.indices[row].tolist(), result.scores[row].tolist())]
+            top = [
+                (self.labels[i], float(s)) for i, s in zip(result.indices[row].tolist(), result.scores[row].tolist())
+            ]
             out.append(Prediction(top, [self.labels[j] for j in np.flatnonzero(result.above[row]).tolist()]))
         return out
 
-    def predict_table(self, table: Any, text_column: str | None = None, k: int = 3, threshold: float | None = None,
-                      keep_columns: Sequence[str] | None = None) -> pa.Table:
-        """An Arrow table or pandas DataFrame in, batch-predict's output columns out (`mlc.pipeline.batch_predict`)."""
+    def predict_table(
+        self,
+        table: Any,
+        text_column: str | None = None,
+        k: int = 3,
+        threshold: float | None = None,
+        keep_columns: Sequence[str] | None = None,
+        explain: int = 0,
+    ) -> pa.Table:
+        """An Arrow table or pandas DataFrame in, batch-predict's output columns out (`mlc.pipeline.batch_predict`);
+        `explain` n adds the `why` column."""
         from mlc.pipeline.batch_predict import predict_table
 
-        return predict_table(self, table, text_column=text_column, k=k, threshold=threshold, keep_columns=keep_columns)
+        return predict_table(
+            self, table, text_column=text_column, k=k, threshold=threshold, keep_columns=keep_columns, explain=explain
+        )
 
 
 def _text_list(texts: str | Sequence[str]) -> list[str]:
@@ -169,6 +294,12 @@ def _text_list(texts: str | Sequence[str]) -> list[str]:
         if not isinstance(text, str):
             raise InputError(f"text {i} is a {type(text).__name__}, not a string")
     return out
+
+
+def _check_explain(n: int, off: bool = True) -> None:
+    """`n` terms to explain; 0 (explanations off) only where `off` allows it."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < (0 if off else 1):
+        raise InputError(f"the number of terms to explain (--explain) must be a whole number of at least 1, got {n!r}")
 
 
 def _check_k(k: int) -> None:

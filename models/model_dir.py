@@ -1,5 +1,6 @@
 """The model directory `mlc train` writes and every command reads: model.keras (raw strings in, probabilities
 out), labels.json (output order), metadata.json (`ModelMetadata`), history.csv and training_curves.png."""
+
 from __future__ import annotations
 
 import json
@@ -29,8 +30,13 @@ def default_model_dir() -> Path:
     return Path(base) / "mlc" / "models" / "default"
 
 
-def write_model_dir(target: Path, weights: ModelWeights, labels: list[str], metadata: ModelMetadata,
-                    history: dict[str, list[float]] | None = None) -> Path:
+def write_model_dir(
+    target: Path,
+    weights: ModelWeights,
+    labels: list[str],
+    metadata: ModelMetadata,
+    history: dict[str, list[float]] | None = None,
+) -> Path:
     """Write the whole directory under a temporary name and rename it into place: never a half model."""
     from mlc.models.curves import plot_history, write_history_csv
     from mlc.models.keras_file import write_keras_file
@@ -73,7 +79,9 @@ def read_model_dir(path: Path) -> tuple[ModelWeights, list[str], ModelMetadata]:
         raise ModelError(f"{model_file}: missing")
     weights = read_keras_file(model_file)
     if weights.n_outputs != len(labels):
-        raise ModelError(f"{path}: the model has {weights.n_outputs} outputs but {LABELS_FILE} lists {len(labels)} labels")
+        raise ModelError(
+            f"{path}: the model has {weights.n_outputs} outputs but {LABELS_FILE} lists {len(labels)} labels"
+        )
     return weights, labels, metadata
 
 

@@ -1,6 +1,7 @@
 """Sublinear term frequency and L2 row normalisation of TF-IDF (scikit-learn's `sublinear_tf=True, norm="l2"`),
 the one layer of mlc's own in a saved model: a long abstract or a repeated word no longer dominates the first
 layer. The arithmetic lives here, TensorFlow-free at import; the Keras layer in `mlc.models.keras_layers`."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

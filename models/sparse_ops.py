@@ -3,6 +3,7 @@
 They are far faster than `tf.sparse.sparse_dense_matmul` for these shapes, forward and for the kernel's
 gradient. On a CPU, prediction multiplies column by column so each kernel row is read once per batch.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -17,7 +18,9 @@ def _unless_no_rows(n_rows: Any, product: Callable[[], Any], kernel: Any) -> Any
     """`product()`, or the [0, units] result for a batch of no rows: the CSR conversion dies with SIGFPE on a
     matrix of zero rows, so an empty batch never reaches it."""
     tf = tensorflow()
-    return tf.cond(n_rows > 0, product, lambda: tf.zeros(tf.stack([tf.constant(0, tf.int32), tf.shape(kernel)[1]]), kernel.dtype))
+    return tf.cond(
+        n_rows > 0, product, lambda: tf.zeros(tf.stack([tf.constant(0, tf.int32), tf.shape(kernel)[1]]), kernel.dtype)
+    )
 
 
 def sparse_matmul(indices: Any, values: Any, dense_shape: Any, kernel: Any) -> Any:
@@ -73,7 +76,9 @@ def count_repeats_by_columns(rows: Any, columns: Any, n_rows: Any, width: Any) -
     def counted() -> tuple[Any, Any, Any]:
         ones = tf.ones_like(rows, tf.float32)
         matrix = csr.sparse_tensor_to_csr_sparse_matrix(stack_pairs(rows, columns), ones, tf.stack([n_rows, width]))
-        entries = csr.csr_sparse_matrix_to_sparse_tensor(csr.sparse_matrix_transpose(matrix, type=tf.float32), type=tf.float32)
+        entries = csr.csr_sparse_matrix_to_sparse_tensor(
+            csr.sparse_matrix_transpose(matrix, type=tf.float32), type=tf.float32
+        )
         keys = pair_keys(entries.indices)  # (column, row) pairs as one word each: repeats are runs of equal keys
         starts, counts = runs_of_equal_keys(keys)
         distinct_columns, distinct_rows = split_keys(tf.gather(keys, starts))

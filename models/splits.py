@@ -1,4 +1,5 @@
 """Row splits stratified by label combination: the example's train/validation/test split, and k folds."""
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """Label vocabularies and multi-hot target matrices, as the example builds them."""
+
 from __future__ import annotations
 
 from collections import Counter

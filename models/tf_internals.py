@@ -3,6 +3,7 @@
 They buy speed or let mlc read its own files as data: TensorFlow's CSR sparse-matrix kernels, its fused Adam
 update, a TextVectorization's lookup layer, and where Keras keeps the vectorizer's state inside `model.keras`.
 """
+
 from __future__ import annotations
 
 from importlib import metadata
@@ -14,8 +15,12 @@ import numpy as np
 from mlc.models.errors import MlcError
 
 CSR_MODULE = "tensorflow.python.ops.linalg.sparse.sparse_csr_matrix_ops"
-CSR_OPS = ("sparse_tensor_to_csr_sparse_matrix", "csr_sparse_matrix_to_sparse_tensor", "sparse_matrix_mat_mul",
-           "sparse_matrix_transpose")
+CSR_OPS = (
+    "sparse_tensor_to_csr_sparse_matrix",
+    "csr_sparse_matrix_to_sparse_tensor",
+    "sparse_matrix_mat_mul",
+    "sparse_matrix_transpose",
+)
 # Inside model.keras: the vectorizer's vocabulary asset and the HDF5 group holding its IDF weights.
 VOCABULARY_ASSET = r"assets/layers/[^/]+/_lookup_layer/vocabulary\.txt"
 LOOKUP_GROUP = "_lookup_layer"

@@ -3,6 +3,7 @@
 Commands that need no model (`--help`, `info`) never pay TensorFlow's start-up; prediction needs TensorFlow
 alone (`tensorflow()`), training and Keras model files also Keras (`tf_keras()`).
 """
+
 from __future__ import annotations
 
 import contextlib

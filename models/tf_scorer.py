@@ -1,6 +1,7 @@
 """Label probabilities from numpy weights with TensorFlow, on sparse TF-IDF: the non-zeros only, never the dense
 `rows x vocabulary` matrix the saved Keras model would build, with the same probabilities to float rounding.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -13,7 +14,11 @@ from mlc.models.features import OOV_COLUMN, NgramTfIdf, SparseTfIdf, TfIdfEntrie
 from mlc.models.index_pairs import stack_pairs
 from mlc.models.scaling import row_scale, sublinear_values
 from mlc.models.sparse_ops import (
-    count_repeats_by_columns, count_repeats_by_rows, sparse_matmul, sparse_matmul_by_columns, sparse_matmul_transposed,
+    count_repeats_by_columns,
+    count_repeats_by_rows,
+    sparse_matmul,
+    sparse_matmul_by_columns,
+    sparse_matmul_transposed,
 )
 from mlc.models.tf_runtime import gpu_count, tensorflow
 from mlc.models.weights import DenseWeights, ModelWeights
@@ -21,7 +26,13 @@ from mlc.models.weights import DenseWeights, ModelWeights
 
 def _activations() -> dict[str, Callable[[Any], Any]]:
     tf = tensorflow()
-    return {"relu": tf.nn.relu, "sigmoid": tf.math.sigmoid, "tanh": tf.math.tanh, "softmax": tf.nn.softmax, "linear": lambda x: x}
+    return {
+        "relu": tf.nn.relu,
+        "sigmoid": tf.math.sigmoid,
+        "tanh": tf.math.tanh,
+        "softmax": tf.nn.softmax,
+        "linear": lambda x: x,
+    }
 
 
 class TfScorer:
@@ -32,9 +43,15 @@ class TfScorer:
         settings, vocabulary, idf = weights.vectorizer, weights.vocabulary, weights.idf
         self.n_outputs = weights.n_outputs
         self.scaling = weights.scaling if weights.scaling is not None and weights.scaling.active else None
-        self.features = NgramTfIdf(settings, vocabulary, idf) if NgramTfIdf.supports(settings) else SparseTfIdf(settings, vocabulary, idf, self.scaling)
+        self.features = (
+            NgramTfIdf(settings, vocabulary, idf)
+            if NgramTfIdf.supports(settings)
+            else SparseTfIdf(settings, vocabulary, idf, self.scaling)
+        )
         self.activations = [d.activation for d in weights.dense]
-        self.weights = [(tf.constant(d.kernel), tf.constant(d.bias), _activations()[d.activation]) for d in weights.dense]
+        self.weights = [
+            (tf.constant(d.kernel), tf.constant(d.bias), _activations()[d.activation]) for d in weights.dense
+        ]
         if self.weights[0][0].shape[0] != self.features.vocabulary_size:
             raise ModelError("model's first layer does not match its vectorizer's vocabulary size")
         # Column order pays off where kernel rows come from memory far slower than cache (CPUs); a GPU's cuSPARSE
@@ -42,7 +59,9 @@ class TfScorer:
         self._by_columns = not gpu_count()
         self._matmul = sparse_matmul_by_columns if self._by_columns else sparse_matmul
         # autograph off: no tensor-dependent Python control flow here, and its source rewrite costs start-up
-        self._compiled = tf.function(self.probabilities, input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
+        self._compiled = tf.function(
+            self.probabilities, input_signature=[tf.TensorSpec([None], tf.string)], autograph=False
+        )
 
     def dense_weights(self) -> list[DenseWeights]:
         """The Dense layers back as numpy arrays (copies of the tensors)."""
@@ -73,22 +92,49 @@ class TfScorer:
             columns, rows, counts = count_repeats_by_columns(entries.rows, entries.columns, entries.n_rows, width)
         else:
             rows, columns, counts = count_repeats_by_rows(entries.rows, entries.columns, width)
-        idf = tf.gather(self.features.idf, columns)
-        oov_idf = tf.constant(self.features.oov_idf, tf.float32)
-        if self.scaling.sublinear:
-            values = sublinear_values(counts, idf)
-            oov_values = tf.where(entries.oov_counts > 0, sublinear_values(tf.maximum(entries.oov_counts, 1.0), oov_idf), 0.0)
-        else:
-            values, oov_values = idf * counts, oov_idf * entries.oov_counts
+        values, oov_values = self._tf_idf_values(counts, columns, entries.oov_counts)
         if self._by_columns:
             hidden = sparse_matmul_transposed(columns, rows, values, entries.n_rows, kernel)
         else:
             hidden = sparse_matmul(stack_pairs(rows, columns), values, tf.stack([entries.n_rows, width]), kernel)
         hidden += oov_values[:, None] * kernel[OOV_COLUMN][None, :]
         if self.scaling.normalize:
-            squares = tf.math.unsorted_segment_sum(values * values, rows, tf.cast(entries.n_rows, tf.int32))
-            hidden *= row_scale(squares + oov_values * oov_values)[:, None]
+            hidden *= self._row_scales(values, rows, oov_values, entries.n_rows)[:, None]
         return hidden
+
+    def _tf_idf_values(self, counts: Any, columns: Any, oov_counts: Any) -> tuple[Any, Any]:
+        """TF-IDF values of merged entries and of each row's out-of-vocabulary count, sublinear if the model is."""
+        tf = tensorflow()
+        idf = tf.gather(self.features.idf, columns)
+        oov_idf = tf.constant(self.features.oov_idf, tf.float32)
+        if self.scaling is not None and self.scaling.sublinear:
+            oov_values = tf.where(oov_counts > 0, sublinear_values(tf.maximum(oov_counts, 1.0), oov_idf), 0.0)
+            return sublinear_values(counts, idf), oov_values
+        return idf * counts, oov_idf * oov_counts
+
+    @staticmethod
+    def _row_scales(values: Any, rows: Any, oov_values: Any, n_rows: Any) -> Any:
+        """1 / each row's L2 norm, its out-of-vocabulary value included."""
+        tf = tensorflow()
+        squares = tf.math.unsorted_segment_sum(values * values, rows, tf.cast(n_rows, tf.int32))
+        return row_scale(squares + oov_values * oov_values)
+
+    def input_entries(self, texts: Any) -> tuple[Any, Any, Any]:
+        """The first layer's input as distinct (row, column, value) entries in row order, values as the first layer
+        sees them (scaled); out-of-vocabulary n-grams are left out, though they count in a row's norm."""
+        tf = tensorflow()
+        if isinstance(self.features, SparseTfIdf):
+            tfidf = self.features(texts)
+            known = tf.reshape(tf.where(tfidf.indices[:, 1] > OOV_COLUMN), [-1])
+            indices = tf.gather(tfidf.indices, known)
+            return indices[:, 0], indices[:, 1], tf.gather(tfidf.values, known)
+        entries = self.features(texts)
+        width = tf.constant(self.features.vocabulary_size, tf.int64)
+        rows, columns, counts = count_repeats_by_rows(entries.rows, entries.columns, width)
+        values, oov_values = self._tf_idf_values(counts, columns, entries.oov_counts)
+        if self.scaling is not None and self.scaling.normalize:
+            values *= tf.gather(self._row_scales(values, rows, oov_values, entries.n_rows), rows)
+        return rows, columns, values
 
     def probabilities(self, texts: Any) -> Any:
         """Graph-friendly: string tensor [n] -> float32 tensor [n, n_labels]."""

@@ -1,6 +1,7 @@
 """Decision thresholds tuned on held-out scores: one global, and one per label where the label has support.
 A sigmoid trained on rare labels seldom reaches the example's 0.5; per-label values maximise micro-F1 (not each
 label's own F1, which buys recall with the others' precision), and thinly supported labels keep the global."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -64,8 +65,12 @@ def tune_thresholds(
     positives = int(truth.sum())
     if positives < min_positives:
         n = truth.shape[1]
-        return Thresholds(0.5, np.full(n, 0.5, np.float32), np.zeros(n, bool),
-                          f"kept 0.5: {positives} positive labels, tuning needs {min_positives}")
+        return Thresholds(
+            0.5,
+            np.full(n, 0.5, np.float32),
+            np.zeros(n, bool),
+            f"kept 0.5: {positives} positive labels, tuning needs {min_positives}",
+        )
     tp, fp, fn = _counts(truth, scores)
     if truth.any():
         global_threshold = _best(_f1(tp.sum(axis=1), fp.sum(axis=1), fn.sum(axis=1)), prefer=0.5)
@@ -77,8 +82,9 @@ def tune_thresholds(
     return Thresholds(global_threshold, per_label, tuned, f"tuned on {positives} positive labels")
 
 
-def _micro_coordinate_ascent(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, start: np.ndarray, labels: np.ndarray,
-                             passes: int = 3) -> np.ndarray:
+def _micro_coordinate_ascent(
+    tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, start: np.ndarray, labels: np.ndarray, passes: int = 3
+) -> np.ndarray:
     """Each label in `labels` in turn takes the grid threshold that maximises micro-F1 with every other label's
     threshold held; ties keep the current value, so a label moves only where validation micro-F1 strictly rises,
     and one that changes nothing stays at the global value. `passes` bounds the sweeps; most settle in two."""

@@ -1,4 +1,5 @@
 """The hyper-parameters of `mlc train`: the Keras example's model, with mlc's defaults where they measured better."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -30,8 +31,17 @@ class TrainConfig:
     @classmethod
     def example(cls, **overrides: Any) -> TrainConfig:
         """The Keras example's settings: raw TF-IDF, Keras's standardize, Adam at 1e-3, no dropout, no head."""
-        return cls(**{"learning_rate": 1e-3, "dropout": 0.0, "sublinear_tf": False, "normalize": False,
-                      "split_punctuation": False, "linear_share": 0.0, **overrides})
+        return cls(
+            **{
+                "learning_rate": 1e-3,
+                "dropout": 0.0,
+                "sublinear_tf": False,
+                "normalize": False,
+                "split_punctuation": False,
+                "linear_share": 0.0,
+                **overrides,
+            }
+        )
 
     def __post_init__(self) -> None:
         if self.linear_share is not None and not 0.0 <= self.linear_share <= 1.0:

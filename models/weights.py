@@ -1,4 +1,5 @@
 """A fitted model's weights as numpy arrays: what every backend scores with and `model.keras` is built from."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace

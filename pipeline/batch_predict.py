@@ -1,8 +1,9 @@
 """batch-predict with the local engine: plan the outputs, take the lock, and per input read -> tag -> write.
 
-    reader (Arrow batches) -> rebatch to --batch-size -> text + bad rows -> LocalRunner -> OutputSchema -> writer
-    on a temp file -> rename. Each output appears under its final name only once it is complete.
+reader (Arrow batches) -> rebatch to --batch-size -> text + bad rows -> LocalRunner -> OutputSchema -> writer
+on a temp file -> rename. Each output appears under its final name only once it is complete.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -22,7 +23,14 @@ from mlc.models.model import Model
 from mlc.models.tf_runtime import device_summary
 from mlc.pipeline.columns import describe, kept_columns, require_text, text_columns, text_with_faults
 from mlc.pipeline.file_plan import (
-    FileJob, clear_failure, expand_inputs, failed_unchanged, is_up_to_date, output_lock, plan_jobs, record_failure,
+    FileJob,
+    clear_failure,
+    expand_inputs,
+    failed_unchanged,
+    is_up_to_date,
+    output_lock,
+    plan_jobs,
+    record_failure,
 )
 from mlc.pipeline.output_schema import ROW_COLUMN, OutputSchema
 from mlc.pipeline.readers import ReadOptions, detect_format, read_batches
@@ -50,6 +58,11 @@ class PredictOptions:
     skip_existing: bool = False
     fail_fast: bool = False
     force: bool = False  # overwrite an output written beside its input by an earlier run
+    explain: int = 0  # terms per top label in a `why` column (0: none)
+
+    def output_schema(self, model: Model) -> OutputSchema:
+        """The output columns for this model and these options."""
+        return OutputSchema(model.labels, self.top_k, model.vocabulary, self.explain)
 
 
 @dataclass
@@ -99,7 +112,9 @@ class TextChunk:
 class InputColumns:
     """Which columns of one input hold the text and which are kept, chosen from its first batch's schema."""
 
-    def __init__(self, input_schema: pa.Schema, model: Model, schema: OutputSchema, options: PredictOptions, source: str) -> None:
+    def __init__(
+        self, input_schema: pa.Schema, model: Model, schema: OutputSchema, options: PredictOptions, source: str
+    ) -> None:
         names = self.names = [name for name in input_schema.names if name != ROW_FIELD]
         self.source, self.strict = source, options.strict
         self.text = text_columns(names, options.text_column, source=source, preferred=model.text_columns)
@@ -115,8 +130,14 @@ class InputColumns:
         text, bad, reasons = text_with_faults(batch, self.text, self.source)
         if self.strict and bad.any():
             first = int(np.argmax(bad))
-            raise InputError(f"{self.source}: row {row_numbers[first].as_py()}: field {describe(self.text)}: {reasons[first].as_py()} (--strict)")
-        kept = {name: row_numbers if name == ROW_COLUMN and name not in self.names else batch.column(name) for name in self.keep}
+            raise InputError(
+                f"{self.source}: row {row_numbers[first].as_py()}: field {describe(self.text)}: "
+                f"{reasons[first].as_py()} (--strict)"
+            )
+        kept = {
+            name: row_numbers if name == ROW_COLUMN and name not in self.names else batch.column(name)
+            for name in self.keep
+        }
         return TextChunk(text, bad, reasons, kept)
 
 
@@ -140,11 +161,13 @@ def batch_predict(
     if output is None and out_dir is None and not (options.skip_existing or options.force):
         existing = [job.target for job in jobs if job.target != STDOUT and Path(job.target).exists()]
         if existing:
-            raise InputError(f"{existing[0]}: exists already; pass --force to overwrite it, or --skip-existing to tag "
-                             "only inputs that are newer than their output")
+            raise InputError(
+                f"{existing[0]}: exists already; pass --force to overwrite it, or --skip-existing to tag "
+                "only inputs that are newer than their output"
+            )
     model = Model.load(model_dir)
-    runner = LocalRunner(model, options.top_k, options.threshold, RunnerSettings.for_this_machine())
-    schema = OutputSchema(model.labels, options.top_k)
+    runner = LocalRunner(model, options.top_k, options.threshold, RunnerSettings.for_this_machine(), options.explain)
+    schema = options.output_schema(model)
     summary = PredictSummary(device=device_summary())
     started = time.perf_counter()  # rows/s is the pipeline's throughput, after the one-off model load
     with contextlib.ExitStack() as locks:
@@ -153,14 +176,25 @@ def batch_predict(
         for job in jobs:
             _remove_stale_temps(job, notify)
         summary.files = tag_each_file(
-            jobs, lambda job: [] if job.target == STDOUT else [Path(job.target)],
-            lambda job: _tag_file(model, runner, schema, job, options, on_rows, notify), options, notify, on_failure)
+            jobs,
+            lambda job: [] if job.target == STDOUT else [Path(job.target)],
+            lambda job: _tag_file(model, runner, schema, job, options, on_rows, notify),
+            options,
+            notify,
+            on_failure,
+        )
     summary.seconds = time.perf_counter() - started
     return summary
 
 
-def tag_each_file(jobs: Sequence[FileJob], outputs: Callable[[FileJob], list[Path]], tag: Callable[[FileJob], FileSummary],
-                  options: PredictOptions, notify: Notify, on_failure: Notify) -> list[FileSummary]:
+def tag_each_file(
+    jobs: Sequence[FileJob],
+    outputs: Callable[[FileJob], list[Path]],
+    tag: Callable[[FileJob], FileSummary],
+    options: PredictOptions,
+    notify: Notify,
+    on_failure: Notify,
+) -> list[FileSummary]:
     """The per-input loop of every engine. Of several inputs, one that cannot be read is reported, remembered beside
     its output and passed over (`--fail-fast`: the run stops there); with --skip-existing an input is skipped when
     its `outputs` are all newer, or when it failed before and has not changed since."""
@@ -170,7 +204,10 @@ def tag_each_file(jobs: Sequence[FileJob], outputs: Callable[[FileJob], list[Pat
             written = outputs(job)
             if written and is_up_to_date(job.source, written):
                 done.append(FileSummary(job.source, job.target, skipped=True))
-                notify(f"{job.source}: skipped, {written[0] if len(written) == 1 else f'its {len(written)} output files'} up to date")
+                notify(
+                    f"{job.source}: skipped, "
+                    f"{written[0] if len(written) == 1 else f'its {len(written)} output files'} up to date"
+                )
                 continue
             earlier = failed_unchanged(job)
             if earlier is not None:
@@ -221,20 +258,35 @@ def predict_stream(
         yield out, int(chunk.bad.sum())
 
 
-def predict_table(model: Model, table: Any, *, text_column: str | None = None, k: int = 3,
-                  threshold: float | None = None, keep_columns: Sequence[str] | None = None) -> pa.Table:
+def predict_table(
+    model: Model,
+    table: Any,
+    *,
+    text_column: str | None = None,
+    k: int = 3,
+    threshold: float | None = None,
+    keep_columns: Sequence[str] | None = None,
+    explain: int = 0,
+) -> pa.Table:
     """An Arrow table (or pandas DataFrame) tagged as batch-predict tags a file: the same columns and values."""
     if not isinstance(table, (pa.Table, pa.RecordBatch)):
         try:
             table = pa.Table.from_pandas(table, preserve_index=False)
         except (TypeError, AttributeError, pa.ArrowException) as error:
-            raise InputError(f"predict_table needs a pyarrow Table or a pandas DataFrame, got {type(table).__name__}") from error
+            raise InputError(
+                f"predict_table needs a pyarrow Table or a pandas DataFrame, got {type(table).__name__}"
+            ) from error
     if isinstance(table, pa.RecordBatch):
         table = pa.Table.from_batches([table])
-    options = PredictOptions(text_column=text_column, keep_columns=tuple(keep_columns) if keep_columns else None,
-                             top_k=k, threshold=threshold)
-    schema = OutputSchema(model.labels, k)
-    runner = LocalRunner(model, k, threshold, RunnerSettings.for_this_machine())
+    options = PredictOptions(
+        text_column=text_column,
+        keep_columns=tuple(keep_columns) if keep_columns else None,
+        top_k=k,
+        threshold=threshold,
+        explain=explain,
+    )
+    schema = options.output_schema(model)
+    runner = LocalRunner(model, k, threshold, RunnerSettings.for_this_machine(), explain)
     batches = iter(table.to_batches(max_chunksize=DEFAULT_BATCH_SIZE)) if table.num_rows else iter(())
     outputs = [batch for batch, _ in predict_stream(model, runner, schema, batches, source="table", options=options)]
     return pa.Table.from_batches(outputs) if outputs else pa.Table.from_batches([schema.empty()])
@@ -280,13 +332,22 @@ def _remove_stale_temps(job: FileJob, notify: Notify) -> None:
             notify(f"{stale}: removed, left by an interrupted run")
 
 
-def _tag_file(model: Model, runner: LocalRunner, schema: OutputSchema, job: FileJob, options: PredictOptions,
-              on_rows: Callable[[int], None], notify: Notify) -> FileSummary:
+def _tag_file(
+    model: Model,
+    runner: LocalRunner,
+    schema: OutputSchema,
+    job: FileJob,
+    options: PredictOptions,
+    on_rows: Callable[[int], None],
+    notify: Notify,
+) -> FileSummary:
     result = FileSummary(job.source, job.target)
     fmt = output_format(job.target, options.output_format)
     gzip = job.target.lower().endswith(".gz")
     batches = read_batches(job.source, ReadOptions(input_format=options.input_format))
-    stream = predict_stream(model, runner, schema, batches, source=job.source, options=options, on_rows=on_rows, notify=notify)
+    stream = predict_stream(
+        model, runner, schema, batches, source=job.source, options=options, on_rows=on_rows, notify=notify
+    )
     first = next(stream, None)  # reads, checks columns and predicts the first batch before any output exists
     if job.target == STDOUT:
         try:
@@ -300,7 +361,9 @@ def _tag_file(model: Model, runner: LocalRunner, schema: OutputSchema, job: File
     return result
 
 
-def _write_all(writer: Any, first: tuple[pa.RecordBatch, int] | None, rest: Iterator, result: FileSummary, schema: OutputSchema) -> None:
+def _write_all(
+    writer: Any, first: tuple[pa.RecordBatch, int] | None, rest: Iterator, result: FileSummary, schema: OutputSchema
+) -> None:
     try:
         if first is None:
             writer.write(schema.empty())

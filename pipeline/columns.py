@@ -1,4 +1,5 @@
 """Pick the columns a command works on, with an error that lists what the file does have."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -68,14 +69,21 @@ def joined_text(columns: Sequence[Any], names: Sequence[str], source: str) -> An
 
 def _as_string(column: Any, name: str, source: str) -> Any:
     require_text(column.type, name, source)
-    return column if pa.types.is_string(column.type) or pa.types.is_large_string(column.type) else column.cast(pa.string())
+    return (
+        column if pa.types.is_string(column.type) or pa.types.is_large_string(column.type) else column.cast(pa.string())
+    )
 
 
 def require_text(kind: pa.DataType, name: str, source: str) -> None:
     """Only text is text: strings (any Arrow string type, dictionary-encoded too) or an all-null column; a number,
     a boolean or bytes is refused rather than tagged as the digits it prints as."""
     value = kind.value_type if pa.types.is_dictionary(kind) else kind
-    if not (pa.types.is_string(value) or pa.types.is_large_string(value) or pa.types.is_null(value) or _is_string_view(value)):
+    if not (
+        pa.types.is_string(value)
+        or pa.types.is_large_string(value)
+        or pa.types.is_null(value)
+        or _is_string_view(value)
+    ):
         raise InputError(f"{source}: column '{name}' holds {kind}, not text; a text column must hold strings")
 
 
@@ -83,7 +91,9 @@ def _is_string_view(kind: pa.DataType) -> bool:
     return bool(getattr(pa.types, "is_string_view", lambda _: False)(kind))
 
 
-def text_with_faults(batch: pa.RecordBatch, columns: Sequence[str], source: str) -> tuple[pa.Array, np.ndarray, pa.Array]:
+def text_with_faults(
+    batch: pa.RecordBatch, columns: Sequence[str], source: str
+) -> tuple[pa.Array, np.ndarray, pa.Array]:
     """The text (the columns joined, nulls as ""), a mask of rows with no usable text, and each bad row's reason."""
     text = joined_text([batch.column(c) for c in columns], columns, source)
     missing = pc.is_null(text)
@@ -93,7 +103,9 @@ def text_with_faults(batch: pa.RecordBatch, columns: Sequence[str], source: str)
     return pc.fill_null(text, ""), bad, reasons
 
 
-def kept_columns(names: Sequence[str], keep: Sequence[str] | None, id_column: str | None, *, source: str, row_column: str) -> list[str]:
+def kept_columns(
+    names: Sequence[str], keep: Sequence[str] | None, id_column: str | None, *, source: str, row_column: str
+) -> list[str]:
     """The input columns copied to the output: `keep` (`row_column` is the row number), else the id column
     (`id_column`, or the first of ID_CANDIDATES), else the row number."""
     if keep:
@@ -117,7 +129,7 @@ def optional_column(
 ) -> str | None:
     """Like `find_column` for a column that may be absent (titles, ids)."""
     lowered = {name.lower(): name for name in reversed(list(names))}
-    for candidate in ([requested] if requested else list(candidates)):
+    for candidate in [requested] if requested else list(candidates):
         if candidate in names:
             return unique_column(names, candidate, source)
         if candidate.lower() in lowered:

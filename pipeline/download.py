@@ -1,4 +1,5 @@
 """Fetch a dataset URL once into the cache directory, atomically, with a progress bar."""
+
 from __future__ import annotations
 
 import hashlib
@@ -46,9 +47,10 @@ def fetch(url: str, *, quiet: bool = False, timeout_s: float = 30.0) -> Path:
     try:
         with urllib.request.urlopen(url, timeout=timeout_s) as response, atomic_path(target) as tmp:
             total = int(response.headers.get("Content-Length") or 0) or None
-            with open(tmp, "wb") as out, tqdm(
-                total=total, unit="B", unit_scale=True, desc=f"download {target.name}", disable=quiet
-            ) as bar:
+            with (
+                open(tmp, "wb") as out,
+                tqdm(total=total, unit="B", unit_scale=True, desc=f"download {target.name}", disable=quiet) as bar,
+            ):
                 while chunk := response.read(CHUNK_BYTES):
                     out.write(chunk)
                     bar.update(len(chunk))

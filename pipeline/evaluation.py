@@ -1,4 +1,5 @@
 """`mlc evaluate`: score one or two models on labelled data, read once."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence

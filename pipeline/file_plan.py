@@ -1,4 +1,5 @@
 """Which files batch-predict reads and writes: expanded inputs, output names that stay inside --out-dir, a lock."""
+
 from __future__ import annotations
 
 import contextlib
@@ -31,7 +32,9 @@ def expand_inputs(patterns: Sequence[str]) -> list[str]:
             continue
         path = Path(pattern)
         if path.is_dir():
-            found.extend(str(p) for p in sorted(path.iterdir()) if p.is_file() and format_from_suffix(p) and _is_input(p))
+            found.extend(
+                str(p) for p in sorted(path.iterdir()) if p.is_file() and format_from_suffix(p) and _is_input(p)
+            )
         elif glob.has_magic(pattern) and not path.exists():
             matches = [m for m in sorted(glob.glob(pattern)) if Path(m).is_file() and _is_input(Path(m))]
             if not matches:
@@ -159,7 +162,9 @@ def output_lock(directory: Path) -> Iterator[None]:
             if not _same_file(handle, lock_path):
                 raise BlockingIOError
         except BlockingIOError as error:
-            raise LockedError(f"{directory}: another mlc run is writing here (lock {lock_path}); try again later") from error
+            raise LockedError(
+                f"{directory}: another mlc run is writing here (lock {lock_path}); try again later"
+            ) from error
         os.ftruncate(handle, 0)
         os.write(handle, f"{os.getpid()}\n".encode())
         try:

@@ -1,4 +1,5 @@
 """Parse a labels cell in any of the shapes real files use: a list, a list literal, or a delimited string."""
+
 from __future__ import annotations
 
 import ast

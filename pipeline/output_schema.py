@@ -1,5 +1,6 @@
-"""What every engine writes for a row: `label_1, score_1, ... label_k, score_k, labels, error` after the kept
-input columns, and the same result as the fields of a queue message. Built from a model's `Predictions`."""
+"""What every engine writes for a row: `label_1, score_1, ... label_k, score_k, labels[, why], error` after the
+kept input columns, and the same result as the fields of a queue message. Built from a model's `Predictions`."""
+
 from __future__ import annotations
 
 import json
@@ -8,48 +9,79 @@ from collections.abc import Sequence
 import numpy as np
 import pyarrow as pa
 
-from mlc.models.model import Predictions
+from mlc.models.model import WEIGHT_DECIMALS, Predictions
 
 ROW_COLUMN = "row"  # the 0-based row number in the input, kept when the input has no id column
+WHY_COLUMN = "why"
+TERM_TYPE = pa.struct([pa.field("term", pa.string()), pa.field("weight", pa.float32())])
+WHY_TYPE = pa.list_(pa.list_(TERM_TYPE))
 
 
 class OutputSchema:
     """The output columns for one model's labels and one k, built once per run."""
 
-    def __init__(self, labels: Sequence[str], k: int) -> None:
+    def __init__(self, labels: Sequence[str], k: int, vocabulary: Sequence[str] = (), explain: int = 0) -> None:
         self.labels = list(labels)
         self.k = min(k, len(self.labels))
         self.label_array = pa.array(self.labels, pa.string())
         self.quoted_labels = [json.dumps(label) for label in self.labels]  # JSON-quoted once, not per message
+        self.explain = explain
+        self.vocabulary = list(vocabulary)
+        self.term_array = pa.array(self.vocabulary, pa.string()) if explain else None
 
     @property
     def names(self) -> list[str]:
         """The columns mlc adds; a kept input column may not take one of these names."""
         names = [f"{kind}_{i}" for i in range(1, self.k + 1) for kind in ("label", "score")]
-        return [*names, "labels", "error"]
+        return [*names, "labels", *([WHY_COLUMN] if self.explain else []), "error"]
 
-    def batch(self, kept: dict[str, pa.Array], bad: np.ndarray, reasons: pa.Array, predictions: Predictions) -> pa.RecordBatch:
+    def batch(
+        self, kept: dict[str, pa.Array], bad: np.ndarray, reasons: pa.Array, predictions: Predictions
+    ) -> pa.RecordBatch:
         """Kept columns, then label_k/score_k, `labels` and `error`, without per-row Python; bad rows are null."""
         n = len(bad)
         arrays: dict[str, pa.Array] = dict(kept)
         null_mask = pa.array(bad) if bad.any() else None
         for j in range(self.k):
             arrays[f"label_{j + 1}"] = self.label_array.take(pa.array(predictions.indices[:, j], mask=bad))
-            arrays[f"score_{j + 1}"] = pa.array(predictions.scores[:, j], pa.float32(), mask=bad if null_mask is not None else None)
+            arrays[f"score_{j + 1}"] = pa.array(
+                predictions.scores[:, j], pa.float32(), mask=bad if null_mask is not None else None
+            )
         above = predictions.above & ~bad[:, None]
         rows, cols = np.nonzero(above)
         offsets = np.zeros(n + 1, dtype=np.int32)
         np.cumsum(np.bincount(rows, minlength=n), out=offsets[1:])
         arrays["labels"] = pa.ListArray.from_arrays(pa.array(offsets), self.label_array.take(pa.array(cols)))
+        if self.explain:
+            arrays[WHY_COLUMN] = self._why(predictions, bad)
         arrays["error"] = reasons
         return pa.RecordBatch.from_pydict(arrays)
+
+    def _why(self, predictions: Predictions, bad: np.ndarray) -> pa.Array:
+        """list<list<struct<term, weight>>>: per row, per top label, its terms of positive weight; bad rows empty."""
+        n_rows, k = len(bad), self.k
+        weights = np.round(predictions.term_weights[:, :k].astype(np.float64), WEIGHT_DECIMALS)
+        kept = (weights > 0) & ~bad[:, None, None]
+        per_label = kept.sum(axis=2).ravel()
+        inner = np.zeros(n_rows * k + 1, dtype=np.int32)
+        np.cumsum(per_label, out=inner[1:])
+        terms = pa.StructArray.from_arrays(
+            [self.term_array.take(pa.array(predictions.terms[:, :k][kept])), pa.array(weights[kept], pa.float32())],
+            fields=list(TERM_TYPE),
+        )
+        labels = pa.ListArray.from_arrays(pa.array(inner), terms)
+        outer = np.where(bad, 0, k).astype(np.int32)
+        return pa.ListArray.from_arrays(pa.array(np.concatenate([[0], np.cumsum(outer)]).astype(np.int32)), labels)
 
     def empty(self) -> pa.RecordBatch:
         """The output of an input with no rows."""
         fields = [pa.field(ROW_COLUMN, pa.int64())]
         for i in range(1, self.k + 1):
             fields += [pa.field(f"label_{i}", pa.string()), pa.field(f"score_{i}", pa.float32())]
-        fields += [pa.field("labels", pa.list_(pa.string())), pa.field("error", pa.string())]
+        fields.append(pa.field("labels", pa.list_(pa.string())))
+        if self.explain:
+            fields.append(pa.field(WHY_COLUMN, WHY_TYPE))
+        fields.append(pa.field("error", pa.string()))
         return pa.RecordBatch.from_pylist([], schema=pa.schema(fields))
 
     def message_fields(self, predictions: Predictions) -> list[list[str]]:
@@ -60,9 +92,15 @@ class OutputSchema:
         out = []
         for row, (indices, row_scores) in enumerate(zip(predictions.indices.tolist(), scores)):
             top = [(quoted[j], v) for j, v in zip(indices, row_scores)]
-            out.append([
-                "labels", "[" + ", ".join(quoted[j] for j in np.flatnonzero(predictions.above[row]).tolist()) + "]",
-                "scores", "[" + ", ".join(repr(v) for _, v in top) + "]",
-                "top_k", "[" + ", ".join(f'{{"label": {q}, "score": {v!r}}}' for q, v in top) + "]",
-            ])
+            out.append(
+                [
+                    "labels",
+                    "[" + ", ".join(quoted[j] for j in np.flatnonzero(predictions.above[row]).tolist()) + "]",
+                    "scores",
+                    "[" + ", ".join(repr(v) for _, v in top) + "]",
+                    "top_k",
+                    "[" + ", ".join(f'{{"label": {q}, "score": {v!r}}}' for q, v in top) + "]",
+                    *([WHY_COLUMN, json.dumps(predictions.explanations(self.vocabulary, row))] if self.explain else []),
+                ]
+            )
         return out

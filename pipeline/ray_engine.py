@@ -1,15 +1,16 @@
 """`batch-predict --engine ray`: the same tagging on Ray Data, on this machine or on a cluster: mlc's readers in
 Ray read tasks, actors tagging with the local engine's model, columns and output schema, and each input's block
 files renamed into --out-dir as `<stem>-<task>-<block>.<ext>` only once all of its rows are written."""
+
 from __future__ import annotations
 
 import glob
 import os
 import re
-import warnings
 import shutil
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +24,17 @@ from mlc.models.errors import InputError, MlcError, NetworkError, UsageError
 from mlc.models.model import Model
 from mlc.models.model_dir import REQUIRED_FILES
 from mlc.models.tf_runtime import quiet_native_stderr
-from mlc.pipeline.batch_predict import ROW_FIELD, FileSummary, InputColumns, PredictOptions, PredictSummary, tag_each_file
+from mlc.pipeline.batch_predict import (
+    ROW_FIELD,
+    FileSummary,
+    InputColumns,
+    PredictOptions,
+    PredictSummary,
+    tag_each_file,
+)
 from mlc.pipeline.file_plan import FileJob, expand_inputs, output_lock, plan_jobs, stem
 from mlc.pipeline.output_schema import OutputSchema
-from mlc.pipeline.readers import ReadOptions, detect_format, is_uri, file_info, open_seekable, read_batches
+from mlc.pipeline.readers import ReadOptions, detect_format, file_info, is_uri, open_seekable, read_batches
 from mlc.pipeline.writers import flatten_lists
 
 PARQUET_ROWS_PER_TASK = 200_000
@@ -53,7 +61,9 @@ def import_ray() -> Any:
 # --- reading ---------------------------------------------------------------------------------------------
 
 
-def read_tasks(source: str, options: ReadOptions, batch_rows: int) -> list[tuple[Callable[[], Iterator[pa.Table]], int | None]]:
+def read_tasks(
+    source: str, options: ReadOptions, batch_rows: int
+) -> list[tuple[Callable[[], Iterator[pa.Table]], int | None]]:
     """(read function, row count if known) per task: Parquet split by row groups, other formats one task."""
     if detect_format(source, options.input_format) == "parquet":
         try:
@@ -66,7 +76,9 @@ def read_tasks(source: str, options: ReadOptions, batch_rows: int) -> list[tuple
             if rows >= PARQUET_ROWS_PER_TASK or group == metadata.num_row_groups - 1:
                 spans.append((first, group + 1, start, rows))
                 start, first, rows = start + rows, group + 1, 0
-        return [(_parquet_task(source, a, b, offset, batch_rows), n) for a, b, offset, n in spans] or [(_file_task(source, options, batch_rows), 0)]
+        return [(_parquet_task(source, a, b, offset, batch_rows), n) for a, b, offset, n in spans] or [
+            (_file_task(source, options, batch_rows), 0)
+        ]
     return [(_file_task(source, options, batch_rows), None)]
 
 
@@ -87,7 +99,9 @@ def _file_task(source: str, options: ReadOptions, batch_rows: int) -> Callable[[
     return read
 
 
-def _parquet_task(source: str, first: int, end: int, row_offset: int, batch_rows: int) -> Callable[[], Iterator[pa.Table]]:
+def _parquet_task(
+    source: str, first: int, end: int, row_offset: int, batch_rows: int
+) -> Callable[[], Iterator[pa.Table]]:
     def read() -> Iterator[pa.Table]:
         start = row_offset
         try:
@@ -114,7 +128,9 @@ def _datasource(ray: Any, source: str, options: ReadOptions, batch_rows: int) ->
 
         def get_read_tasks(self, parallelism: int, per_task_row_limit: Any = None, data_context: Any = None) -> list:
             return [
-                ReadTask(fn, BlockMetadata(num_rows=n, size_bytes=size // len(tasks), input_files=[source], exec_stats=None))
+                ReadTask(
+                    fn, BlockMetadata(num_rows=n, size_bytes=size // len(tasks), input_files=[source], exec_stats=None)
+                )
                 for fn, n in tasks
             ]
 
@@ -142,7 +158,7 @@ class TagActor:
             self.model = Model.load(scratch)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-        self.schema = OutputSchema(self.model.labels, options.top_k)
+        self.schema = options.output_schema(self.model)
         self.source, self.options, self.csv = source, options, output_format == "csv"
 
     def __call__(self, table: pa.Table) -> pa.Table:
@@ -151,7 +167,9 @@ class TagActor:
         batch = table.combine_chunks().to_batches()[0]
         columns = InputColumns(batch.schema, self.model, self.schema, self.options, self.source)
         chunk = columns.chunk(batch, batch.column(ROW_FIELD))
-        predictions = self.model.predict_batch(chunk.text.to_numpy(zero_copy_only=False), self.options.top_k, self.options.threshold)
+        predictions = self.model.predict_batch(
+            chunk.text.to_numpy(zero_copy_only=False), self.options.top_k, self.options.threshold, self.options.explain
+        )
         out = self.schema.batch(chunk.kept, chunk.bad, chunk.reasons, predictions)
         return pa.Table.from_batches([flatten_lists(out) if self.csv else out])
 
@@ -177,7 +195,7 @@ def ray_batch_predict(
     if any(job.source == "-" for job in jobs):
         raise UsageError("--engine ray reads files, not standard input")
     model = Model.load(model_dir)  # a bad model dir fails here, before Ray starts, with the local engine's message
-    model.batch_function(options.top_k, options.threshold)
+    model.batch_function(options.top_k, options.threshold, options.explain)
     model_files = {name: (Path(model_dir) / name).read_bytes() for name in REQUIRED_FILES}
     _init(ray, ray_options)
     summary = PredictSummary(device=f"Ray ({ray_options.workers} worker(s), {ray_options.gpus_per_worker:g} GPU each)")
@@ -185,8 +203,13 @@ def ray_batch_predict(
     model_ref = ray.put(model_files)
     with output_lock(out_dir):
         summary.files = tag_each_file(
-            jobs, lambda job: _block_files(job, out_dir),
-            lambda job: _tag_file(ray, job, model_ref, options, ray_options, out_dir, notify), options, notify, on_failure)
+            jobs,
+            lambda job: _block_files(job, out_dir),
+            lambda job: _tag_file(ray, job, model_ref, options, ray_options, out_dir, notify),
+            options,
+            notify,
+            on_failure,
+        )
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -211,23 +234,35 @@ def _init(ray: Any, options: RayOptions) -> None:
         except (ConnectionError, TimeoutError, RuntimeError, ValueError) as error:
             reason = (" ".join(str(error).split()) or type(error).__name__)[:300]
             raise NetworkError(
-                f"cannot join the Ray cluster at {options.address or os.environ.get('RAY_ADDRESS') or 'the local machine'}: "
+                "cannot join the Ray cluster at "
+                f"{options.address or os.environ.get('RAY_ADDRESS') or 'the local machine'}: "
                 f"{reason}; check the address (--ray-address, RAY_ADDRESS) and, for a cluster with token "
                 "authentication, set RAY_AUTH_MODE=token and the cluster's token (RAY_AUTH_TOKEN or its token file)"
             ) from error
     ray.data.DataContext.get_current().enable_progress_bars = False
 
 
-def _tag_file(ray: Any, job: FileJob, model_ref: Any, options: PredictOptions, ray_options: RayOptions, out_dir: Path,
-             notify: Callable[[str], None]) -> FileSummary:
+def _tag_file(
+    ray: Any,
+    job: FileJob,
+    model_ref: Any,
+    options: PredictOptions,
+    ray_options: RayOptions,
+    out_dir: Path,
+    notify: Callable[[str], None],
+) -> FileSummary:
     fmt = Path(job.target).suffix.lstrip(".")
     name = stem(job.source)
-    temp = Path(tempfile.mkdtemp(prefix=f".{name}.ray.", suffix=".tmp", dir=out_dir.resolve()))  # absolute: workers run elsewhere
+    temp = Path(
+        tempfile.mkdtemp(prefix=f".{name}.ray.", suffix=".tmp", dir=out_dir.resolve())
+    )  # absolute: workers run elsewhere
     try:
         # Read tasks ask for no CPU: the tagging actors may hold every CPU Ray knows of (2 workers on 2 cores),
         # and reads waiting for a CPU would then wait forever; Ray Data's backpressure still bounds them.
         dataset = ray.data.read_datasource(
-            _datasource(ray, _for_workers(job.source), ReadOptions(input_format=options.input_format), options.batch_size),
+            _datasource(
+                ray, _for_workers(job.source), ReadOptions(input_format=options.input_format), options.batch_size
+            ),
             num_cpus=0,
         )
         tagged = dataset.map_batches(

@@ -1,6 +1,7 @@
 """One streaming reader per input format, each yielding Arrow record batches, picked by suffix in one table.
 CSV and JSONL are parsed in blocks, Parquet by row group, so memory depends on the block size, not the file's;
 every failure is an `InputError` naming the file and, where the parser knows it, the line or row."""
+
 from __future__ import annotations
 
 import csv
@@ -199,8 +200,10 @@ def read_csv(source: str | Path, options: ReadOptions) -> Iterator[pa.RecordBatc
             if "straddl" not in str(error):
                 raise InputError(f"{path}: malformed CSV: {_describe(error)}") from error
             if block > MAX_RECORD_BYTES:
-                raise InputError(f"{path}: row {_long_csv_row(path, compression, read)}: longer than "
-                                 f"{MAX_RECORD_BYTES >> 20} MB, the longest row mlc reads") from error
+                raise InputError(
+                    f"{path}: row {_long_csv_row(path, compression, read)}: longer than "
+                    f"{MAX_RECORD_BYTES >> 20} MB, the longest row mlc reads"
+                ) from error
             block = MAX_RECORD_BYTES + (1 << 20)
         except (OSError, UnicodeDecodeError) as error:
             raise InputError(f"{path}: malformed CSV: {_describe(error)}") from error
@@ -258,8 +261,10 @@ def read_jsonl(source: str | Path, options: ReadOptions) -> Iterator[pa.RecordBa
             longest = max(map(len, lines))
             if longest > MAX_RECORD_BYTES:
                 offset = next(i for i, line in enumerate(lines) if len(line) == longest)
-                raise InputError(f"{name}: line {first_line + offset}: longer than {MAX_RECORD_BYTES >> 20} MB, the "
-                                 "longest line mlc reads")
+                raise InputError(
+                    f"{name}: line {first_line + offset}: longer than {MAX_RECORD_BYTES >> 20} MB, the "
+                    "longest line mlc reads"
+                )
             batch = _parse_jsonl_block(lines, name, first_line, longest)
             if batch.num_rows:
                 yield batch
@@ -333,7 +338,7 @@ def _parse_jsonl_slowly(lines: list[bytes], name: str, first_line: int) -> pa.Re
     for row, record in enumerate(records):
         for key, value in record.items():
             columns.setdefault(key, [None] * row).append(value)
-        for key, values in columns.items():
+        for values in columns.values():
             if len(values) <= row:
                 values.append(None)
     arrays = {key: _column_array(values) for key, values in columns.items()}
@@ -377,13 +382,20 @@ def _check_cell_sizes(batch: pa.RecordBatch, path: str | Path, start: int) -> No
     """Refuse a text or bytes cell longer than MAX_RECORD_BYTES, naming its row and column."""
     for name, column in zip(batch.schema.names, batch.columns):
         kind = column.type
-        if not (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind) or pa.types.is_large_binary(kind)):
+        if not (
+            pa.types.is_string(kind)
+            or pa.types.is_large_string(kind)
+            or pa.types.is_binary(kind)
+            or pa.types.is_large_binary(kind)
+        ):
             continue
         lengths = pc.binary_length(column)
         if (pc.max(lengths).as_py() or 0) > MAX_RECORD_BYTES:
             row = int(np.argmax(lengths.to_numpy(zero_copy_only=False) > MAX_RECORD_BYTES))
-            raise InputError(f"{path}: row {start + row}: field '{name}' is longer than {MAX_RECORD_BYTES >> 20} MB, "
-                             "the longest text mlc reads")
+            raise InputError(
+                f"{path}: row {start + row}: field '{name}' is longer than {MAX_RECORD_BYTES >> 20} MB, "
+                "the longest text mlc reads"
+            )
 
 
 READERS: dict[str, Callable[[str | Path, ReadOptions], Iterator[pa.RecordBatch]]] = {
@@ -391,7 +403,13 @@ READERS: dict[str, Callable[[str | Path, ReadOptions], Iterator[pa.RecordBatch]]
     "csv": read_csv,
     "jsonl": read_jsonl,
 }
-SUFFIXES: dict[str, str] = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+SUFFIXES: dict[str, str] = {
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+}
 
 
 def read_table(source: str | Path, options: ReadOptions = ReadOptions()) -> pa.Table:

@@ -1,6 +1,7 @@
 """The Redis Streams queue: `enqueue` pushes file rows as messages, `consume` tags them with a consumer group and
 commits each batch in one transaction (`COMMIT`), so every message is tagged at least once and its result stored
 once: nothing is acknowledged before its result is stored."""
+
 from __future__ import annotations
 
 import json
@@ -84,7 +85,9 @@ def connect(url: str) -> Any:
         client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=30, health_check_interval=30)
         client.ping()
     except (ValueError, redis.RedisError) as error:
-        raise QueueError(f"{redact(url)}: cannot reach Redis ({error.__class__.__name__}: {_first_line(error)})") from error
+        raise QueueError(
+            f"{redact(url)}: cannot reach Redis ({error.__class__.__name__}: {_first_line(error)})"
+        ) from error
     return client
 
 
@@ -121,7 +124,9 @@ def enqueue(
         before = summary.messages
         try:
             for batch in read_batches(source, ReadOptions(input_format=input_format)):
-                _enqueue_batch(client, url, stream, batch, source, summary, text_column, id_column, text_field, chunk, on_rows)
+                _enqueue_batch(
+                    client, url, stream, batch, source, summary, text_column, id_column, text_field, chunk, on_rows
+                )
         except MlcError as error:
             sent = summary.messages - before
             if not sent:
@@ -132,8 +137,17 @@ def enqueue(
 
 
 def _enqueue_batch(
-    client: Any, url: str, stream: str, batch: pa.RecordBatch, source: str, summary: EnqueueSummary,
-    text_column: str | None, id_column: str | None, text_field: str, chunk: int, on_rows: Callable[[int], None],
+    client: Any,
+    url: str,
+    stream: str,
+    batch: pa.RecordBatch,
+    source: str,
+    summary: EnqueueSummary,
+    text_column: str | None,
+    id_column: str | None,
+    text_field: str,
+    chunk: int,
+    on_rows: Callable[[int], None],
 ) -> None:
     names = batch.schema.names
     text_cols = text_columns(names, text_column, source=source)
@@ -201,6 +215,7 @@ class ConsumeOptions:
     top_k: int = 3
     threshold: float | None = None
     log_interval: float = 10.0
+    explain: int = 0  # terms per top label in a `why` field (0: none)
 
     @property
     def dead_stream(self) -> str:
@@ -278,7 +293,7 @@ def consume(
 ) -> ConsumeSummary:
     """Tag messages until stopped (signal, --drain with nothing left, --max-messages); return the counts."""
     model = Model.load(model_dir)
-    model.batch_function(options.top_k, options.threshold)  # a bad --top-k fails before Redis is touched
+    model.batch_function(options.top_k, options.threshold, options.explain)  # bad options fail before Redis is used
     client = connect(url)
     worker = _Worker(client, url, model, options, log)
     summary = worker.summary
@@ -314,11 +329,13 @@ def consume(
 
 
 class _Worker:
-    def __init__(self, client: Any, url: str, model: Model, options: ConsumeOptions, log: Callable[[str], None]) -> None:
+    def __init__(
+        self, client: Any, url: str, model: Model, options: ConsumeOptions, log: Callable[[str], None]
+    ) -> None:
         self.client, self.url, self.model, self.options, self.log = client, url, model, options, log
         self.name = options.consumer_name
         self.commit = client.register_script(COMMIT)
-        self.schema = OutputSchema(model.labels, options.top_k)
+        self.schema = OutputSchema(model.labels, options.top_k, model.vocabulary, options.explain)
         self.summary = ConsumeSummary()
 
     def ensure_group(self) -> None:
@@ -331,7 +348,7 @@ class _Worker:
                 raise QueueError(f"{redact(self.url)}: stream '{self.options.stream}': {_first_line(error)}") from error
 
     def read(self, room: int, stop: _Stop) -> list[Message]:
-        """New messages: block up to max-wait-ms for the first, then top the batch up until it is full or time is out."""
+        """New messages: block up to max-wait-ms for the first, then top the batch up until full or out of time."""
         deadline = time.monotonic() + self.options.max_wait_ms / 1000
         messages: list[Message] = []
         while len(messages) < room and not stop.requested:
@@ -339,7 +356,11 @@ class _Worker:
             if left_ms <= 0 and messages:
                 break
             reply = self.client.xreadgroup(
-                self.options.group, self.name, {self.options.stream: ">"}, count=room - len(messages), block=max(left_ms, 1)
+                self.options.group,
+                self.name,
+                {self.options.stream: ">"},
+                count=room - len(messages),
+                block=max(left_ms, 1),
             )
             got = [Message.parse(entry_id, fields) for _, entries in reply or [] for entry_id, fields in entries]
             if not got:
@@ -349,7 +370,9 @@ class _Worker:
 
     def claim(self, room: int) -> list[Message]:
         """Entries idle longer than claim-idle-ms in other consumers' hands (they died), with their delivery counts."""
-        reply = self.client.xautoclaim(self.options.stream, self.options.group, self.name, self.options.claim_idle_ms, start_id="0-0", count=room)
+        reply = self.client.xautoclaim(
+            self.options.stream, self.options.group, self.name, self.options.claim_idle_ms, start_id="0-0", count=room
+        )
         entries = [(entry_id, fields) for entry_id, fields in reply[1] if fields is not None] if reply else []
         deleted = [entry_id for entry_id, fields in (reply[1] if reply else []) if fields is None]
         if deleted:  # trimmed from the stream while pending: nothing to tag, clear them
@@ -359,10 +382,19 @@ class _Worker:
         ids = [_text(entry_id) for entry_id, _ in entries]
         counts = {
             _text(p["message_id"]): int(p["times_delivered"])
-            for p in self.client.xpending_range(self.options.stream, self.options.group, min=ids[0], max=ids[-1], count=len(ids) * 2 + 10, consumername=self.name)
+            for p in self.client.xpending_range(
+                self.options.stream,
+                self.options.group,
+                min=ids[0],
+                max=ids[-1],
+                count=len(ids) * 2 + 10,
+                consumername=self.name,
+            )
         }
         self.summary.claimed += len(entries)
-        self.log(f"claimed {len(entries)} message(s) idle over {self.options.claim_idle_ms} ms in other consumers' hands")
+        self.log(
+            f"claimed {len(entries)} message(s) idle over {self.options.claim_idle_ms} ms in other consumers' hands"
+        )
         return [Message.parse(i, fields, counts.get(i, 1)) for i, (_, fields) in zip(ids, entries)]
 
     def pending(self) -> int:
@@ -394,7 +426,7 @@ class _Worker:
 
     def _tag(self, messages: list[Message]) -> list[tuple[Message, list[str]]]:
         texts = [m.fields[self.options.text_field] for m in messages]
-        predictions = self.model.predict_batch(texts, self.options.top_k, self.options.threshold)
+        predictions = self.model.predict_batch(texts, self.options.top_k, self.options.threshold, self.options.explain)
         skip = (self.options.text_field, "id")
         out = []
         for message, result in zip(messages, self.schema.message_fields(predictions)):
@@ -408,12 +440,19 @@ class _Worker:
         for message, flat in results:
             args += [message.entry_id, "r", str(len(flat)), *flat]
         for message, reason in dead:
-            fields = {**message.fields, "source": message.entry_id, "reason": reason, "deliveries": str(message.deliveries)}
+            fields = {
+                **message.fields,
+                "source": message.entry_id,
+                "reason": reason,
+                "deliveries": str(message.deliveries),
+            }
             flat = [x for kv in fields.items() for x in kv]
             args += [message.entry_id, "d", str(len(flat)), *flat]
         pipe = self.client.pipeline(transaction=True)
-        self.commit(keys=[self.options.stream, self.options.results_stream, self.options.dead_stream], args=args, client=pipe)
-        (stored_results, stored_dead, already_done), = pipe.execute()
+        self.commit(
+            keys=[self.options.stream, self.options.results_stream, self.options.dead_stream], args=args, client=pipe
+        )
+        ((stored_results, stored_dead, already_done),) = pipe.execute()
         self.summary.results += int(stored_results)
         self.summary.dead += int(stored_dead)
         self.summary.duplicates += int(already_done)
@@ -425,7 +464,10 @@ class _Worker:
         delay = 0.2
         self.summary.reconnects += 1
         while True:
-            self.log(f"redis unavailable at {redact(self.url)} ({error.__class__.__name__}: {_first_line(error)}); retrying in {delay:.1f}s")
+            self.log(
+                f"redis unavailable at {redact(self.url)} ({error.__class__.__name__}: {_first_line(error)}); "
+                f"retrying in {delay:.1f}s"
+            )
             time.sleep(delay)
             try:
                 self.client.ping()
@@ -444,7 +486,8 @@ class _Worker:
         except Exception:  # a status line never stops the worker
             pending = -1
         rate = (s.results + s.dead) / seconds if seconds > 0 else 0.0
-        return f"{s.results} tagged, {s.dead} dead-lettered, {rate:,.0f} messages/s, {pending} pending in group '{self.options.group}'"
+        counts = f"{s.results} tagged, {s.dead} dead-lettered, {rate:,.0f} messages/s"
+        return f"{counts}, {pending} pending in group '{self.options.group}'"
 
 
 def _text(value: Any) -> str:

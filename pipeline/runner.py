@@ -1,6 +1,7 @@
 """The local engine's tf.data pipeline: chunks of texts in, the model's `Predictions` out, in input order.
 Slices of text go through an ordered parallel map of the model's batch function; a bounded number of rows is in
 flight (`ROWS_IN_FLIGHT`), so memory stays flat whatever the input size."""
+
 from __future__ import annotations
 
 import os
@@ -68,10 +69,12 @@ def op_threads(parallel: int) -> int:
 class LocalRunner:
     """The model's batch function mapped over text slices by tf.data, `settings.parallel` slices at a time."""
 
-    def __init__(self, model: Model, k: int, threshold: float | None, settings: RunnerSettings) -> None:
+    def __init__(
+        self, model: Model, k: int, threshold: float | None, settings: RunnerSettings, explain: int = 0
+    ) -> None:
         limit_op_threads(settings.op_threads)  # before the first tensor: TensorFlow fixes it at start-up
         self.settings = settings
-        self.batch_function = model.batch_function(k, threshold)
+        self.batch_function = model.batch_function(k, threshold, explain)
 
     def run(self, chunks: Iterator[tuple[pa.Array, Any]]) -> Iterator[tuple[Any, Predictions]]:
         """Run (text array, side data) chunks through tf.data in order; yield (side data, predictions). TensorFlow
@@ -91,15 +94,15 @@ class LocalRunner:
                     starts = range(0, len(array), step) if step and len(array) > step else range(1)
                     pending.append((side, len(starts)))
                     for start in starts:
-                        yield array[start:start + step] if len(starts) > 1 else array
+                        yield array[start : start + step] if len(starts) > 1 else array
             except BaseException as error:  # surfaced in the caller's thread below, with its own message
                 failure.append(error)
 
         iterator = iter(self._dataset(texts))
         try:
             parts: list[Predictions] = []
-            for values, indices, above in iterator:
-                parts.append(Predictions(indices.numpy(), values.numpy(), above.numpy()))
+            for outputs in iterator:
+                parts.append(Predictions.from_tensors(outputs))
                 side, count = pending[0]
                 if len(parts) == count:
                     pending.popleft()

@@ -1,10 +1,11 @@
 """`mlc train` end to end: read and split the data as the example does, fit, score the test split, save."""
+
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,14 +47,27 @@ def run_train(
     path, source = resolve_data(data, quiet=quiet)
     labelled = load_labelled(path, columns, source=source)
     split = prepare(labelled, test_size=test_size, seed=config.seed)
-    model = Model.fit(split.train.texts, split.train.labels, split.validation.texts, split.validation.labels, config,
-                      threshold_folds=threshold_folds, on_epoch=on_epoch, on_fold=on_fold)
+    model = Model.fit(
+        split.train.texts,
+        split.train.labels,
+        split.validation.texts,
+        split.validation.labels,
+        config,
+        threshold_folds=threshold_folds,
+        on_epoch=on_epoch,
+        on_fold=on_fold,
+    )
     test_scores = model.scores(split.test.texts)
     test_metrics = evaluate_scores(split.test.labels, test_scores, model.labels, threshold=model.thresholds())
     at_half = evaluate_scores(split.test.labels, test_scores, model.labels, threshold=0.5)
     metadata = model.metadata
-    metadata.created = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    metadata.data = {"source": source, "sha256": file_sha256(path), "columns": labelled.columns, "label_sep": columns.label_sep}
+    metadata.created = datetime.now(UTC).isoformat(timespec="seconds")
+    metadata.data = {
+        "source": source,
+        "sha256": file_sha256(path),
+        "columns": labelled.columns,
+        "label_sep": columns.label_sep,
+    }
     metadata.steps = split.steps
     fitted = {k: v for k, v in metadata.hyperparameters.items() if k != "ngrams"}
     metadata.hyperparameters = {**fitted, "test_size": test_size, "ngrams": metadata.hyperparameters.get("ngrams")}

@@ -1,6 +1,7 @@
 """Labelled data for training and evaluation, read and split the way the Keras example does: duplicate titles
 dropped, label combinations seen once dropped, a stratified train/holdout split, the holdout halved into
 validation and test. Each step's row count is kept for the model's metadata."""
+
 from __future__ import annotations
 
 import hashlib
@@ -13,8 +14,15 @@ import pyarrow as pa
 
 from mlc.models.errors import InputError
 from mlc.models.splits import combination_key, stratified_split
+from mlc.pipeline.columns import (
+    LABEL_CANDIDATES,
+    TITLE_CANDIDATES,
+    find_column,
+    joined_text,
+    optional_column,
+    text_columns,
+)
 from mlc.pipeline.download import DEFAULT_DATA_URL, fetch, is_url
-from mlc.pipeline.columns import LABEL_CANDIDATES, TITLE_CANDIDATES, find_column, joined_text, optional_column, text_columns
 from mlc.pipeline.labels import parse_label_column
 from mlc.pipeline.readers import ReadOptions, read_table
 
@@ -98,14 +106,18 @@ def load_labelled(
         table.column(labels_column).to_pylist(), source=name, column=labels_column, label_sep=options.label_sep
     )
     titles = _as_text(joined_text([table.column(title_column)], [title_column], name)) if title_column else None
-    keep = [i for i, (t, l) in enumerate(zip(texts, labels)) if t.strip() and l]
+    keep = [i for i, (text, row) in enumerate(zip(texts, labels)) if text.strip() and row]
     steps = {"rows_read": len(texts), "rows_with_text_and_labels": len(keep)}
     return LabelledData(
         source=name,
         texts=[texts[i] for i in keep],
         labels=[labels[i] for i in keep],
         titles=[titles[i] for i in keep] if titles is not None else None,
-        columns={"text": text_cols[0] if len(text_cols) == 1 else text_cols, "labels": labels_column, "title": title_column},
+        columns={
+            "text": text_cols[0] if len(text_cols) == 1 else text_cols,
+            "labels": labels_column,
+            "title": title_column,
+        },
         steps=steps,
     )
 

@@ -3,13 +3,16 @@
 Writers never pick their own path: batch-predict opens them on a temp file from `atomic_path` and renames it
 when the whole input is done. Lists (`labels`) stay lists in Parquet and JSONL and are `;`-joined in CSV.
 """
+
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -86,13 +89,28 @@ class JsonlWriter:
 
 
 def flatten_lists(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """List columns `;`-joined, as CSV writes them."""
+    """List columns as CSV writes them: lists of strings `;`-joined, nested ones (`why`) as JSON text."""
     columns = []
     for column in batch.columns:
         if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
-            column = pc.binary_join(column, ";")
+            if pa.types.is_string(column.type.value_type):
+                column = pc.binary_join(column, ";")
+            else:
+                values = [json.dumps(_shortest_floats(value), ensure_ascii=False) for value in column.to_pylist()]
+                column = pa.array(values, pa.string())
         columns.append(column)
     return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
+
+
+def _shortest_floats(value: Any) -> Any:
+    """float32 values read back as Python floats, written as their shortest float32 form (0.41, not 0.4099...)."""
+    if isinstance(value, float):
+        return float(str(np.float32(value)))
+    if isinstance(value, list):
+        return [_shortest_floats(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _shortest_floats(item) for key, item in value.items()}
+    return value
 
 
 WRITERS: dict[str, Callable[[Path | BinaryIO, bool], Writer]] = {

@@ -1,4 +1,5 @@
 """The Python API: `import mlc` starts no TensorFlow, and a loaded model tags exactly as batch-predict does."""
+
 from __future__ import annotations
 
 import subprocess
@@ -53,5 +54,13 @@ def test_predict_table_equals_batch_predict(model_dir, tmp_path, cli):
     written = pq.read_table(tmp_path / "out.parquet")
     model = mlc.load(model_dir)
     assert model.predict_table(table).equals(written)
-    assert model.predict_table(table.to_pandas()).cast(written.schema).equals(written)  # pandas 3 strings are large_string
-    assert model.predict_table(table, text_column="abstract", k=1).column_names == ["id", "label_1", "score_1", "labels", "error"]
+    assert (
+        model.predict_table(table.to_pandas()).cast(written.schema).equals(written)
+    )  # pandas 3 strings are large_string
+    assert model.predict_table(table, text_column="abstract", k=1).column_names == [
+        "id",
+        "label_1",
+        "score_1",
+        "labels",
+        "error",
+    ]

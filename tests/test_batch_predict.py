@@ -1,4 +1,5 @@
 """batch-predict with the local engine: every format in and out, row order, scores, slicing, bad input."""
+
 from __future__ import annotations
 
 import fcntl
@@ -13,17 +14,18 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import assert_one_line_error
 from mlc.models.errors import InputError
 from mlc.pipeline.batch_predict import PredictOptions, batch_predict
 from mlc.pipeline.readers import read_table
+
+from helpers import assert_one_line_error
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def abstracts(abstracts_csv) -> pa.Table:
-    table = read_table(abstracts_csv)
+def abstracts(labelled_csv) -> pa.Table:
+    table = read_table(labelled_csv)
     return table.append_column("id", pa.array([f"p{i:04d}" for i in range(table.num_rows)]))
 
 
@@ -99,13 +101,17 @@ def test_bad_rows_keep_their_place_with_an_error(model_dir, tmp_path):
     assert "label_3" not in rows[0]
     assert summary.bad_rows == 3
     with pytest.raises(InputError, match=r"row 1: field 'text': missing text \(--strict\)"):
-        batch_predict([str(source)], model_dir, output=str(tmp_path / "strict.jsonl"), options=PredictOptions(strict=True))
+        batch_predict(
+            [str(source)], model_dir, output=str(tmp_path / "strict.jsonl"), options=PredictOptions(strict=True)
+        )
     assert not (tmp_path / "strict.jsonl").exists()
 
 
 def test_failure_mid_stream_leaves_no_output(model_dir, tmp_path):
     source = tmp_path / "long.jsonl"
-    good = "".join(json.dumps({"id": f"d{i}", "abstract": f"text number {i} about neural networks"}) + "\n" for i in range(30000))
+    good = "".join(
+        json.dumps({"id": f"d{i}", "abstract": f"text number {i} about neural networks"}) + "\n" for i in range(30000)
+    )
     source.write_text(good + "{this is not json}\n")
     target = tmp_path / "out.parquet"
     with pytest.raises(InputError, match="line 30001: invalid JSON"):
@@ -120,7 +126,10 @@ def test_out_dir_skip_existing_and_rerun_after_change(model_dir, abstracts, tmp_
     write_input(abstracts.slice(50, 30), inbox / "b.csv")
     options = PredictOptions(output_format="parquet", skip_existing=True)
     first = batch_predict([str(inbox / "*")], model_dir, out_dir=outbox, options=options)
-    assert [(Path(f.target).name, f.rows, f.skipped) for f in first.files] == [("a.parquet", 50, False), ("b.parquet", 30, False)]
+    assert [(Path(f.target).name, f.rows, f.skipped) for f in first.files] == [
+        ("a.parquet", 50, False),
+        ("b.parquet", 30, False),
+    ]
     second = batch_predict([str(inbox)], model_dir, out_dir=outbox, options=options)
     assert all(f.skipped for f in second.files)
     later = (outbox / "a.parquet").stat().st_mtime + 10
@@ -192,7 +201,10 @@ def test_pipeline_has_fixed_sizes_and_autotune_off(model_dir):
     texts = pa.array(["image segmentation with deep networks", "spectral graph theory"])
     results = list(runner.run(iter([(texts, i) for i in range(3)])))
     assert [side for side, _ in results] == [0, 1, 2]
-    assert all(np.array_equal(p.scores, results[0][1].scores) for _, p in results) and results[0][1].scores.shape == (2, 3)
+    assert all(np.array_equal(p.scores, results[0][1].scores) for _, p in results) and results[0][1].scores.shape == (
+        2,
+        3,
+    )
 
 
 def test_rows_in_flight_stay_bounded_whatever_the_cores():
@@ -220,10 +232,12 @@ def test_long_batches_run_as_slices_and_come_back_whole_in_order(model_dir, abst
     results = list(runner.run(iter(chunks)))
     assert [side for side, _ in results] == [side for _, side in chunks]
     for (side, predictions), n in zip(results, sizes):
-        scores = expected_scores[side:side + n]
+        scores = expected_scores[side : side + n]
         assert predictions.scores.shape == (n, 3) and predictions.above.shape[0] == n
         np.testing.assert_allclose(predictions.scores, -np.sort(-scores, axis=1)[:, :3], atol=1e-5)
-        np.testing.assert_allclose(np.take_along_axis(scores, predictions.indices, axis=1), predictions.scores, atol=1e-5)
+        np.testing.assert_allclose(
+            np.take_along_axis(scores, predictions.indices, axis=1), predictions.scores, atol=1e-5
+        )
 
 
 def test_many_cores_slice_the_default_batch_end_to_end(model_dir, abstracts, expected_scores, tmp_path, monkeypatch):
@@ -255,7 +269,11 @@ def test_prediction_never_imports_keras(model_dir, abstracts, tmp_path):
     import sys
 
     source = write_input(abstracts.slice(0, 50), tmp_path / "in.parquet")
-    result = subprocess.run([sys.executable, "-c", KERAS_PROBE, str(source), str(model_dir), str(tmp_path / "out.parquet")],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", KERAS_PROBE, str(source), str(model_dir), str(tmp_path / "out.parquet")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split() == ["50", "0", "tensorflow", "True"]

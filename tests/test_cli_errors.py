@@ -1,5 +1,6 @@
 """Every command on every kind of bad input: one `mlc: error:` line naming what is wrong, the documented exit
 code (README "Exit codes"), no traceback, and no output left behind. `--debug` adds the traceback."""
+
 from __future__ import annotations
 
 import os
@@ -8,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_one_line_error
+from helpers import assert_one_line_error
 
 pytestmark = pytest.mark.slow
 DEAD_REDIS = "redis://:s3cret@127.0.0.1:1/0"  # nothing listens on port 1
 
 
 @pytest.fixture(scope="module")
-def bad(tmp_path_factory, model_dir, abstracts_csv) -> dict[str, Path]:
+def bad(tmp_path_factory, model_dir, labelled_csv) -> dict[str, Path]:
     """One file or directory per kind of bad input, and a good model and data to pair them with."""
     root = tmp_path_factory.mktemp("bad")
     (root / "empty.csv").write_bytes(b"")
@@ -32,10 +33,17 @@ def bad(tmp_path_factory, model_dir, abstracts_csv) -> dict[str, Path]:
     keras_file = broken_model / "model.keras"
     keras_file.write_bytes(keras_file.read_bytes()[:1000])
     return {
-        "missing": root / "absent.csv", "empty": root / "empty.csv", "garbage": root / "garbage.jsonl",
-        "nocolumn": root / "nocolumn.csv", "dupcolumn": root / "dupcolumn.csv", "latin1": root / "latin1.csv",
-        "numbers": root / "numbers.parquet", "broken_model": broken_model,
-        "no_model": root / "no_model", "model": model_dir, "data": abstracts_csv,
+        "missing": root / "absent.csv",
+        "empty": root / "empty.csv",
+        "garbage": root / "garbage.jsonl",
+        "nocolumn": root / "nocolumn.csv",
+        "dupcolumn": root / "dupcolumn.csv",
+        "latin1": root / "latin1.csv",
+        "numbers": root / "numbers.parquet",
+        "broken_model": broken_model,
+        "no_model": root / "no_model",
+        "model": model_dir,
+        "data": labelled_csv,
     }
 
 

@@ -1,5 +1,6 @@
 """Process faults with real processes: kill -9 mid-file, a full disk (RLIMIT_FSIZE), Ctrl-C. After each: nothing
 under a final name that is not complete, no temp file left once a run ends, and a rerun that completes."""
+
 from __future__ import annotations
 
 import resource
@@ -13,7 +14,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import assert_one_line_error
+from helpers import assert_one_line_error
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +27,9 @@ def _start(*args: object, limit_bytes: int | None = None) -> subprocess.Popen:
 
     return subprocess.Popen(
         [sys.executable, "-m", "mlc.cli.app", *map(str, args)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=limit,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=limit,
     )
 
 
@@ -42,14 +45,25 @@ def _wait_for_temp(directory: Path, name: str, process: subprocess.Popen, timeou
     raise AssertionError(f"no temp file for {name} within {timeout}s")
 
 
-def test_kill_9_mid_file_then_skip_existing_completes(model_dir, abstracts_csv, make_corpus, tmp_path):
+def test_kill_9_mid_file_then_skip_existing_completes(model_dir, labelled_csv, make_corpus, tmp_path):
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    (inbox / "a.csv").write_bytes(abstracts_csv.read_bytes())
+    (inbox / "a.csv").write_bytes(labelled_csv.read_bytes())
     big = inbox / "b.parquet"
     big.write_bytes(make_corpus(300_000).read_bytes())
     out = tmp_path / "out"
-    run = ("batch-predict", inbox, "--model-dir", model_dir, "--out-dir", out, "--output-format", "parquet", "--batch-size", "1024")
+    run = (
+        "batch-predict",
+        inbox,
+        "--model-dir",
+        model_dir,
+        "--out-dir",
+        out,
+        "--output-format",
+        "parquet",
+        "--batch-size",
+        "1024",
+    )
     process = _start(*run)
     temp = _wait_for_temp(out, "b.parquet", process)
     assert stat.S_IMODE(temp.stat().st_mode) == 0o600  # private while it is being written
@@ -59,7 +73,12 @@ def test_kill_9_mid_file_then_skip_existing_completes(model_dir, abstracts_csv, 
     assert not (out / "b.parquet").exists(), "a killed run must leave nothing under the final name"
     first_done = (out / "a.parquet").stat().st_mtime_ns
 
-    rerun = subprocess.run([sys.executable, "-m", "mlc.cli.app", *map(str, run), "--skip-existing"], capture_output=True, text=True, timeout=600)
+    rerun = subprocess.run(
+        [sys.executable, "-m", "mlc.cli.app", *map(str, run), "--skip-existing"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert rerun.returncode == 0, rerun.stderr
     assert "a.csv: skipped" in rerun.stderr and "removed, left by an interrupted run" in rerun.stderr
     assert (out / "a.parquet").stat().st_mtime_ns == first_done
@@ -70,31 +89,52 @@ def test_kill_9_mid_file_then_skip_existing_completes(model_dir, abstracts_csv, 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
 def test_full_disk_is_a_clean_error_with_no_partial_output(model_dir, make_corpus, tmp_path, suffix):
     target = tmp_path / f"tags{suffix}"
-    process = _start("batch-predict", make_corpus(20_000), "--model-dir", model_dir, "-o", target, "--quiet", limit_bytes=64_000)
+    process = _start(
+        "batch-predict", make_corpus(20_000), "--model-dir", model_dir, "-o", target, "--quiet", limit_bytes=64_000
+    )
     _, stderr = process.communicate(timeout=300)
-    from conftest import CliResult
+    from helpers import CliResult
 
-    assert_one_line_error(CliResult(process.returncode, "", stderr.decode()), 7, str(target), "cannot write", "File too large")
+    assert_one_line_error(
+        CliResult(process.returncode, "", stderr.decode()), 7, str(target), "cannot write", "File too large"
+    )
     assert not list(tmp_path.iterdir())
 
 
-def test_full_disk_while_saving_a_model(abstracts_csv, tmp_path):
+def test_full_disk_while_saving_a_model(labelled_csv, tmp_path):
     target = tmp_path / "model"
-    process = _start("train", "--data", abstracts_csv, "--model-dir", target, "--epochs", "1", "--threshold-folds", "0", "--quiet", limit_bytes=500_000)
+    process = _start(
+        "train",
+        "--data",
+        labelled_csv,
+        "--model-dir",
+        target,
+        "--epochs",
+        "1",
+        "--threshold-folds",
+        "0",
+        "--quiet",
+        limit_bytes=500_000,
+    )
     _, stderr = process.communicate(timeout=300)
-    from conftest import CliResult
+    from helpers import CliResult
 
     assert_one_line_error(CliResult(process.returncode, "", stderr.decode()), 7, str(target), "cannot write")
     assert not list(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("sig, code, said", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")],
-                         ids=["ctrl-c", "sigterm"])
+@pytest.mark.parametrize(
+    "sig, code, said",
+    [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")],
+    ids=["ctrl-c", "sigterm"],
+)
 def test_a_signal_mid_file_removes_the_temp_file_and_the_lock(model_dir, make_corpus, tmp_path, sig, code, said):
     """Ctrl-C, and SIGTERM (how cron's `timeout`, systemd and Kubernetes stop a job): the documented exit code,
     and neither the temp file nor `.mlc.lock` left behind."""
     out = tmp_path / "out"
-    process = _start("batch-predict", make_corpus(300_000), "--model-dir", model_dir, "--out-dir", out, "--batch-size", "1024")
+    process = _start(
+        "batch-predict", make_corpus(300_000), "--model-dir", model_dir, "--out-dir", out, "--batch-size", "1024"
+    )
     _wait_for_temp(out, "corpus_300000.parquet", process)
     process.send_signal(sig)
     _, stderr = process.communicate(timeout=60)

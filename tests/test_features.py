@@ -1,10 +1,11 @@
 """The fast n-gram TF-IDF path against Keras's own layer, on texts chosen to break it."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from mlc.models.features import NgramTfIdf, SparseTfIdf, _ngram_tables
+from mlc.models.features import NgramTfIdf, SparseTfIdf, ngram_tables
 from mlc.models.tf_internals import vectorizer_state
 
 TRAINING = [
@@ -57,7 +58,9 @@ def test_ngram_path_equals_keras_tf_idf(layer):
     fast = NgramTfIdf(settings, vocabulary, idf)
     keras_dense = layer(tf.constant(HOSTILE)).numpy()  # the example's own dense tf_idf output
     np.testing.assert_allclose(dense(fast, HOSTILE, tf), keras_dense, rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(dense(SparseTfIdf(settings, vocabulary, idf), HOSTILE, tf), keras_dense, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        dense(SparseTfIdf(settings, vocabulary, idf), HOSTILE, tf), keras_dense, rtol=1e-6, atol=1e-6
+    )
     assert keras_dense[4].sum() > 0 and keras_dense[7, 0] > 0  # the cases are not all empty
     # "Deep-Learning; IMAGE (segmentation)": split, the hyphen makes the bigram "deep learning"; deleted, "deeplearning"
     split = NgramTfIdf(settings, vocabulary, idf).standardize == "lower_and_split_punctuation"
@@ -70,11 +73,11 @@ def test_split_punctuation_survives_the_model_file_and_safe_mode(tmp_path):
     import json
     import zipfile
 
-    from mlc.models.keras_file import read_keras_file
-    from mlc.models.tf_runtime import tf_keras
-    from mlc.models.mlp import make_vectorizer
-    from mlc.models.features import SPLIT_PUNCTUATION_REF
     import mlc.models.keras_layers  # noqa: F401  registers mlc's layer and function
+    from mlc.models.features import SPLIT_PUNCTUATION_REF
+    from mlc.models.keras_file import read_keras_file
+    from mlc.models.mlp import make_vectorizer
+    from mlc.models.tf_runtime import tf_keras
 
     tf, keras = tf_keras()
     vectorizer = make_vectorizer(TRAINING, max_tokens=40, split_punctuation=True)
@@ -90,7 +93,12 @@ def test_split_punctuation_survives_the_model_file_and_safe_mode(tmp_path):
     fast = NgramTfIdf(weights.vectorizer, weights.vocabulary, weights.idf)
     expected = reloaded.layers[1](tf.constant(HOSTILE)).numpy()
     np.testing.assert_allclose(dense(fast, HOSTILE, tf), expected, rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(dense(SparseTfIdf(weights.vectorizer, weights.vocabulary, weights.idf), HOSTILE, tf), expected, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        dense(SparseTfIdf(weights.vectorizer, weights.vocabulary, weights.idf), HOSTILE, tf),
+        expected,
+        rtol=1e-6,
+        atol=1e-6,
+    )
 
 
 def test_empty_batch(layer):
@@ -103,7 +111,7 @@ def test_empty_batch(layer):
 
 
 def test_ngram_tables_word_only_in_a_bigram_is_oov_as_a_unigram():
-    words, word_columns, keys, columns = _ngram_tables(["[UNK]", "deep", "deep learning", "learning deep"])
+    words, word_columns, keys, columns = ngram_tables(["[UNK]", "deep", "deep learning", "learning deep"])
     assert words == ["deep", "learning"]
     assert list(word_columns) == [1, 0]  # "learning" alone is not in the vocabulary
     n = len(words)
@@ -127,8 +135,8 @@ def sklearn_like(raw_tfidf: np.ndarray, idf: np.ndarray, sublinear: bool, normal
 
 @pytest.mark.parametrize("sublinear,normalize", [(True, True), (True, False), (False, True)])
 def test_scaling_layer_and_sparse_path_equal_the_formula(layer, sublinear, normalize):
-    from mlc.models.tf_runtime import tf_keras
     from mlc.models.scaling import Scaling, make_layer
+    from mlc.models.tf_runtime import tf_keras
 
     tf, _ = tf_keras()
     vocabulary, idf = vectorizer_state(layer)
@@ -172,10 +180,9 @@ def test_scaled_predictor_on_hostile_and_empty_batches(layer):
 def test_training_dataset_is_static_complete_and_reshuffled():
     """Training's batches: autotune off (its optimiser thread stalled every epoch's teardown), every
     row once per epoch with its own targets, a new order each epoch when shuffled, the given order when not."""
-    from mlc.models.tf_runtime import tf_keras
-    from mlc.models.mlp import make_vectorizer
-    from mlc.models.mlp import training_dataset, vectorize
+    from mlc.models.mlp import make_vectorizer, training_dataset, vectorize
     from mlc.models.scaling import Scaling
+    from mlc.models.tf_runtime import tf_keras
 
     tf, _ = tf_keras()
     texts = [f"{TRAINING[i % 4]} row{i}" for i in range(40)]

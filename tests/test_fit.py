@@ -1,11 +1,20 @@
 """Fitting: the MLP's and the head's logits mix to the saved model at any share, the share is chosen on the tuning
 rows, and cross-fitted rows are scored by models that never saw them."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from mlc.models.fit import AUTO_FOLDS, CROSS_FIT_BELOW, aligned, choose_share, cross_fit_folds, fit_parts, out_of_fold_logits
+from mlc.models.fit import (
+    AUTO_FOLDS,
+    CROSS_FIT_BELOW,
+    aligned,
+    choose_share,
+    cross_fit_folds,
+    fit_parts,
+    out_of_fold_logits,
+)
 from mlc.models.logistic_head import ABSENT_LOGIT, EVEN_SHARE, SHARES, LogitParts
 from mlc.models.tf_scorer import TfScorer
 from mlc.models.thresholds import micro_f1, tune_thresholds
@@ -16,9 +25,11 @@ HOSTILE = ["", "\x00\x01 \u202e evil", "ünïcödé façade – naïve", "x" * 5
 
 
 @pytest.fixture(scope="module")
-def fitted(abstracts_csv):
-    data = load_labelled(abstracts_csv, ColumnOptions())
-    parts = fit_parts(data.texts[:200], data.labels[:200], data.texts[200:240], data.labels[200:240], TrainConfig(epochs=2, seed=5))
+def fitted(labelled_csv):
+    data = load_labelled(labelled_csv, ColumnOptions())
+    parts = fit_parts(
+        data.texts[:200], data.labels[:200], data.texts[200:240], data.labels[200:240], TrainConfig(epochs=2, seed=5)
+    )
     return parts, list(data.texts[240:300]) + HOSTILE
 
 
@@ -32,10 +43,15 @@ def test_parts_mix_to_the_folded_model_at_every_share(fitted):
 
 
 @pytest.mark.slow
-def test_without_a_head_there_is_no_share_to_choose(abstracts_csv):
-    data = load_labelled(abstracts_csv, ColumnOptions())
-    parts = fit_parts(data.texts[:100], data.labels[:100], data.texts[100:120], data.labels[100:120],
-                      TrainConfig(epochs=1, seed=5, linear_share=0.0))
+def test_without_a_head_there_is_no_share_to_choose(labelled_csv):
+    data = load_labelled(labelled_csv, ColumnOptions())
+    parts = fit_parts(
+        data.texts[:100],
+        data.labels[:100],
+        data.texts[100:120],
+        data.labels[100:120],
+        TrainConfig(epochs=1, seed=5, linear_share=0.0),
+    )
     logits = parts.logit_parts(data.texts[120:130])
     assert logits.head is None and parts.head is None
     share, _, note = choose_share(np.ones((10, len(parts.mlp.labels))), logits, None)
@@ -100,18 +116,20 @@ def test_aligned_reorders_columns_and_zero_fills_unknown_labels():
 
 
 @pytest.mark.slow
-def test_each_row_is_scored_by_the_model_trained_without_its_fold(abstracts_csv):
+def test_each_row_is_scored_by_the_model_trained_without_its_fold(labelled_csv):
     """Fold j's rows get the scores of a model trained on the other rows with seed + j + 1: the same numbers as
     training that model by hand, and not those of a model that saw the rows."""
-    data = load_labelled(abstracts_csv, ColumnOptions())
+    data = load_labelled(labelled_csv, ColumnOptions())
     texts, label_lists = data.texts[:160], data.labels[:160]
     val_texts, val_labels = data.texts[160:200], data.labels[160:200]
     folds = [list(range(0, 160, 2)), list(range(1, 160, 2))]
-    labels = ["cs.LG", "cs.CV", "no.such.label"]
+    labels = ["net.routing", "cook.baking", "no.such.label"]
     oof = out_of_fold_logits(texts, label_lists, folds, val_texts, val_labels, labels, TrainConfig(epochs=3, seed=11))
 
     rest = folds[0]  # fold 1 (odd rows) is scored by the model trained on the even rows, seed 11 + 2
-    by_hand = fit_parts([texts[i] for i in rest], [label_lists[i] for i in rest], val_texts, val_labels, TrainConfig(epochs=3, seed=13))
+    by_hand = fit_parts(
+        [texts[i] for i in rest], [label_lists[i] for i in rest], val_texts, val_labels, TrainConfig(epochs=3, seed=13)
+    )
     logits = by_hand.logit_parts([texts[i] for i in folds[1]])
     hand_labels = by_hand.mlp.labels
     np.testing.assert_allclose(oof.mlp[folds[1]], aligned(logits.mlp, hand_labels, labels, ABSENT_LOGIT), atol=1e-4)
@@ -127,9 +145,16 @@ def test_each_row_is_scored_by_the_model_trained_without_its_fold(abstracts_csv)
 
 
 @pytest.mark.slow
-def test_without_a_head_only_the_mlp_part_exists(abstracts_csv):
-    data = load_labelled(abstracts_csv, ColumnOptions())
+def test_without_a_head_only_the_mlp_part_exists(labelled_csv):
+    data = load_labelled(labelled_csv, ColumnOptions())
     folds = [list(range(0, 80, 2)), list(range(1, 80, 2))]
-    oof = out_of_fold_logits(data.texts[:80], data.labels[:80], folds, data.texts[80:100], data.labels[80:100],
-                             ["cs.LG", "cs.CV"], TrainConfig(epochs=2, seed=3, linear_share=0.0))
+    oof = out_of_fold_logits(
+        data.texts[:80],
+        data.labels[:80],
+        folds,
+        data.texts[80:100],
+        data.labels[80:100],
+        ["net.routing", "cook.baking"],
+        TrainConfig(epochs=2, seed=3, linear_share=0.0),
+    )
     assert oof.head is None and oof.mlp.shape == (80, 2) and (oof.mlp != ABSENT_LOGIT).all()

@@ -1,10 +1,11 @@
 """Property-based tests of every reader and of label parsing: whatever the bytes, a reader yields rows or raises
 `InputError` with a one-line message naming the file; nothing else escapes, nothing hangs, nothing crashes."""
+
 from __future__ import annotations
 
 import gzip
-import os
 import json
+import os
 import string
 from pathlib import Path
 
@@ -14,13 +15,15 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from mlc.models.errors import InputError
-from mlc.pipeline.labels import parse_label_cell, parse_label_column
 from mlc.pipeline.columns import text_with_faults
+from mlc.pipeline.labels import parse_label_cell, parse_label_column
 from mlc.pipeline.readers import MAX_JSON_DEPTH, ReadOptions, read_batches
 from mlc.pipeline.training_data import ColumnOptions, load_labelled
 
 # Each example must finish in seconds (a hang fails the test); the examples run in one process.
-FUZZ = settings(max_examples=150, deadline=5000, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=150, deadline=5000, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 SUFFIXES = [".csv", ".jsonl", ".parquet", ".csv.gz", ".jsonl.gz", ".ndjson"]
 
 
@@ -49,17 +52,29 @@ def test_arbitrary_bytes(tmp_path, payload, suffix):
 @given(payload=st.binary(max_size=2048), suffix=st.sampled_from(SUFFIXES))
 def test_arbitrary_bytes_after_a_valid_start(tmp_path, payload, suffix):
     """A good first block, then garbage: rows already read are fine, the garbage is an InputError."""
-    head = b"text,labels\nhello world,cs.LG\n" if ".csv" in suffix else b'{"text": "hello world", "labels": ["cs.LG"]}\n'
+    head = (
+        b"text,labels\nhello world,cs.LG\n" if ".csv" in suffix else b'{"text": "hello world", "labels": ["cs.LG"]}\n'
+    )
     _read_all(_write(tmp_path, suffix, head + payload), block_bytes=64)
 
 
 # Values JSON can carry, nested, with the awkward cases: NULs, huge ints, lone surrogates escaped, deep lists.
 json_scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**80), max_value=2**80), st.floats(allow_nan=False),
-    st.text(alphabet=st.characters(codec="utf-8"), max_size=50), st.sampled_from(["", "\x00", "a\x00b", "cs.LG", "['cs.LG']"]),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**80), max_value=2**80),
+    st.floats(allow_nan=False),
+    st.text(alphabet=st.characters(codec="utf-8"), max_size=50),
+    st.sampled_from(["", "\x00", "a\x00b", "cs.LG", "['cs.LG']"]),
 )
-json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4), max_leaves=20)
-records = st.dictionaries(st.sampled_from(["text", "labels", "id", "title", "x"]) | st.text(max_size=5), json_values, max_size=5)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    max_leaves=20,
+)
+records = st.dictionaries(
+    st.sampled_from(["text", "labels", "id", "title", "x"]) | st.text(max_size=5), json_values, max_size=5
+)
 
 
 def _jsonl_line(record: dict, mode: str) -> bytes:
@@ -75,7 +90,9 @@ def _jsonl_line(record: dict, mode: str) -> bytes:
 
 @FUZZ
 @given(
-    rows=st.lists(st.tuples(records, st.sampled_from(["plain"] * 6 + ["latin1", "deep", "truncated"])), min_size=1, max_size=30),
+    rows=st.lists(
+        st.tuples(records, st.sampled_from(["plain"] * 6 + ["latin1", "deep", "truncated"])), min_size=1, max_size=30
+    ),
     gz=st.booleans(),
 )
 @example(rows=[({"labels": None}, "latin1")], gz=False)  # invalid UTF-8 in a key: pyarrow raised UnicodeDecodeError
@@ -105,17 +122,22 @@ def _load_labelled(path: Path) -> None:
 
 
 csv_cells = st.one_of(
-    st.text(max_size=40), st.sampled_from(["", '"', '""', "a\nb", "x,y", "\x00", "['cs.LG', 'cs.CV']", "[1, 2]", "[[[", "1e999"]),
+    st.text(max_size=40),
+    st.sampled_from(["", '"', '""', "a\nb", "x,y", "\x00", "['cs.LG', 'cs.CV']", "[1, 2]", "[[[", "1e999"]),
 )
 
 
 @FUZZ
 @given(
-    header=st.lists(st.sampled_from(["text", "labels", "id"]) | st.text(min_size=1, max_size=6), min_size=1, max_size=4),
+    header=st.lists(
+        st.sampled_from(["text", "labels", "id"]) | st.text(min_size=1, max_size=6), min_size=1, max_size=4
+    ),
     rows=st.lists(st.lists(csv_cells, min_size=0, max_size=5), max_size=20),
     encoding=st.sampled_from(["utf-8", "utf-8", "latin-1", "utf-16"]),
 )
-@example(header=["text", "text", "labels"], rows=[["", "", ""]], encoding="utf-8")  # a repeated column name (found by CI)
+@example(
+    header=["text", "text", "labels"], rows=[["", "", ""]], encoding="utf-8"
+)  # a repeated column name (found by CI)
 def test_csv_of_any_shape(tmp_path, header, rows, encoding):
     """Ragged rows, quotes, embedded newlines and NULs, other encodings: rows or an InputError naming the file."""
     import csv
@@ -185,9 +207,12 @@ def test_huge_field_is_read_whole(tmp_path):
 @FUZZ
 @given(
     names=st.lists(
-        st.lists(st.sampled_from(list("ab./\\-_ ~$*?\n\u00e9") + ["..", ".csv", ".jsonl.gz", "../"]), min_size=1, max_size=12)
-        .map(lambda parts: "".join(parts) + ".csv"),
-        min_size=1, max_size=4, unique=True,
+        st.lists(
+            st.sampled_from(list("ab./\\-_ ~$*?\n\u00e9") + ["..", ".csv", ".jsonl.gz", "../"]), min_size=1, max_size=12
+        ).map(lambda parts: "".join(parts) + ".csv"),
+        min_size=1,
+        max_size=4,
+        unique=True,
     ),
     fmt=st.sampled_from([None, "parquet", "csv", "jsonl"]),
 )

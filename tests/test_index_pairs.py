@@ -1,11 +1,12 @@
 """The bitcast index pairs against TensorFlow's own stack, at the edges of the int32 range they promise."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from mlc.models.tf_runtime import tensorflow
 from mlc.models.index_pairs import interleave, pair_keys, split_keys, stack_pairs
+from mlc.models.tf_runtime import tensorflow
 
 EDGES = [0, 1, -1, 2**31 - 1, -(2**31), 2**16, 65_535, 63_406]
 

@@ -1,5 +1,6 @@
 """Input files as users have them: long fields, names with glob characters, text columns of the wrong type, and an
 inbox where one file is bad: every readable input is tagged, the bad one is named, cron does not retry it."""
+
 from __future__ import annotations
 
 import csv
@@ -11,8 +12,9 @@ import pyarrow.csv
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import assert_one_line_error
 from mlc.pipeline.readers import MAX_RECORD_BYTES
+
+from helpers import assert_one_line_error
 
 pytestmark = pytest.mark.slow
 TEXT = "Deep convolutional networks for image segmentation. "
@@ -54,14 +56,19 @@ def test_a_record_over_the_limit_is_one_line_naming_its_row(cli, model_dir, tmp_
 def test_a_file_named_like_a_glob_is_that_file(cli, model_dir, tmp_path):
     source = tmp_path / "a [1].jsonl"
     source.write_text(json.dumps({"id": "x", "abstract": TEXT}) + "\n")
-    (tmp_path / "a 1.jsonl").write_text(json.dumps({"id": "other", "abstract": TEXT}) + "\n")  # what the glob would match
+    (tmp_path / "a 1.jsonl").write_text(
+        json.dumps({"id": "other", "abstract": TEXT}) + "\n"
+    )  # what the glob would match
     result = cli("batch-predict", source, "--model-dir", model_dir, "-o", tmp_path / "out.jsonl", "--quiet")
     assert result.code == 0, result.stderr
     assert [r["id"] for r in _rows(tmp_path / "out.jsonl")] == ["x"]
 
 
-@pytest.mark.parametrize("values, kind", [([1, 2], "int64"), ([1.5, 2.5], "double"), ([True, False], "bool"),
-                                          ([b"ab", b"cd"], "binary")], ids=["int", "float", "bool", "binary"])
+@pytest.mark.parametrize(
+    "values, kind",
+    [([1, 2], "int64"), ([1.5, 2.5], "double"), ([True, False], "bool"), ([b"ab", b"cd"], "binary")],
+    ids=["int", "float", "bool", "binary"],
+)
 def test_a_text_column_that_is_not_text_is_refused(cli, model_dir, tmp_path, values, kind):
     source = tmp_path / "typed.parquet"
     pq.write_table(pa.table({"id": ["a", "b"], "abstract": values}), source)
@@ -73,8 +80,12 @@ def test_a_text_column_that_is_not_text_is_refused(cli, model_dir, tmp_path, val
 def test_jsonl_numbers_in_the_text_field_are_refused(cli, model_dir, tmp_path):
     source = tmp_path / "numbers.jsonl"
     source.write_text('{"id": 1, "abstract": 123}\n{"id": 2, "abstract": 456}\n')
-    assert_one_line_error(cli("batch-predict", source, "--model-dir", model_dir, "-o", tmp_path / "o.jsonl"),
-                          3, "numbers.jsonl", "column 'abstract' holds int64, not text")
+    assert_one_line_error(
+        cli("batch-predict", source, "--model-dir", model_dir, "-o", tmp_path / "o.jsonl"),
+        3,
+        "numbers.jsonl",
+        "column 'abstract' holds int64, not text",
+    )
 
 
 def test_one_bad_file_in_an_inbox_stops_neither_this_run_nor_the_next(cli, model_dir, tmp_path):
@@ -86,7 +97,11 @@ def test_one_bad_file_in_an_inbox_stops_neither_this_run_nor_the_next(cli, model
     first = cli("batch-predict", inbox, "--model-dir", model_dir, "--out-dir", out, "--skip-existing")
     assert first.code == 3, first.stderr
     errors = [line for line in first.stderr.splitlines() if line.startswith("mlc: error:")]
-    assert len(errors) == 2 and "b2.parquet: unreadable Parquet" in errors[0] and errors[1].endswith("not tagged: " + str(inbox / "b2.parquet"))
+    assert (
+        len(errors) == 2
+        and "b2.parquet: unreadable Parquet" in errors[0]
+        and errors[1].endswith("not tagged: " + str(inbox / "b2.parquet"))
+    )
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["a.jsonl", "c.jsonl"]
     assert [r["id"] for r in _rows(out / "c.jsonl")] == ["c"]
 
@@ -99,6 +114,8 @@ def test_one_bad_file_in_an_inbox_stops_neither_this_run_nor_the_next(cli, model
     third = cli("batch-predict", inbox, "--model-dir", model_dir, "--out-dir", out, "--skip-existing")
     assert third.code == 3 and "b2.parquet: unreadable Parquet" in third.stderr
 
-    fail_fast = cli("batch-predict", inbox, "--model-dir", model_dir, "--out-dir", tmp_path / "ff", "--fail-fast", "--quiet")
+    fail_fast = cli(
+        "batch-predict", inbox, "--model-dir", model_dir, "--out-dir", tmp_path / "ff", "--fail-fast", "--quiet"
+    )
     assert_one_line_error(fail_fast, 3, "b2.parquet")
     assert sorted(p.name for p in (tmp_path / "ff").iterdir() if not p.name.startswith(".")) == ["a.jsonl"]

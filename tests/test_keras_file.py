@@ -1,5 +1,6 @@
 """model.keras: written from numpy weights, read back as data with the same weights as Keras's own loader, and
 nothing but mlc's architecture accepted."""
+
 from __future__ import annotations
 
 import json
@@ -10,10 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import assert_one_line_error
 from mlc.models.errors import ModelError
 from mlc.models.keras_file import load_keras_model, read_keras_file
 from mlc.models.model import Model
+
+from helpers import assert_one_line_error
 
 pytestmark = pytest.mark.slow
 
@@ -92,19 +94,35 @@ def test_damaged_archive_is_a_model_error(model_dir, tmp_path, damage):
         read_keras_file(target)
 
 
-def test_dropout_model_loads_and_matches_keras(tmp_path, abstracts_csv, cli):
+def test_dropout_model_loads_and_matches_keras(tmp_path, labelled_csv, cli):
     """A model trained with Dropout (identity at inference) is saved without it and scores as Keras's loader does."""
     from mlc.models.tf_runtime import tf_keras
     from mlc.pipeline.readers import read_table
 
     target = tmp_path / "dropout"
-    result = cli("train", "--data", abstracts_csv, "--model-dir", target, "--dropout", "0.5", "--weight-decay", "0.01", "--epochs", "2", "--threshold-folds", "0",
-                 "--linear-share", "0", "--quiet")
+    result = cli(
+        "train",
+        "--data",
+        labelled_csv,
+        "--model-dir",
+        target,
+        "--dropout",
+        "0.5",
+        "--weight-decay",
+        "0.01",
+        "--epochs",
+        "2",
+        "--threshold-folds",
+        "0",
+        "--linear-share",
+        "0",
+        "--quiet",
+    )
     assert result.code == 0, result.stderr
     config = json.loads(zipfile.ZipFile(target / "model.keras").read("config.json"))
     assert "Dropout" not in [layer["class_name"] for layer in config["config"]["layers"]]
     tf, _ = tf_keras()
-    texts = read_table(abstracts_csv).column("summaries").to_pylist()[:100]
+    texts = read_table(labelled_csv).column("summaries").to_pylist()[:100]
     dense = load_keras_model(target / "model.keras").predict(tf.constant(texts), verbose=0)
     np.testing.assert_allclose(Model.load(target).scores(texts), dense, atol=1e-5)
     assert json.loads((target / "metadata.json").read_text())["hyperparameters"]["dropout"] == 0.5
@@ -150,8 +168,10 @@ def _shrink_first_layer(config) -> None:
 
 @pytest.mark.parametrize(
     "change, fragment",
-    [(_shrink_first_layer, "more than its architecture"),
-     (lambda c: c["config"]["layers"][-1]["config"].update(units="16"), "not a positive whole number")],
+    [
+        (_shrink_first_layer, "more than its architecture"),
+        (lambda c: c["config"]["layers"][-1]["config"].update(units="16"), "not a positive whole number"),
+    ],
     ids=["oversized-weights", "units-not-a-number"],
 )
 def test_weights_member_larger_than_the_architecture_is_refused_unread(model_dir, tmp_path, change, fragment):
@@ -167,14 +187,18 @@ def test_label_count_must_match_the_output_layer(model_dir, tmp_path, cli):
     import json
     import shutil
 
-    from conftest import assert_one_line_error
+    from helpers import assert_one_line_error
 
     broken = tmp_path / "model"
     shutil.copytree(model_dir, broken)
     labels = json.loads((broken / "labels.json").read_text())
     (broken / "labels.json").write_text(json.dumps(labels + ["extra.label"]))
-    assert_one_line_error(cli("batch-predict", "-", "--model-dir", broken, "-o", tmp_path / "o.jsonl", stdin=b'{"text": "x"}\n'),
-                          4, "outputs", "labels")
+    assert_one_line_error(
+        cli("batch-predict", "-", "--model-dir", broken, "-o", tmp_path / "o.jsonl", stdin=b'{"text": "x"}\n'),
+        4,
+        "outputs",
+        "labels",
+    )
     metadata = json.loads((model_dir / "metadata.json").read_text())
     (broken / "labels.json").write_text(json.dumps(labels))
     (broken / "metadata.json").write_text(json.dumps({**metadata, "schema_version": 99}))
@@ -191,7 +215,8 @@ def test_plain_keras_load_after_importing_mlc_layers(model_dir, tmp_path):
         "import os; os.environ['KERAS_BACKEND'] = 'tensorflow'\n"
         "import mlc.models.keras_layers, keras\n"
         f"model = keras.saving.load_model({str(model_dir / 'model.keras')!r}, safe_mode=True)\n"
-        "print(model.layers[2].__class__.__name__, model.predict(keras.ops.convert_to_tensor(['deep nets']), verbose=0).shape)\n"
+        "print(model.layers[2].__class__.__name__, model.predict(keras.ops.convert_to_tensor(['deep nets']), "
+        "verbose=0).shape)\n"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -1,5 +1,6 @@
 """The logistic head: its fit reaches the regularised optimum, and folding it into the MLP gives the stated mix of
 logits exactly, through Keras and through mlc's sparse prediction path, for unit rows and for raw rows."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,12 +18,20 @@ from mlc.models.tf_scorer import TfScorer
 from mlc.models.weights import DenseWeights, ModelWeights
 from mlc.pipeline.training_data import ColumnOptions, load_labelled
 
-HOSTILE = ["", "   ", "\x00\x01 \u202e evil", "ünïcödé façade – naïve", "the the the the", "x" * 5000, "Graph-based, deep: networks!"]
+HOSTILE = [
+    "",
+    "   ",
+    "\x00\x01 \u202e evil",
+    "ünïcödé façade – naïve",
+    "the the the the",
+    "x" * 5000,
+    "Graph-based, deep: networks!",
+]
 
 
 @pytest.fixture(scope="module")
-def rows(abstracts_csv):
-    data = load_labelled(abstracts_csv, ColumnOptions())
+def rows(labelled_csv):
+    data = load_labelled(labelled_csv, ColumnOptions())
     return data.texts[:240], data.labels[:240], data.texts[240:300]
 
 
@@ -53,7 +62,8 @@ def _dense(x) -> np.ndarray:
 
 
 def test_fit_reaches_the_optimum_of_the_stated_objective(rows):
-    """Gradient of mean BCE + |W|^2 / (2 c n), in float64 at the returned weights, is near zero against its size at 0."""
+    """Gradient of mean BCE + |W|^2 / (2 c n), in float64 at the returned weights, is near zero next to its size
+    at 0."""
     tf, _ = tf_keras()
     texts, label_lists, _ = rows
     labels = label_vocabulary(label_lists)
@@ -95,14 +105,14 @@ def test_fit_in_chunks_of_rows_matches_the_full_batch(rows, monkeypatch):
 
 def test_chunks_partition_the_rows(rows):
     """Every row lands in exactly one chunk, with its own entries and targets; each transpose is the chunk's."""
-    from mlc.models.logistic_head import _chunks
+    from mlc.models.logistic_head import shuffled_chunks
 
     texts, label_lists, _ = rows
     labels = label_vocabulary(label_lists)
     y = multi_hot(label_lists, labels)
     x = vectorize(_features(make_vectorizer(texts, 3000, split_punctuation=True), Scaling(True, True)), texts)
     rng_order = np.random.default_rng(5).permutation(len(texts))
-    chunks = _chunks(x, y, 70, np.random.default_rng(5))
+    chunks = shuffled_chunks(x, y, 70, np.random.default_rng(5))
     assert [int(c[0].dense_shape[0]) for c in chunks] == [70, 70, 70, 30]
     stacked = np.vstack([_dense(c[0]) for c in chunks])
     np.testing.assert_array_equal(stacked, _dense(x)[rng_order])
@@ -131,13 +141,22 @@ def test_folded_model_outputs_the_stated_mix_of_logits(rows, unit_rows, tmp_path
 
     probe = list(unseen) + HOSTILE
     x = features(tf.constant(probe))
-    expected = 1 / (1 + np.exp(-((1 - share) * _logits(mlp(x, training=False).numpy()) + share * (_dense(x) @ kernel + bias))))
+    expected = 1 / (
+        1 + np.exp(-((1 - share) * _logits(mlp(x, training=False).numpy()) + share * (_dense(x) @ kernel + bias)))
+    )
     vocabulary, idf = vectorizer_state(vectorizer)
-    weights = ModelWeights(vectorizer_settings(vectorizer.get_config()), vocabulary, idf,
-                           [DenseWeights(k, b, a) for (k, b), a in zip(folded, ACTIVATIONS)], scaling)
+    weights = ModelWeights(
+        vectorizer_settings(vectorizer.get_config()),
+        vocabulary,
+        idf,
+        [DenseWeights(k, b, a) for (k, b), a in zip(folded, ACTIVATIONS)],
+        scaling,
+    )
     np.testing.assert_allclose(TfScorer(weights).scores(probe), expected, atol=2e-5)
     write_keras_file(weights, tmp_path / "model.keras")
-    np.testing.assert_allclose(load_keras_model(tmp_path / "model.keras")(tf.constant(probe)).numpy(), expected, atol=2e-5)
+    np.testing.assert_allclose(
+        load_keras_model(tmp_path / "model.keras")(tf.constant(probe)).numpy(), expected, atol=2e-5
+    )
 
 
 def test_share_zero_and_one_are_the_mlp_and_the_regression(rows):
@@ -152,4 +171,8 @@ def test_share_zero_and_one_are_the_mlp_and_the_regression(rows):
     x = features(tf.constant(list(unseen)))
     dense = _dense_weights(mlp)
     np.testing.assert_allclose(_forward(_dense(x), folded_weights(dense, kernel, bias, 0.0)), mlp(x).numpy(), atol=1e-5)
-    np.testing.assert_allclose(_forward(_dense(x), folded_weights(dense, kernel, bias, 1.0)), 1 / (1 + np.exp(-(_dense(x) @ kernel))), atol=1e-5)
+    np.testing.assert_allclose(
+        _forward(_dense(x), folded_weights(dense, kernel, bias, 1.0)),
+        1 / (1 + np.exp(-(_dense(x) @ kernel))),
+        atol=1e-5,
+    )

@@ -12,25 +12,25 @@ from mlc.models.errors import InputError
 from mlc.pipeline.readers import ReadOptions, detect_format, read_batches, read_table
 
 
-def test_csv_reads_every_row_with_multiline_text(abstracts_csv):
-    table = read_table(abstracts_csv)
+def test_real_csv_reads_every_row_with_multiline_text(shared_abstracts_csv):
+    table = read_table(shared_abstracts_csv)
     assert table.num_rows == 800
     assert table.column_names == ["titles", "summaries", "terms"]
     assert all(isinstance(t, str) and "\n" in t for t in table.column("summaries").to_pylist()[:5])
 
 
-def test_csv_small_blocks_keep_every_row_and_text_types(abstracts_csv):
-    batches = list(read_batches(abstracts_csv, ReadOptions(block_bytes=64 << 10)))
+def test_csv_small_blocks_keep_every_row_and_text_types(labelled_csv):
+    batches = list(read_batches(labelled_csv, ReadOptions(block_bytes=64 << 10)))
     assert len(batches) > 5
     assert sum(b.num_rows for b in batches) == 800
     assert all(b.schema.field("titles").type == pa.string() for b in batches)
 
 
-def test_jsonl_and_gzip_variants_agree(metadata_jsonl, tmp_path):
-    plain = read_table(metadata_jsonl)
+def test_real_jsonl_and_gzip_variants_agree(shared_metadata_jsonl, tmp_path):
+    plain = read_table(shared_metadata_jsonl)
     assert plain.num_rows == 1500
     zipped = tmp_path / "meta.jsonl.gz"
-    zipped.write_bytes(gzip.compress(metadata_jsonl.read_bytes()))
+    zipped.write_bytes(gzip.compress(shared_metadata_jsonl.read_bytes()))
     assert read_table(zipped).column("abstract").to_pylist() == plain.column("abstract").to_pylist()
 
 
@@ -43,9 +43,9 @@ def test_jsonl_blocks_may_disagree_on_types(tmp_path):
     assert table.column("text").to_pylist() == ["a", "a", "a", "b"]
 
 
-def test_parquet_round_trip(abstracts_csv, tmp_path):
+def test_parquet_round_trip(labelled_csv, tmp_path):
     target = tmp_path / "abstracts.parquet"
-    pq.write_table(read_table(abstracts_csv), target, row_group_size=100)
+    pq.write_table(read_table(labelled_csv), target, row_group_size=100)
     batches = list(read_batches(target, ReadOptions(parquet_batch_rows=128)))
     assert sum(b.num_rows for b in batches) == 800 and len(batches) >= 7
 
@@ -86,14 +86,14 @@ def test_missing_file_and_format_override(tmp_path):
     assert read_table(path, ReadOptions(input_format="csv")).num_rows == 2
 
 
-def test_uri_inputs_read_like_paths(abstracts_csv, metadata_jsonl, tmp_path):
+def test_uri_inputs_read_like_paths(labelled_csv, other_schema_jsonl, tmp_path):
     """Any filesystem pyarrow knows (s3://, gs://, hdfs://) goes through the same readers; file:// is the one
     these offline machines can check."""
     packed = tmp_path / "meta.jsonl.gz"
-    packed.write_bytes(gzip.compress(metadata_jsonl.read_bytes()))
+    packed.write_bytes(gzip.compress(other_schema_jsonl.read_bytes()))
     parquet = tmp_path / "abstracts.parquet"
-    pq.write_table(read_table(abstracts_csv), parquet)
-    for local in (abstracts_csv, metadata_jsonl, packed, parquet):
+    pq.write_table(read_table(labelled_csv), parquet)
+    for local in (labelled_csv, other_schema_jsonl, packed, parquet):
         assert read_table(local.resolve().as_uri()).equals(read_table(local))
     with pytest.raises(InputError, match="no such file"):
         list(read_batches((tmp_path / "absent.csv").as_uri()))

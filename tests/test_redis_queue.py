@@ -1,68 +1,36 @@
 """`mlc enqueue` / `mlc consume` against a real redis-server: counts, identities, scores, crashes, restarts."""
+
 from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import assert_one_line_error
+from helpers import (
+    RESULTS,
+    STREAM,
+    assert_exactly_once,
+    assert_one_line_error,
+    consumer,
+    enqueue,
+    finish,
+    results,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
-STREAM, RESULTS = "mlc:abstracts", "mlc:tags"
 
 
-def consumer(server, model_dir: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "mlc.cli.app", "consume", "--redis-url", server.url, "--stream", STREAM,
-         "--results-stream", RESULTS, "--model-dir", str(model_dir), "--log-interval", "1", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )
-
-
-def finish(proc: subprocess.Popen, timeout: float = 240) -> str:
-    _, stderr = proc.communicate(timeout=timeout)
-    assert proc.returncode == 0, stderr.decode()
-    return stderr.decode()
-
-
-def enqueue(cli, server, source: Path, times: int = 1) -> int:
-    for _ in range(times):
-        result = cli("enqueue", source, "--redis-url", server.url, "--stream", STREAM, "--quiet")
-        assert result.code == 0, result.stderr
-    return server.client().xlen(STREAM)
-
-
-def results(server) -> list[dict]:
-    return [fields for _, fields in server.client().xrange(RESULTS)]
-
-
-def wait_for(predicate, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
-
-def assert_exactly_once(server, n: int) -> None:
-    sources = [r["source"] for r in results(server)]
-    assert len(sources) == n and len(set(sources)) == n
-    assert set(sources) == {entry_id for entry_id, _ in server.client().xrange(STREAM)}
-    assert server.client().xpending(STREAM, "taggers")["pending"] == 0
-
-
-def test_results_match_batch_predict(redis_server, model_dir, abstracts_csv, cli, tmp_path):
-    n = enqueue(cli, redis_server, abstracts_csv)
+def test_results_match_batch_predict(redis_server, model_dir, labelled_csv, cli, tmp_path):
+    n = enqueue(cli, redis_server, labelled_csv)
     assert n == 800
-    finish(consumer(redis_server, model_dir, "--drain", "--batch-size", "128"))
+    finish(consumer(redis_server, model_dir, "--drain", "--batch-size", "128", "--explain", "3"))
     assert_exactly_once(redis_server, n)
     out = tmp_path / "out.parquet"
-    assert cli("batch-predict", abstracts_csv, "-m", model_dir, "-o", out, "--quiet").code == 0
+    assert cli("batch-predict", labelled_csv, "-m", model_dir, "-o", out, "--quiet", "--explain", "3").code == 0
     expected = pq.read_table(out).to_pylist()
     order = {entry_id: row for row, (entry_id, _) in enumerate(redis_server.client().xrange(STREAM))}
     for result in results(redis_server):
@@ -71,12 +39,17 @@ def test_results_match_batch_predict(redis_server, model_dir, abstracts_csv, cli
         assert [t["label"] for t in top] == [want["label_1"], want["label_2"], want["label_3"]]
         assert [t["score"] for t in top] == pytest.approx([want["score_1"], want["score_2"], want["score_3"]], abs=2e-6)
         assert json.loads(result["labels"]) == list(want["labels"])
+        why = [[(t["term"], t["weight"]) for t in label] for label in json.loads(result["why"])]
+        assert [[term for term, _ in label] for label in why] == [[t["term"] for t in label] for label in want["why"]]
+        assert [w for label in why for _, w in label] == pytest.approx(
+            [t["weight"] for label in want["why"] for t in label], abs=2e-4
+        )
         assert result["id"] == result["source"]  # no id field: the entry id stands in
         assert result["terms"] and result["titles"]  # other fields pass through
 
 
-def test_two_consumers_share_the_work(redis_server, model_dir, abstracts_csv, cli):
-    n = enqueue(cli, redis_server, abstracts_csv, times=3)
+def test_two_consumers_share_the_work(redis_server, model_dir, labelled_csv, cli):
+    n = enqueue(cli, redis_server, labelled_csv, times=3)
     procs = [consumer(redis_server, model_dir, "--drain", "--batch-size", "8", "--consumer", f"c{i}") for i in range(2)]
     logs = [finish(p) for p in procs]
     assert_exactly_once(redis_server, n)
@@ -84,8 +57,8 @@ def test_two_consumers_share_the_work(redis_server, model_dir, abstracts_csv, cl
     assert sum(tagged) == n and min(tagged) > 0, tagged
 
 
-def test_kill_9_mid_batch_loses_nothing(redis_server, model_dir, abstracts_csv, cli):
-    n = enqueue(cli, redis_server, abstracts_csv, times=3)
+def test_kill_9_mid_batch_loses_nothing(redis_server, model_dir, labelled_csv, cli):
+    n = enqueue(cli, redis_server, labelled_csv, times=3)
     victim = consumer(redis_server, model_dir, "--batch-size", "64", "--consumer", "victim")
     wait_for(lambda: redis_server.client().xlen(RESULTS) > 0)
     victim.send_signal(signal.SIGKILL)
@@ -104,7 +77,7 @@ def test_poison_messages_go_to_the_dead_stream(redis_server, model_dir):
     raw.xadd(STREAM, {b"text": b"\xff\xfe not utf-8", b"id": b"bytes"})
     client.xadd(STREAM, {"text": "A message that keeps crashing its workers.", "id": "retried"})
     raw.xgroup_create(STREAM, "taggers", id="0")
-    (_, entries), = raw.xreadgroup("taggers", "ghost", {STREAM: ">"})
+    ((_, entries),) = raw.xreadgroup("taggers", "ghost", {STREAM: ">"})
     retried = entries[-1][0]
     raw.xack(STREAM, "taggers", *[e for e, _ in entries[:-1]])  # leave only 'retried' pending, as if redelivered
     raw.xclaim(STREAM, "taggers", "ghost", 0, [retried], retrycount=9)
@@ -120,8 +93,8 @@ def test_poison_messages_go_to_the_dead_stream(redis_server, model_dir):
     assert client.xpending(STREAM, "taggers")["pending"] == 0
 
 
-def test_redis_restart_mid_run(redis_server, model_dir, abstracts_csv, cli):
-    n = enqueue(cli, redis_server, abstracts_csv, times=3)
+def test_redis_restart_mid_run(redis_server, model_dir, labelled_csv, cli):
+    n = enqueue(cli, redis_server, labelled_csv, times=3)
     proc = consumer(redis_server, model_dir, "--drain", "--batch-size", "16")
     wait_for(lambda: redis_server.client().xlen(RESULTS) > 0)
     redis_server.stop()
@@ -132,8 +105,8 @@ def test_redis_restart_mid_run(redis_server, model_dir, abstracts_csv, cli):
     assert_exactly_once(redis_server, n)
 
 
-def test_sigterm_finishes_the_batch_in_hand(redis_server, model_dir, abstracts_csv, cli):
-    enqueue(cli, redis_server, abstracts_csv)
+def test_sigterm_finishes_the_batch_in_hand(redis_server, model_dir, labelled_csv, cli):
+    enqueue(cli, redis_server, labelled_csv)
     proc = consumer(redis_server, model_dir, "--batch-size", "32")
     wait_for(lambda: redis_server.client().xlen(RESULTS) > 0)
     proc.send_signal(signal.SIGTERM)
@@ -143,23 +116,23 @@ def test_sigterm_finishes_the_batch_in_hand(redis_server, model_dir, abstracts_c
     assert len({r["source"] for r in results(redis_server)}) == client.xlen(RESULTS)
 
 
-def test_queue_errors_are_one_line(redis_server, model_dir, abstracts_csv, cli, tmp_path):
+def test_queue_errors_are_one_line(redis_server, model_dir, labelled_csv, cli, tmp_path):
     hidden = "redis://:s3cret@127.0.0.1:1/0"
-    result = cli("enqueue", abstracts_csv, "--redis-url", hidden)
+    result = cli("enqueue", labelled_csv, "--redis-url", hidden)
     assert_one_line_error(result, 6, "cannot reach Redis", "127.0.0.1:1")
     assert "s3cret" not in result.stderr
-    result = cli("enqueue", abstracts_csv, "--redis-url", redis_server.url, "--text-column", "nope")
+    result = cli("enqueue", labelled_csv, "--redis-url", redis_server.url, "--text-column", "nope")
     assert_one_line_error(result, 3, "nope")
     assert redis_server.client().xlen(STREAM) == 0
 
 
-def test_enqueue_error_midway_says_how_much_was_sent(redis_server, abstracts_csv, cli, tmp_path):
+def test_enqueue_error_midway_says_how_much_was_sent(redis_server, labelled_csv, cli, tmp_path):
     """Files stream in 8 MiB blocks: a bad line after the first block fails with its line number and the count
     of rows already queued, and that count is exactly what the stream holds."""
     from mlc.pipeline.readers import read_table
 
-    texts = read_table(abstracts_csv).column("summaries").to_pylist()
-    lines = [json.dumps({"abstract": t, "text": "shadowed", "n": i}) for i, t in enumerate(texts * 12)]
+    texts = read_table(labelled_csv).column("summaries").to_pylist()
+    lines = [json.dumps({"abstract": t, "text": "shadowed", "n": i}) for i, t in enumerate(texts * 30)]
     source = tmp_path / "big.jsonl"
     source.write_text("\n".join(lines) + "\n{not json\n")
     result = cli("enqueue", source, "--redis-url", redis_server.url, "--stream", STREAM)

@@ -1,18 +1,23 @@
 """The sparse first layer (training's and prediction's) and the fused optimiser against stock Keras/dense maths:
 same products, same gradients, same weights."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from mlc.models.tf_runtime import tf_keras
 from mlc.models.index_pairs import stack_pairs
 from mlc.models.mlp import make_mlp
 from mlc.models.sparse_ops import (
-    count_repeats_by_columns, count_repeats_by_rows, sparse_matmul, sparse_matmul_by_columns, sparse_matmul_transposed,
+    count_repeats_by_columns,
+    count_repeats_by_rows,
+    sparse_matmul,
+    sparse_matmul_by_columns,
+    sparse_matmul_transposed,
     trainable_sparse_matmul,
 )
 from mlc.models.tf_internals import fused_adam
+from mlc.models.tf_runtime import tf_keras
 
 
 def _batch(rows: int = 16, width: int = 300, seed: int = 0):
@@ -54,7 +59,9 @@ def test_column_order_product_equals_dense(rows, empty):
     indices = np.array([(r, c) for r, c, _ in entries], np.int64).reshape(-1, 2)
     values = np.array([v for _, _, v in entries], np.float32)
     kernel = rng.normal(size=(width, units)).astype(np.float32)
-    ours = sparse_matmul_by_columns(tf.constant(indices), tf.constant(values), tf.constant([rows, width], tf.int64), tf.constant(kernel))
+    ours = sparse_matmul_by_columns(
+        tf.constant(indices), tf.constant(values), tf.constant([rows, width], tf.int64), tf.constant(kernel)
+    )
     assert ours.shape == (rows, units)
     np.testing.assert_allclose(ours.numpy(), dense @ kernel, rtol=1e-5, atol=1e-4)
     assert np.array_equal(np.abs(ours.numpy()).sum(axis=1) == 0, ~dense.any(axis=1))  # empty rows stay exactly 0
@@ -72,7 +79,9 @@ def test_repeats_counted_in_column_order_and_multiplied_as_given(rows):
         lengths[:] = 0  # a batch of texts with no known n-gram at all
     row_ids = np.repeat(np.arange(rows), lengths).astype(np.int64)
     column_ids = rng.integers(1, width, size=len(row_ids)).astype(np.int64)  # small width: many repeats
-    columns, row_out, counts = count_repeats_by_columns(tf.constant(row_ids), tf.constant(column_ids), tf.constant(rows, tf.int64), tf.constant(width, tf.int64))
+    columns, row_out, counts = count_repeats_by_columns(
+        tf.constant(row_ids), tf.constant(column_ids), tf.constant(rows, tf.int64), tf.constant(width, tf.int64)
+    )
     expected: dict[tuple[int, int], int] = {}
     for r, c in zip(row_ids, column_ids):
         expected[(int(c), int(r))] = expected.get((int(c), int(r)), 0) + 1
@@ -85,17 +94,26 @@ def test_repeats_counted_in_column_order_and_multiplied_as_given(rows):
     dense = np.zeros((rows, width), np.float32)
     for (c, r), v in zip(got, values):
         dense[r, c] = v
-    product = sparse_matmul_transposed(columns, row_out, tf.constant(values), tf.constant(rows, tf.int64), tf.constant(kernel))
+    product = sparse_matmul_transposed(
+        columns, row_out, tf.constant(values), tf.constant(rows, tf.int64), tf.constant(kernel)
+    )
     assert product.shape == (rows, units)
     np.testing.assert_allclose(product.numpy(), dense @ kernel, rtol=1e-5, atol=1e-5)
 
     # the same merge in row order (GPUs), and its product
-    by_rows, by_columns, row_counts = count_repeats_by_rows(tf.constant(row_ids), tf.constant(column_ids), tf.constant(width, tf.int64))
+    by_rows, by_columns, row_counts = count_repeats_by_rows(
+        tf.constant(row_ids), tf.constant(column_ids), tf.constant(width, tf.int64)
+    )
     pairs = list(zip(by_rows.numpy().tolist(), by_columns.numpy().tolist()))
     assert pairs == sorted((r, c) for c, r in expected)
     assert row_counts.numpy().tolist() == [expected[(c, r)] for r, c in pairs]
     row_values = np.array([dense[r, c] for r, c in pairs], np.float32)
-    product = sparse_matmul(stack_pairs(by_rows, by_columns), tf.constant(row_values), tf.constant([rows, width], tf.int64), tf.constant(kernel))
+    product = sparse_matmul(
+        stack_pairs(by_rows, by_columns),
+        tf.constant(row_values),
+        tf.constant([rows, width], tf.int64),
+        tf.constant(kernel),
+    )
     np.testing.assert_allclose(product.numpy(), dense @ kernel, rtol=1e-5, atol=1e-5)
 
 
@@ -113,7 +131,9 @@ def test_fused_training_equals_stock_keras(weight_decay):
         hidden = keras.layers.Dense.from_config(layer.get_config())(hidden)
     stock = keras.Model(stock_input, hidden)
     stock.set_weights(ours.get_weights())
-    stock_optimizer = keras.optimizers.AdamW(1e-2, weight_decay=weight_decay) if weight_decay else keras.optimizers.Adam(1e-2)
+    stock_optimizer = (
+        keras.optimizers.AdamW(1e-2, weight_decay=weight_decay) if weight_decay else keras.optimizers.Adam(1e-2)
+    )
     ours.compile(optimizer=fused_adam(1e-2, weight_decay), loss="binary_crossentropy")
     stock.compile(optimizer=stock_optimizer, loss="binary_crossentropy")
     for _ in range(5):

@@ -1,5 +1,6 @@
 """Several text columns (`--text-column titles,summaries`): joined per row, remembered by the model, used again by
 batch-predict and enqueue."""
+
 from __future__ import annotations
 
 import json
@@ -35,18 +36,49 @@ def test_columns_are_resolved_and_joined_skipping_nulls():
 
 
 @pytest.mark.slow
-def test_train_on_titles_and_abstracts_then_predict_with_the_same_columns(cli, abstracts_csv, tmp_path):
+def test_train_on_titles_and_abstracts_then_predict_with_the_same_columns(cli, labelled_csv, tmp_path):
     model = tmp_path / "model"
-    trained = cli("train", "--data", abstracts_csv, "--model-dir", model, "--text-column", "titles,summaries", "--epochs", "2", "--threshold-folds", "0", "--quiet")
+    trained = cli(
+        "train",
+        "--data",
+        labelled_csv,
+        "--model-dir",
+        model,
+        "--text-column",
+        "titles,summaries",
+        "--epochs",
+        "2",
+        "--threshold-folds",
+        "0",
+        "--quiet",
+    )
     assert trained.code == 0, trained.stderr
     assert json.loads((model / "metadata.json").read_text())["data"]["columns"]["text"] == ["titles", "summaries"]
-    default = cli("batch-predict", abstracts_csv, "--model-dir", model, "-o", tmp_path / "default.parquet")
+    default = cli("batch-predict", labelled_csv, "--model-dir", model, "-o", tmp_path / "default.parquet")
     assert default.code == 0, default.stderr
     assert "text column 'titles' + 'summaries'" in default.stderr
-    explicit = cli("batch-predict", abstracts_csv, "--model-dir", model, "-o", tmp_path / "explicit.parquet",
-                   "--text-column", "titles,summaries", "--quiet")
-    abstract_only = cli("batch-predict", abstracts_csv, "--model-dir", model, "-o", tmp_path / "abstract.parquet",
-                        "--text-column", "summaries", "--quiet")
+    explicit = cli(
+        "batch-predict",
+        labelled_csv,
+        "--model-dir",
+        model,
+        "-o",
+        tmp_path / "explicit.parquet",
+        "--text-column",
+        "titles,summaries",
+        "--quiet",
+    )
+    abstract_only = cli(
+        "batch-predict",
+        labelled_csv,
+        "--model-dir",
+        model,
+        "-o",
+        tmp_path / "abstract.parquet",
+        "--text-column",
+        "summaries",
+        "--quiet",
+    )
     assert explicit.code == 0 and abstract_only.code == 0
     a, b, c = (pq.read_table(tmp_path / f"{n}.parquet") for n in ("default", "explicit", "abstract"))
     assert a.equals(b)
@@ -55,12 +87,14 @@ def test_train_on_titles_and_abstracts_then_predict_with_the_same_columns(cli, a
 
 @pytest.mark.slow
 @pytest.mark.redis
-def test_enqueue_joins_the_text_columns(cli, abstracts_csv, redis_server):
-    result = cli("enqueue", abstracts_csv, "--redis-url", redis_server.url, "--text-column", "titles,summaries", "--quiet")
+def test_enqueue_joins_the_text_columns(cli, labelled_csv, redis_server):
+    result = cli(
+        "enqueue", labelled_csv, "--redis-url", redis_server.url, "--text-column", "titles,summaries", "--quiet"
+    )
     assert result.code == 0, result.stderr
-    (_, first), = redis_server.client().xrange("mlc:abstracts", count=1)
+    ((_, first),) = redis_server.client().xrange("mlc:abstracts", count=1)
     import pandas as pd
 
-    row = pd.read_csv(abstracts_csv).iloc[0]
+    row = pd.read_csv(labelled_csv).iloc[0]
     assert first["text"] == f"{row['titles']} {row['summaries']}"
     assert "titles" not in first and "summaries" not in first and first["terms"] == row["terms"]

@@ -1,4 +1,5 @@
 """TensorFlow's import: Python's collector paused during it, its objects frozen after it, the user's choice kept."""
+
 from __future__ import annotations
 
 import subprocess

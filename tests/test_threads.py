@@ -1,6 +1,7 @@
 """TensorFlow's intra-op threads for batch-predict: one per op while batches run side by side on every core, the
 user's TF_NUM_INTRAOP_THREADS always kept. Each case is a fresh interpreter: TensorFlow fixes the setting when
 its runtime starts, so the probe must set it before any tensor exists."""
+
 from __future__ import annotations
 
 import os
@@ -25,8 +26,18 @@ print(first, again, tf.config.threading.get_intra_op_parallelism_threads())
 
 def probe(threads: int, **env: str) -> str:
     clean = {k: v for k, v in os.environ.items() if k != "TF_NUM_INTRAOP_THREADS"}
-    return subprocess.run([sys.executable, "-c", PROBE, str(threads)], env={**clean, **env}, capture_output=True,
-                          text=True, check=True, timeout=120).stdout.strip().splitlines()[-1]
+    return (
+        subprocess.run(
+            [sys.executable, "-c", PROBE, str(threads)],
+            env={**clean, **env},
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
 
 
 def test_set_before_the_runtime_starts_and_never_after():

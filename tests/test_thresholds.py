@@ -80,4 +80,6 @@ def test_per_label_moves_only_where_micro_f1_rises():
 
 def _f1_of(truth: np.ndarray, predicted: np.ndarray) -> float:
     tp = int((truth.astype(bool) & predicted).sum())
-    return 2 * tp / (2 * tp + int((~truth.astype(bool) & predicted).sum()) + int((truth.astype(bool) & ~predicted).sum()))
+    return (
+        2 * tp / (2 * tp + int((~truth.astype(bool) & predicted).sum()) + int((truth.astype(bool) & ~predicted).sum()))
+    )
