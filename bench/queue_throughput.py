@@ -4,6 +4,11 @@ Starts its own `redis-server` (AOF off: the benchmark measures mlc, not the disk
 temp dir. Each step is its own `mlc` process; wall times include start-up and model load, as for a user.
 
     python bench/queue_throughput.py --model-dir runs/arxiv /tmp/corpus_100k.parquet
+    python bench/queue_throughput.py --model-dir runs/arxiv --reload-model-dir runs/arxiv2 /tmp/corpus_100k.parquet
+
+With `--reload-model-dir`, a second consume runs over the same rows with `--model-dir` a symlink that is flipped
+to the other model once half the results are in: the gap in the results stream at the switch (stream ids are
+Redis's clock) against the median gap between batches, and the whole run's time against the first consume's.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ def main() -> None:
     parser.add_argument("input", type=Path)
     parser.add_argument("--model-dir", type=Path, required=True)
     parser.add_argument("--consume-batch-size", type=int, default=512)
+    parser.add_argument("--reload-model-dir", type=Path, help="flip the consumer's model to this one midway")
     args = parser.parse_args()
     rows = pq.ParquetFile(args.input).metadata.num_rows
     mlc = [sys.executable, "-m", "mlc.cli.app"]
@@ -92,6 +98,8 @@ def main() -> None:
                 ).stdout
             )
             assert tagged == rows, (tagged, rows)
+            if args.reload_model_dir:
+                reload = reload_run(mlc, url, port, args, Path(scratch), rows)
         finally:
             server.terminate()
             server.wait()
@@ -107,7 +115,77 @@ def main() -> None:
     )
     total = enqueue_s + consume_s
     print(f"| enqueue + consume, end to end | {total:.1f} | {rows / total:,.0f} | | {batch_s / total:.2f}x |")
+    if args.reload_model_dir:
+        seconds, gap, usual, batch_time, line = reload
+        print(
+            f"\nwith a model switch midway ({line}): consume {seconds:.1f} s ({seconds / consume_s:.2f}x the run "
+            f"without); in the results stream, the gap between the last result of the old model and the first of "
+            f"the new {gap * 1000:.0f} ms, between two batches otherwise {usual * 1000:.0f} ms (median), one "
+            f"batch {batch_time * 1000:.0f} ms: the switch cost {(gap - usual) / batch_time:.2f} batch times"
+        )
     print(f"\nmachine: {machine()}")
+
+
+def reload_run(mlc: list[str], url: str, port: int, args: argparse.Namespace, scratch: Path, rows: int) -> tuple:
+    """A consume whose model symlink is flipped once half the rows are tagged: (seconds, the results-stream gap at
+    the switch, the median gap at other batch boundaries, the median batch time, the consumer's reload line)."""
+    import os
+    import threading
+
+    import redis
+
+    client = redis.Redis.from_url(url)
+    stream, results = "mlc:reload-in", "mlc:reload-out"
+    subprocess.run([*mlc, "enqueue", str(args.input), "--redis-url", url, "--stream", stream, "--quiet"], check=True)
+    current = scratch / "current"
+    current.symlink_to(args.model_dir.resolve())
+    consumer = subprocess.Popen(
+        [
+            *mlc,
+            "consume",
+            "--redis-url",
+            url,
+            "-m",
+            str(current),
+            "--stream",
+            stream,
+            "--results-stream",
+            results,
+            "--drain",
+            "--batch-size",
+            str(args.consume_batch_size),
+            "--reload-interval",
+            "0.2",
+            "--log-interval",
+            "1000",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    started = time.perf_counter()
+
+    def flip_midway() -> None:
+        while consumer.poll() is None and client.xlen(results) < rows // 2:
+            time.sleep(0.01)
+        (scratch / "next").symlink_to(args.reload_model_dir.resolve())
+        os.replace(scratch / "next", current)
+
+    threading.Thread(target=flip_midway, daemon=True).start()
+    _, log = consumer.communicate()
+    seconds = time.perf_counter() - started
+    assert consumer.returncode == 0, log
+    entries = client.xrange(results)
+    assert len(entries) == rows
+    stamps = [int(entry_id.split(b"-")[0]) / 1000 for entry_id, _ in entries]
+    models = [fields[b"model_id"] for _, fields in entries]
+    switch = next(i for i in range(1, rows) if models[i] != models[i - 1])
+    size = args.consume_batch_size  # with a backlog every batch is full: batch i is results i*size ... (i+1)*size-1
+    assert switch % size == 0, switch
+    starts = list(range(size, rows, size))
+    between = sorted(stamps[b] - stamps[b - 1] for b in starts if b != switch)  # last of one batch to first of next
+    batch_time = sorted(stamps[b + size] - stamps[b] for b in starts[:-1])[len(starts) // 2]
+    line = next((x.split("mlc consume: ")[-1] for x in log.splitlines() if " -> " in x), "no reload logged")
+    return seconds, stamps[switch] - stamps[switch - 1], between[len(between) // 2], batch_time, line
 
 
 if __name__ == "__main__":

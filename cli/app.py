@@ -8,7 +8,7 @@ import signal
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -16,6 +16,10 @@ from mlc.cli import options as opt
 from mlc.cli.render import compare_table, console, err_console, metrics_table, per_label_table, steps_table
 from mlc.models.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_UNEXPECTED, MlcError, Terminated
 from mlc.models.model_dir import default_model_dir
+
+if TYPE_CHECKING:
+    from mlc.pipeline.batch_predict import PredictSummary
+    from mlc.pipeline.run_report import DriftTolerance
 
 DEFAULT_MODEL_DIR = default_model_dir()
 app = typer.Typer(
@@ -272,6 +276,20 @@ def batch_predict_command(
         ),
     ] = None,
     explain: opt.Explain = None,
+    with_model_id: Annotated[
+        bool, typer.Option(help="Add a model_id column (Parquet outputs always carry the id as file metadata).")
+    ] = False,
+    report: Annotated[
+        Path | None,
+        typer.Option(help="Write a JSON run report: rows, bad rows, speed, model id, label shares against training."),
+    ] = None,
+    drift_tolerance: Annotated[
+        str,
+        typer.Option(help="FACTOR,POINTS: a label drifts when its share and its training share differ by both."),
+    ] = "2,2",
+    fail_on_drift: Annotated[
+        bool, typer.Option(help="Exit 8 when a label drifted (after every output is written); for cron.")
+    ] = False,
     batch_size: opt.BatchSize = 4096,
     strict: Annotated[
         bool, typer.Option(help="Fail on rows with missing or empty text instead of flagging them.")
@@ -307,6 +325,7 @@ def batch_predict_command(
     """Tag files with their top-k labels and probabilities, streaming, in large batches."""
     from mlc.models.errors import UsageError
     from mlc.pipeline.batch_predict import PredictOptions, batch_predict
+    from mlc.pipeline.run_report import DriftTolerance
 
     options = PredictOptions(
         text_column=text_column,
@@ -322,7 +341,10 @@ def batch_predict_command(
         fail_fast=fail_fast,
         force=force,
         explain=explain or 0,
+        with_model_id=with_model_id,
     )
+    tolerance = DriftTolerance.parse(drift_tolerance)
+    reporting = report is not None or fail_on_drift
     notify = (
         (lambda message: None)
         if quiet
@@ -339,6 +361,8 @@ def batch_predict_command(
 
         if output is not None:
             raise UsageError("--engine ray writes one file per block: give --out-dir DIR, not -o")
+        if reporting:
+            raise UsageError("--report and --fail-on-drift need the local engine")
         summary = ray_batch_predict(
             inputs,
             model_dir,
@@ -378,6 +402,44 @@ def batch_predict_command(
 
         names = ", ".join(f.source for f in summary.failed)
         raise InputError(f"{len(summary.failed)} of {len(summary.files)} input(s) not tagged: {names}")
+    if reporting:
+        _report_run(summary, model_dir, report, tolerance, fail_on_drift, quiet)
+
+
+def _report_run(
+    summary: PredictSummary,
+    model_dir: Path,
+    target: Path | None,
+    tolerance: DriftTolerance,
+    fail_on_drift: bool,
+    quiet: bool,
+) -> None:
+    """--report / --fail-on-drift: the report written, its table on stderr, and drift as exit 8 if asked."""
+    from mlc.cli.render import report_table
+    from mlc.models.errors import DriftError
+    from mlc.pipeline.run_report import drift_message, run_report, write_report
+
+    model = summary.model
+    data = run_report(
+        summary.counts(),
+        model_id=model.id,
+        model_dir=str(model_dir),
+        labels=model.labels,
+        training_shares=model.metadata.label_shares,
+        seconds=summary.seconds,
+        inputs=[{"source": f.source, "output": f.target, "rows": f.rows} for f in summary.files if not f.skipped],
+        tolerance=tolerance,
+    )
+    if target is not None:
+        write_report(data, target)
+    if not quiet:
+        err_console.print(report_table(data))
+        if not model.metadata.label_shares:
+            err_console.print("no training shares in this model (trained by an older mlc): drift is not checked")
+    if data["drift"]:
+        if fail_on_drift:
+            raise DriftError(drift_message(data))
+        err_console.print(f"mlc: warning: {drift_message(data)}", markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("enqueue")
@@ -444,6 +506,12 @@ def consume_command(
     ] = None,
     log_interval: Annotated[float, typer.Option(min=0.1, help="Seconds between progress lines.")] = 10.0,
     explain: opt.Explain = None,
+    reload_interval: Annotated[
+        float,
+        typer.Option(
+            min=0.0, help="Seconds between checks for a new model behind --model-dir (a flipped symlink); SIGHUP: now."
+        ),
+    ] = 10.0,
 ) -> None:
     """Tag messages from a Redis stream with a consumer group; results to --results-stream, at least once."""
     from mlc.pipeline.redis_queue import ConsumeOptions, consume, redact
@@ -465,6 +533,7 @@ def consume_command(
         threshold=threshold,
         log_interval=log_interval,
         explain=explain or 0,
+        reload_interval=reload_interval,
     )
     log = lambda line: err_console.print(f"mlc consume: {line}", markup=False, highlight=False, soft_wrap=True)  # noqa: E731
     summary = consume(redis_url, model_dir, options, log=log)
@@ -493,6 +562,7 @@ def explain_command(
     model = Model.load(model_dir)
     explained = model.explain_labels(texts, top_k, terms)
     if as_json:
+
         def terms(pairs: list[tuple[str, float]]) -> list[dict[str, Any]]:
             return [{"term": term, "weight": weight} for term, weight in pairs]
 
@@ -528,7 +598,7 @@ def info_command(
         print(json.dumps({"model_dir": str(model_dir), "labels": labels, **metadata.to_json()}, indent=2))
         return
     data = metadata.data
-    console.print(f"[bold]{model_dir}[/bold]  created {metadata.created}")
+    console.print(f"[bold]{model_dir}[/bold]  model id {metadata.model_id}, created {metadata.created}")
     console.print(f"data: {data.get('source')} (sha256 {str(data.get('sha256'))[:12]}…), columns {data.get('columns')}")
     console.print(f"labels ({len(labels)}): {', '.join(labels[:30])}{' …' if len(labels) > 30 else ''}")
     console.print(f"hyper-parameters: {metadata.hyperparameters}")

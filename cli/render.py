@@ -21,6 +21,31 @@ HEADLINE_METRICS = (
 AT_K_PREFIXES = ("precision@", "recall@", "ndcg@")
 
 
+def report_table(report: dict[str, Any], limit: int = 15) -> Table:
+    """`--report`: per label, the share of tagged rows given it and as top-1, beside the training share; the most
+    given labels and every drifted one."""
+    table = Table(
+        title=f"model {report['model_id']}: {report['tagged_rows']} of {report['rows']} rows tagged, "
+        f"{report['rows_per_second']:,.0f} rows/s",
+        title_justify="left",
+    )
+    for name in ("label", "share", "top-1", "training", "drift"):
+        table.add_column(name, justify="left" if name == "label" else "right")
+    shown = [row for i, row in enumerate(report["labels"]) if i < limit or row["drift"]]
+    for row in shown:
+        before = row["training_share"]
+        table.add_row(
+            row["label"],
+            f"{row['share']:.1%}",
+            f"{row['top_1_share']:.1%}",
+            "" if before is None else f"{before:.1%}",
+            "DRIFT" if row["drift"] else "",
+        )
+    for reason, count in report["bad_rows"].items():
+        table.add_row(f"(bad rows: {reason})", str(count), "", "", "")
+    return table
+
+
 def explanation_tables(number: int, text: str, labels: list[Any]) -> list[Any]:
     """`mlc explain`: a heading for the text, then per top label a table of its n-grams for and against."""
     from rich.text import Text

@@ -24,10 +24,30 @@ WORKER=$!
 sleep 8
 kill -TERM "$WORKER"; wait "$WORKER"
 
-# 4. cron style: drain whatever is left and exit
+# 4. a model deployed under a running worker: the worker follows the symlink `current`; flipping it (as a
+#    nightly retrain would) makes it load the new model beside the old and switch between batches, logging
+#    `model <old> -> <new>`; SIGHUP asks for the check at once. Every result names its model in `model_id`.
+ln -sfn "$(cd "$MODEL_DIR" && pwd)" "$WORK/current"
+"$MLC" consume --redis-url "$URL" --model-dir "$WORK/current" --group taggers --consumer worker-2 \
+    --reload-interval 1 &
+WORKER=$!
+sleep 8
+cp -r "$MODEL_DIR" "$WORK/retrained"   # stands in for tonight's retrain
+python3 - "$WORK/retrained/metadata.json" <<'PY'
+import json, sys
+path = sys.argv[1]; meta = json.load(open(path)); meta["model_id"] = "retrained000"   # a copy needs its own id
+json.dump(meta, open(path, "w"))
+PY
+ln -sfn "$WORK/retrained" "$WORK/current.next" && mv -T "$WORK/current.next" "$WORK/current"
+kill -HUP "$WORKER"; sleep 5
+"$MLC" enqueue examples/abstracts.jsonl --redis-url "$URL" --stream mlc:abstracts --quiet
+sleep 4
+kill -TERM "$WORKER"; wait "$WORKER"
+
+# 5. cron style: drain whatever is left and exit
 "$MLC" consume --redis-url "$URL" --model-dir "$MODEL_DIR" --group taggers --drain
 
-# 5. the results and the dead letters
+# 6. the results (each with the model_id that made it) and the dead letters
 echo "--- results (mlc:tags)"
 redis-cli -p "$PORT" XRANGE mlc:tags - + COUNT 2
 echo "--- dead letters (mlc:abstracts:dead)"

@@ -10,6 +10,7 @@ EXIT_MODEL = 4
 EXIT_LOCKED = 5
 EXIT_NETWORK = 6
 EXIT_OUTPUT = 7
+EXIT_DRIFT = 8
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports it
 
@@ -61,6 +62,12 @@ class OutputError(MlcError):
     """An output that could not be written (disk full, file-size limit, read-only or missing directory)."""
 
     exit_code = EXIT_OUTPUT
+
+
+class DriftError(MlcError):
+    """Label shares moved beyond the tolerance (`--fail-on-drift`); raised once every output is written."""
+
+    exit_code = EXIT_DRIFT
 
 
 class Terminated(BaseException):

@@ -24,6 +24,7 @@ class ModelMetadata:
     """The JSON keys, in the order they are written; every one has a default, so older files read as well."""
 
     schema_version: int = SCHEMA_VERSION
+    model_id: str = ""  # a short hash of model.keras, labels.json and the thresholds (`mlc.models.model_dir`)
     created: str = ""
     data: dict[str, Any] = field(default_factory=dict)  # source, sha256, columns {text, labels, title}, label_sep
     steps: dict[str, int] = field(default_factory=dict)  # rows after each preparation step
@@ -36,6 +37,7 @@ class ModelMetadata:
     threshold_folds: int = 0
     training: dict[str, Any] = field(default_factory=dict)  # epochs_run, best_epoch
     metrics: dict[str, Any] = field(default_factory=dict)  # test, test_at_0.5
+    label_shares: dict[str, float] = field(default_factory=dict)  # share of training rows with each label
     versions: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:

@@ -152,6 +152,11 @@ class Model:
         return self._weights
 
     @property
+    def id(self) -> str:
+        """The model id every output carries (`mlc.models.model_dir.model_id`); empty until saved or loaded."""
+        return self.metadata.model_id
+
+    @property
     def text_columns(self) -> list[str] | None:
         """The input column(s) the model was trained on, which commands read by default."""
         return self.metadata.text_columns

@@ -3,6 +3,7 @@ out), labels.json (output order), metadata.json (`ModelMetadata`), history.csv a
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -44,11 +45,24 @@ def write_model_dir(
     with atomic_path(Path(target), directory=True) as tmp:
         write_keras_file(weights, tmp / MODEL_FILE)
         (tmp / LABELS_FILE).write_text(json.dumps(labels, ensure_ascii=False, indent=1) + "\n")
+        metadata.model_id = model_id(tmp, metadata)
         (tmp / METADATA_FILE).write_text(json.dumps(metadata.to_json(), indent=2) + "\n")
         if history:
             write_history_csv(history, tmp / HISTORY_FILE)
             plot_history(history, tmp / CURVES_FILE)
     return Path(target)
+
+
+def model_id(directory: Path, metadata: ModelMetadata) -> str:
+    """What names a model on every output: 12 hex digits of a SHA-256 over model.keras, labels.json and the
+    decision thresholds, so a retrained or re-tuned model never shares the id of the one it replaces."""
+    digest = hashlib.sha256()
+    for name in (MODEL_FILE, LABELS_FILE):
+        with open(directory / name, "rb") as file:
+            for block in iter(lambda: file.read(1 << 20), b""):
+                digest.update(block)
+    digest.update(json.dumps([metadata.threshold, metadata.thresholds], sort_keys=True).encode())
+    return digest.hexdigest()[:12]
 
 
 def read_metadata(path: Path) -> tuple[ModelMetadata, list[str]]:
@@ -64,6 +78,8 @@ def read_metadata(path: Path) -> tuple[ModelMetadata, list[str]]:
     if len(set(labels)) != len(labels):
         raise ModelError(f"{path / LABELS_FILE}: label names repeat")
     metadata = ModelMetadata.from_json(raw, labels, path / METADATA_FILE)
+    if not metadata.model_id and (path / MODEL_FILE).is_file():  # written before ids existed: the same hash
+        metadata.model_id = model_id(path, metadata)
     return metadata, labels
 
 
@@ -83,15 +99,6 @@ def read_model_dir(path: Path) -> tuple[ModelWeights, list[str], ModelMetadata]:
             f"{path}: the model has {weights.n_outputs} outputs but {LABELS_FILE} lists {len(labels)} labels"
         )
     return weights, labels, metadata
-
-
-def describe_model_dir(path: Path) -> dict[str, Any]:
-    """What `mlc info` shows: the metadata and labels, after a quick check of `model.keras` (no TensorFlow)."""
-    from mlc.models.keras_file import check_keras_file
-
-    metadata, labels = read_metadata(path)
-    check_keras_file(Path(path) / MODEL_FILE)
-    return {"model_dir": str(path), "labels": labels, **metadata.to_json()}
 
 
 def _read_json(file: Path) -> Any:

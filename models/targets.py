@@ -23,3 +23,11 @@ def multi_hot(label_lists: Sequence[Sequence[str]], labels: Sequence[str]) -> np
             if label in index:
                 matrix[row, index[label]] = 1.0
     return matrix
+
+
+def label_shares(label_lists: Sequence[Sequence[str]], labels: Sequence[str]) -> dict[str, float]:
+    """The share of rows that carry each label: the training data's, kept to compare later runs against."""
+    if not len(label_lists):
+        return {}
+    counts = multi_hot(label_lists, labels).mean(axis=0)
+    return {label: round(float(share), 6) for label, share in zip(labels, counts)}

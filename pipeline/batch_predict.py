@@ -34,6 +34,7 @@ from mlc.pipeline.file_plan import (
 )
 from mlc.pipeline.output_schema import ROW_COLUMN, OutputSchema
 from mlc.pipeline.readers import ReadOptions, detect_format, read_batches
+from mlc.pipeline.run_report import LabelCounts
 from mlc.pipeline.runner import LocalRunner, RunnerSettings
 from mlc.pipeline.writers import STDOUT, open_writer, output_format
 
@@ -59,10 +60,11 @@ class PredictOptions:
     fail_fast: bool = False
     force: bool = False  # overwrite an output written beside its input by an earlier run
     explain: int = 0  # terms per top label in a `why` column (0: none)
+    with_model_id: bool = False  # a `model_id` column (Parquet files always carry it as metadata)
 
     def output_schema(self, model: Model) -> OutputSchema:
         """The output columns for this model and these options."""
-        return OutputSchema(model.labels, self.top_k, model.vocabulary, self.explain)
+        return OutputSchema(model, self.top_k, self.explain, self.with_model_id)
 
 
 @dataclass
@@ -73,6 +75,7 @@ class FileSummary:
     bad_rows: int = 0
     skipped: bool = False
     error: str | None = None  # why this input failed; the other inputs were still tagged
+    counts: LabelCounts | None = None  # what its rows were given (local engine), for the run report
     failed_before: str | None = None  # skipped: it failed so in an earlier run and has not changed since
 
 
@@ -81,6 +84,17 @@ class PredictSummary:
     files: list[FileSummary] = field(default_factory=list)
     seconds: float = 0.0
     device: str = "CPU"
+    model: Model | None = None
+
+    def counts(self) -> LabelCounts | None:
+        """The label counts of every output written in this run (None from the Ray engine)."""
+        if self.model is None:
+            return None
+        total = LabelCounts(len(self.model.labels))
+        for file in self.files:
+            if file.counts is not None and file.error is None:
+                total.merge(file.counts)
+        return total
 
     @property
     def rows(self) -> int:
@@ -168,7 +182,7 @@ def batch_predict(
     model = Model.load(model_dir)
     runner = LocalRunner(model, options.top_k, options.threshold, RunnerSettings.for_this_machine(), options.explain)
     schema = options.output_schema(model)
-    summary = PredictSummary(device=device_summary())
+    summary = PredictSummary(device=device_summary(), model=model)
     started = time.perf_counter()  # rows/s is the pipeline's throughput, after the one-off model load
     with contextlib.ExitStack() as locks:
         for directory in sorted({Path(job.target).resolve().parent for job in jobs if job.target != STDOUT}):
@@ -237,8 +251,10 @@ def predict_stream(
     options: PredictOptions,
     on_rows: Callable[[int], None] = lambda n: None,
     notify: Notify = lambda message: None,
+    counts: LabelCounts | None = None,
 ) -> Iterator[tuple[pa.RecordBatch, int]]:
-    """Yield (output batch, bad rows in it) for every input batch of one source, in input order."""
+    """Yield (output batch, bad rows in it) for every input batch of one source, in input order; `counts`, if
+    given, adds up what the rows were given."""
     first = next(batches, None)
     if first is None:
         return
@@ -254,6 +270,8 @@ def predict_stream(
 
     for chunk, predictions in runner.run(chunks()):
         out = schema.batch(chunk.kept, chunk.bad, chunk.reasons, predictions)
+        if counts is not None:
+            counts.add(predictions, chunk.bad, chunk.reasons)
         on_rows(out.num_rows)
         yield out, int(chunk.bad.sum())
 
@@ -345,8 +363,17 @@ def _tag_file(
     fmt = output_format(job.target, options.output_format)
     gzip = job.target.lower().endswith(".gz")
     batches = read_batches(job.source, ReadOptions(input_format=options.input_format))
+    counts = LabelCounts(len(model.labels))
     stream = predict_stream(
-        model, runner, schema, batches, source=job.source, options=options, on_rows=on_rows, notify=notify
+        model,
+        runner,
+        schema,
+        batches,
+        source=job.source,
+        options=options,
+        on_rows=on_rows,
+        notify=notify,
+        counts=counts,
     )
     first = next(stream, None)  # reads, checks columns and predicts the first batch before any output exists
     if job.target == STDOUT:
@@ -358,6 +385,7 @@ def _tag_file(
         with atomic_path(Path(job.target)) as tmp:
             _write_all(open_writer(tmp, fmt, gzip=gzip), first, stream, result, schema)
     notify(f"{job.source}: {result.rows} rows ({result.bad_rows} bad) -> {job.target}")
+    result.counts = counts
     return result
 
 

@@ -4,36 +4,48 @@ kept input columns, and the same result as the fields of a queue message. Built 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
 
-from mlc.models.model import WEIGHT_DECIMALS, Predictions
+from mlc.models.model import WEIGHT_DECIMALS, Model, Predictions
 
 ROW_COLUMN = "row"  # the 0-based row number in the input, kept when the input has no id column
 WHY_COLUMN = "why"
+MODEL_ID_COLUMN = "model_id"
 TERM_TYPE = pa.struct([pa.field("term", pa.string()), pa.field("weight", pa.float32())])
 WHY_TYPE = pa.list_(pa.list_(TERM_TYPE))
 
 
 class OutputSchema:
-    """The output columns for one model's labels and one k, built once per run."""
+    """The output columns for one model and one k, built once per run; Parquet files also carry the model's id,
+    thresholds and mlc's version as key-value metadata (`mlc.model_id`, `mlc.thresholds`, `mlc.version`)."""
 
-    def __init__(self, labels: Sequence[str], k: int, vocabulary: Sequence[str] = (), explain: int = 0) -> None:
-        self.labels = list(labels)
+    def __init__(self, model: Model, k: int, explain: int = 0, with_model_id: bool = False) -> None:
+        from mlc import __version__
+
+        self.labels = list(model.labels)
         self.k = min(k, len(self.labels))
         self.label_array = pa.array(self.labels, pa.string())
         self.quoted_labels = [json.dumps(label) for label in self.labels]  # JSON-quoted once, not per message
         self.explain = explain
-        self.vocabulary = list(vocabulary)
+        self.vocabulary = model.vocabulary if explain else []
         self.term_array = pa.array(self.vocabulary, pa.string()) if explain else None
+        self.model_id = model.id
+        self.with_model_id = with_model_id
+        thresholds = {"default": model.metadata.threshold, "per_label": model.metadata.thresholds}
+        self.file_metadata = {
+            b"mlc.model_id": model.id.encode(),
+            b"mlc.thresholds": json.dumps(thresholds, ensure_ascii=False).encode(),
+            b"mlc.version": __version__.encode(),
+        }
 
     @property
     def names(self) -> list[str]:
         """The columns mlc adds; a kept input column may not take one of these names."""
         names = [f"{kind}_{i}" for i in range(1, self.k + 1) for kind in ("label", "score")]
-        return [*names, "labels", *([WHY_COLUMN] if self.explain else []), "error"]
+        extra = [MODEL_ID_COLUMN] if self.with_model_id else []
+        return [*names, "labels", *([WHY_COLUMN] if self.explain else []), "error", *extra]
 
     def batch(
         self, kept: dict[str, pa.Array], bad: np.ndarray, reasons: pa.Array, predictions: Predictions
@@ -55,7 +67,9 @@ class OutputSchema:
         if self.explain:
             arrays[WHY_COLUMN] = self._why(predictions, bad)
         arrays["error"] = reasons
-        return pa.RecordBatch.from_pydict(arrays)
+        if self.with_model_id:
+            arrays[MODEL_ID_COLUMN] = pa.array([self.model_id] * n, pa.string())
+        return pa.RecordBatch.from_pydict(arrays, metadata=self.file_metadata)
 
     def _why(self, predictions: Predictions, bad: np.ndarray) -> pa.Array:
         """list<list<struct<term, weight>>>: per row, per top label, its terms of positive weight; bad rows empty."""
@@ -82,7 +96,9 @@ class OutputSchema:
         if self.explain:
             fields.append(pa.field(WHY_COLUMN, WHY_TYPE))
         fields.append(pa.field("error", pa.string()))
-        return pa.RecordBatch.from_pylist([], schema=pa.schema(fields))
+        if self.with_model_id:
+            fields.append(pa.field(MODEL_ID_COLUMN, pa.string()))
+        return pa.RecordBatch.from_pylist([], schema=pa.schema(fields, metadata=self.file_metadata))
 
     def message_fields(self, predictions: Predictions) -> list[list[str]]:
         """Per row, the result fields of a queue message as [name, value, ...]: `labels`, `scores` and `top_k` as
@@ -101,6 +117,8 @@ class OutputSchema:
                     "top_k",
                     "[" + ", ".join(f'{{"label": {q}, "score": {v!r}}}' for q, v in top) + "]",
                     *([WHY_COLUMN, json.dumps(predictions.explanations(self.vocabulary, row))] if self.explain else []),
+                    MODEL_ID_COLUMN,
+                    self.model_id,
                 ]
             )
         return out

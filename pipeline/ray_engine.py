@@ -33,7 +33,6 @@ from mlc.pipeline.batch_predict import (
     tag_each_file,
 )
 from mlc.pipeline.file_plan import FileJob, expand_inputs, output_lock, plan_jobs, stem
-from mlc.pipeline.output_schema import OutputSchema
 from mlc.pipeline.readers import ReadOptions, detect_format, file_info, is_uri, open_seekable, read_batches
 from mlc.pipeline.writers import flatten_lists
 

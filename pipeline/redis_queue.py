@@ -15,14 +15,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import numpy as np
 import pyarrow as pa
 
 from mlc.models.errors import InputError, MlcError, NetworkError
 from mlc.models.model import Model
 from mlc.pipeline.columns import ID_CANDIDATES, joined_text, optional_column, text_columns
 from mlc.pipeline.file_plan import expand_inputs
+from mlc.pipeline.model_reload import ModelWatcher
 from mlc.pipeline.output_schema import OutputSchema
 from mlc.pipeline.readers import ReadOptions, read_batches
+from mlc.pipeline.run_report import LabelCounts, share_line
 
 # One batch's commit: one MULTI/EXEC holding one Lua call that, per message, runs XACK and, only when that XACK
 # acknowledged something, XADDs the result (or the dead letter). Nothing is stored without its ack or acked
@@ -216,6 +219,7 @@ class ConsumeOptions:
     threshold: float | None = None
     log_interval: float = 10.0
     explain: int = 0  # terms per top label in a `why` field (0: none)
+    reload_interval: float = 10.0  # seconds between checks of the model path for a new model
 
     @property
     def dead_stream(self) -> str:
@@ -265,15 +269,18 @@ class Message:
 
 
 class _Stop:
-    """SIGTERM/SIGINT set a flag; the batch in hand is finished and committed before the loop ends."""
+    """SIGTERM/SIGINT set a flag; the batch in hand is finished and committed before the loop ends. SIGHUP asks
+    `on_hangup` (a model reload) instead."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_hangup: Callable[[], None] = lambda: None) -> None:
         self.requested = False
         self._previous: dict[int, Any] = {}
+        self._on_hangup = on_hangup
 
     def __enter__(self) -> _Stop:
         for sig in (signal.SIGTERM, signal.SIGINT):
             self._previous[sig] = signal.signal(sig, self._handle)
+        self._previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, lambda signum, frame: self._on_hangup())
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
@@ -296,13 +303,17 @@ def consume(
     model.batch_function(options.top_k, options.threshold, options.explain)  # bad options fail before Redis is used
     client = connect(url)
     worker = _Worker(client, url, model, options, log)
+    watcher = ModelWatcher(model_dir, model, worker.warm, options.reload_interval, log)
     summary = worker.summary
     started = time.perf_counter()
     last_claim = 0.0
     last_log = time.monotonic()
-    with _Stop() as stop:
+    with _Stop(on_hangup=watcher.request) as stop:
         worker.ensure_group()
         while not stop.requested:
+            new_model = watcher.poll()
+            if new_model is not None:
+                worker.use(new_model)
             if options.max_messages is not None and summary.results + summary.dead >= options.max_messages:
                 break
             try:
@@ -324,6 +335,7 @@ def consume(
             if time.monotonic() - last_log >= options.log_interval:
                 last_log = time.monotonic()
                 log(worker.status_line(time.perf_counter() - started))
+                log(share_line(worker.counts, worker.model.labels, worker.model.metadata.label_shares))
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -335,8 +347,19 @@ class _Worker:
         self.client, self.url, self.model, self.options, self.log = client, url, model, options, log
         self.name = options.consumer_name
         self.commit = client.register_script(COMMIT)
-        self.schema = OutputSchema(model.labels, options.top_k, model.vocabulary, options.explain)
+        self.schema = OutputSchema(model, options.top_k, options.explain)
+        self.counts = LabelCounts(len(model.labels))  # label shares since this model started serving
         self.summary = ConsumeSummary()
+
+    def warm(self, model: Model) -> None:
+        """Compile a model's batch function and run it once, so that switching to it costs no batch anything."""
+        model.predict_batch(["warm up"], self.options.top_k, self.options.threshold, self.options.explain)
+
+    def use(self, model: Model) -> None:
+        """Serve the next batch with `model` (already warm); the previous one is dropped and freed."""
+        self.model = model
+        self.schema = OutputSchema(model, self.options.top_k, self.options.explain)
+        self.counts = LabelCounts(len(model.labels))
 
     def ensure_group(self) -> None:
         import redis
@@ -427,6 +450,7 @@ class _Worker:
     def _tag(self, messages: list[Message]) -> list[tuple[Message, list[str]]]:
         texts = [m.fields[self.options.text_field] for m in messages]
         predictions = self.model.predict_batch(texts, self.options.top_k, self.options.threshold, self.options.explain)
+        self.counts.add(predictions, np.zeros(len(texts), bool), pa.array([None] * len(texts), pa.string()))
         skip = (self.options.text_field, "id")
         out = []
         for message, result in zip(messages, self.schema.message_fields(predictions)):

@@ -13,6 +13,7 @@ from mlc.models.metadata import versions
 from mlc.models.metrics import evaluate_scores
 from mlc.models.mlp import EpochHook
 from mlc.models.model import Model
+from mlc.models.targets import label_shares
 from mlc.models.train_config import TrainConfig
 from mlc.pipeline.training_data import ColumnOptions, file_sha256, load_labelled, prepare, resolve_data
 
@@ -75,6 +76,7 @@ def run_train(
         "test": {k: v for k, v in test_metrics.items() if k != "per_label"},
         "test_at_0.5": {k: at_half[k] for k in ("micro_f1", "macro_f1", "subset_accuracy")},
     }
+    metadata.label_shares = label_shares(split.train.labels, model.labels)
     metadata.versions = versions()
     model.save(model_dir)
     return TrainSummary(

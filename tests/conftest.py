@@ -48,13 +48,13 @@ def other_schema_jsonl(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return corpus.write_other_schema_jsonl(tmp_path_factory.mktemp("corpus") / "metadata.jsonl", OTHER_SCHEMA_ROWS)
 
 
-def train_small(data: Path, target: Path) -> Path:
+def train_small(data: Path, target: Path, seed: int = 7) -> Path:
     """A model trained as `mlc train` does, with few epochs: tests check behaviour, not quality."""
     from mlc.models.train_config import TrainConfig
     from mlc.pipeline.training import run_train
     from mlc.pipeline.training_data import ColumnOptions
 
-    run_train(str(data), target, ColumnOptions(), TrainConfig(epochs=4, seed=7), quiet=True)
+    run_train(str(data), target, ColumnOptions(), TrainConfig(epochs=4, seed=seed), quiet=True)
     return target
 
 
@@ -62,6 +62,12 @@ def train_small(data: Path, target: Path) -> Path:
 def model_dir(tmp_path_factory: pytest.TempPathFactory, labelled_csv: Path) -> Path:
     """One model per session, trained on the made-up abstracts."""
     return train_small(labelled_csv, tmp_path_factory.mktemp("models") / "abstracts")
+
+
+@pytest.fixture(scope="session")
+def second_model_dir(tmp_path_factory: pytest.TempPathFactory, labelled_csv: Path) -> Path:
+    """Another model of the same data (another seed): what a nightly retrain deploys."""
+    return train_small(labelled_csv, tmp_path_factory.mktemp("models") / "retrained", seed=8)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 
 from helpers import assert_one_line_error
 
-COMMANDS = ("train", "evaluate", "batch-predict", "info", "enqueue", "consume")
+COMMANDS = ("train", "evaluate", "batch-predict", "info", "enqueue", "consume", "explain")
 
 
 def test_help_lists_the_commands(cli):

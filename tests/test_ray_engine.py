@@ -77,6 +77,11 @@ def test_same_rows_as_the_local_engine(ray_local, model_dir, labelled_csv, tmp_p
     summary = ray_batch_predict([source], model_dir, tmp_path / "out", options, RayOptions(workers=2))
     assert summary.rows == 800 and summary.bad_rows == 0
     _assert_same_rows(_ray_rows(tmp_path / "out", "abstracts", fmt), local)
+    if fmt == "parquet":  # each block file names the model, as the local engine's file does
+        from mlc.models.model import Model
+
+        for block in (tmp_path / "out").glob("abstracts-*.parquet"):
+            assert pq.read_schema(block).metadata[b"mlc.model_id"] == Model.load(model_dir).id.encode()
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # no temp folder, no lock
 
 
@@ -285,7 +290,11 @@ def ray_head(tmp_path):
         yield f"127.0.0.1:{port}", env
     finally:
         os.killpg(head.pid, signal.SIGTERM)
-        head.wait(timeout=60)
+        try:
+            head.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # Ray's orderly shutdown takes half a minute; nothing here needs it
+            os.killpg(head.pid, signal.SIGKILL)
+            head.wait(timeout=30)
         shutil.rmtree(temp_dir, ignore_errors=True)
 
 

@@ -32,6 +32,7 @@ def test_results_match_batch_predict(redis_server, model_dir, labelled_csv, cli,
     out = tmp_path / "out.parquet"
     assert cli("batch-predict", labelled_csv, "-m", model_dir, "-o", out, "--quiet", "--explain", "3").code == 0
     expected = pq.read_table(out).to_pylist()
+    model_id = pq.read_schema(out).metadata[b"mlc.model_id"].decode()
     order = {entry_id: row for row, (entry_id, _) in enumerate(redis_server.client().xrange(STREAM))}
     for result in results(redis_server):
         want = expected[order[result["source"]]]
@@ -45,6 +46,7 @@ def test_results_match_batch_predict(redis_server, model_dir, labelled_csv, cli,
             [t["weight"] for label in want["why"] for t in label], abs=2e-4
         )
         assert result["id"] == result["source"]  # no id field: the entry id stands in
+        assert result["model_id"] == model_id
         assert result["terms"] and result["titles"]  # other fields pass through
 
 
@@ -142,3 +144,59 @@ def test_enqueue_error_midway_says_how_much_was_sent(redis_server, labelled_csv,
     assert 0 < sent < len(lines) and client.xlen(STREAM) == sent
     _, first = client.xrange(STREAM, count=1)[0]
     assert first["text"] == texts[0] and first["n"] == "0"  # the chosen text column wins over a 'text' column
+
+
+def test_a_flipped_symlink_switches_the_model_between_batches(
+    redis_server, model_dir, second_model_dir, labelled_csv, cli, tmp_path
+):
+    """200 messages on the first model, the symlink flipped, 200 on the second, then a broken model flipped in:
+    refused once while tagging goes on. Every message tagged once, by the model live when its batch ran."""
+    import os
+    import shutil
+    import threading
+
+    import pyarrow.parquet as pq
+
+    from mlc.models.model import Model
+    from mlc.pipeline.readers import read_table
+
+    first, second = Model.load(model_dir).id, Model.load(second_model_dir).id
+    assert first != second
+    table = read_table(labelled_csv)
+    parts = []
+    for name, start, stop in (("a", 0, 200), ("b", 200, 400), ("c", 400, 450)):
+        pq.write_table(table.slice(start, stop - start), tmp_path / f"{name}.parquet")
+        parts.append(tmp_path / f"{name}.parquet")
+    current = tmp_path / "current"
+    current.symlink_to(model_dir)
+
+    def flip(target) -> None:  # `ln -sfn target current`: a new link renamed over the old one
+        (tmp_path / "next").symlink_to(target)
+        os.replace(tmp_path / "next", current)
+
+    worker = consumer(redis_server, current, "--batch-size", "20", "--reload-interval", "0.1", "--max-messages", "450")
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(line.decode() for line in worker.stderr), daemon=True)
+    reader.start()
+    tagged = redis_server.client()
+    enqueue(cli, redis_server, parts[0])
+    wait_for(lambda: tagged.xlen(RESULTS) == 200)
+    flip(second_model_dir)
+    wait_for(lambda: any(f"model {first} -> {second}" in line for line in lines))
+    enqueue(cli, redis_server, parts[1])
+    wait_for(lambda: tagged.xlen(RESULTS) == 400)
+    broken = tmp_path / "broken"
+    shutil.copytree(second_model_dir, broken)
+    (broken / "model.keras").write_bytes(b"PK\x03\x04 not a model")
+    metadata = json.loads((broken / "metadata.json").read_text())
+    (broken / "metadata.json").write_text(json.dumps({**metadata, "model_id": "0123456789ab"}))
+    flip(broken)
+    wait_for(lambda: any("not loaded" in line for line in lines))
+    enqueue(cli, redis_server, parts[2])
+    assert worker.wait(timeout=240) == 0
+    reader.join(timeout=10)
+    assert_exactly_once(redis_server, 450)
+    ids = [r["model_id"] for r in results(redis_server)]
+    assert ids == [first] * 200 + [second] * 250
+    assert sum("not loaded" in line for line in lines) == 1, lines
+    assert "0123456789ab" not in ids

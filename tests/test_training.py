@@ -75,6 +75,8 @@ def test_train_on_real_data_in_another_schema(tmp_path, shared_metadata_jsonl, c
         " ",
         "--epochs",
         "2",
+        "--threshold-folds",
+        "0",
         "--quiet",
     )
     assert result.code == 0, result.stderr
