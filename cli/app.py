@@ -342,9 +342,10 @@ def batch_predict_command(
         force=force,
         explain=explain or 0,
         with_model_id=with_model_id,
+        count_labels=report is not None or fail_on_drift,
     )
     tolerance = DriftTolerance.parse(drift_tolerance)
-    reporting = report is not None or fail_on_drift
+    reporting = options.count_labels
     notify = (
         (lambda message: None)
         if quiet

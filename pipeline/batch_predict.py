@@ -61,6 +61,7 @@ class PredictOptions:
     force: bool = False  # overwrite an output written beside its input by an earlier run
     explain: int = 0  # terms per top label in a `why` column (0: none)
     with_model_id: bool = False  # a `model_id` column (Parquet files always carry it as metadata)
+    count_labels: bool = False  # count what rows were given, for a run report (`FileSummary.counts`)
 
     def output_schema(self, model: Model) -> OutputSchema:
         """The output columns for this model and these options."""
@@ -363,7 +364,7 @@ def _tag_file(
     fmt = output_format(job.target, options.output_format)
     gzip = job.target.lower().endswith(".gz")
     batches = read_batches(job.source, ReadOptions(input_format=options.input_format))
-    counts = LabelCounts(len(model.labels))
+    counts = LabelCounts(len(model.labels)) if options.count_labels else None
     stream = predict_stream(
         model,
         runner,

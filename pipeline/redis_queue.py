@@ -335,7 +335,8 @@ def consume(
             if time.monotonic() - last_log >= options.log_interval:
                 last_log = time.monotonic()
                 log(worker.status_line(time.perf_counter() - started))
-                log(share_line(worker.counts, worker.model.labels, worker.model.metadata.label_shares))
+                if worker.counts.tagged:
+                    log(share_line(worker.counts, worker.model.labels, worker.model.metadata.label_shares))
     summary.seconds = time.perf_counter() - started
     return summary
 

@@ -149,8 +149,9 @@ def test_enqueue_error_midway_says_how_much_was_sent(redis_server, labelled_csv,
 def test_a_flipped_symlink_switches_the_model_between_batches(
     redis_server, model_dir, second_model_dir, labelled_csv, cli, tmp_path
 ):
-    """200 messages on the first model, the symlink flipped, 200 on the second, then a broken model flipped in:
-    refused once while tagging goes on. Every message tagged once, by the model live when its batch ran."""
+    """200 messages on the first model, the symlink flipped (and SIGHUP), 200 on the second, then a broken model
+    flipped in: refused once while tagging goes on. Every message tagged once, by the model live when its batch
+    ran."""
     import os
     import shutil
     import threading
@@ -174,7 +175,8 @@ def test_a_flipped_symlink_switches_the_model_between_batches(
         (tmp_path / "next").symlink_to(target)
         os.replace(tmp_path / "next", current)
 
-    worker = consumer(redis_server, current, "--batch-size", "20", "--reload-interval", "0.1", "--max-messages", "450")
+    # no timed checks in this run: each flip is followed by SIGHUP, which asks for the check at once
+    worker = consumer(redis_server, current, "--batch-size", "20", "--reload-interval", "3600", "--max-messages", "450")
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(line.decode() for line in worker.stderr), daemon=True)
     reader.start()
@@ -182,6 +184,7 @@ def test_a_flipped_symlink_switches_the_model_between_batches(
     enqueue(cli, redis_server, parts[0])
     wait_for(lambda: tagged.xlen(RESULTS) == 200)
     flip(second_model_dir)
+    worker.send_signal(signal.SIGHUP)
     wait_for(lambda: any(f"model {first} -> {second}" in line for line in lines))
     enqueue(cli, redis_server, parts[1])
     wait_for(lambda: tagged.xlen(RESULTS) == 400)
@@ -191,6 +194,7 @@ def test_a_flipped_symlink_switches_the_model_between_batches(
     metadata = json.loads((broken / "metadata.json").read_text())
     (broken / "metadata.json").write_text(json.dumps({**metadata, "model_id": "0123456789ab"}))
     flip(broken)
+    worker.send_signal(signal.SIGHUP)
     wait_for(lambda: any("not loaded" in line for line in lines))
     enqueue(cli, redis_server, parts[2])
     assert worker.wait(timeout=240) == 0
@@ -199,4 +203,5 @@ def test_a_flipped_symlink_switches_the_model_between_batches(
     ids = [r["model_id"] for r in results(redis_server)]
     assert ids == [first] * 200 + [second] * 250
     assert sum("not loaded" in line for line in lines) == 1, lines
+    assert any("label shares over" in line and "(training" in line for line in lines)  # every --log-interval
     assert "0123456789ab" not in ids
