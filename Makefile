@@ -24,7 +24,7 @@ demo: install
 
 # What .ci/run calls: every test, slow and service-backed ones included.
 test: install
-	$(BIN)/python -m pytest -q -rs
+	$(BIN)/python -m pytest -q -rs --durations=15
 
 # The edit-test loop: the tests not marked slow (no Redis, Ray or process faults).
 check: install
