@@ -1,9 +1,6 @@
-"""Why a label: each n-gram's part in that label's logit, as gradient x input through the model's ReLU layers.
-
-A ReLU network is linear in its input once the text fixes which units are on, so the n-grams' parts plus a
-baseline (the biases' path) add up to the logit exactly; the logistic head's part is its weight times the TF-IDF
-value. Computed in row chunks from the sparse entries, never as a dense `rows x vocabulary` matrix.
-"""
+"""Why a label: each n-gram's part in its logit, gradient x input through the ReLU layers. With the text's units
+fixed on or off the network is linear, so the parts plus a baseline are the logit exactly (docs/explanations.md);
+computed in row chunks from the sparse entries, never as a dense `rows x vocabulary` matrix."""
 
 from __future__ import annotations
 

@@ -1,7 +1,6 @@
-"""A long-running consumer's model, reloaded when deployment swaps what its path points to (a flipped symlink,
-or a directory replaced by rename): checked between batches, loaded and warmed beside the serving model in a
-background thread, switched in at the next batch boundary. A model that cannot be loaded is logged once and the
-serving one goes on."""
+"""A long-running consumer's model, reloaded when what its path leads to changes (a flipped symlink, a directory
+renamed over): loaded and warmed beside the serving one in a background thread and switched in between batches.
+A model that cannot be loaded is logged once, and the serving one goes on."""
 
 from __future__ import annotations
 

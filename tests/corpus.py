@@ -1,9 +1,6 @@
-"""A small labelled corpus made up here, so that the core tests need nothing but the clone.
-
-Ten invented subjects, each with its own words, written as abstracts in the Keras example's schema (`titles`,
-`summaries`, `terms`) or in another one (`id`, `title`, `abstract`, `categories`), and large unlabelled inputs
-(`id`, `abstract`) for the load tests. The same seed gives the same files.
-"""
+"""A labelled corpus made up here, so that the core tests need nothing but the clone: ten invented subjects with
+words of their own, as abstracts in the Keras example's schema or another, and large unlabelled inputs for the
+load tests. The same seed gives the same files."""
 
 from __future__ import annotations
 
