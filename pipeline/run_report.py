@@ -18,11 +18,13 @@ from mlc.models.atomic import atomic_path
 from mlc.models.errors import UsageError
 from mlc.models.model import Predictions
 
+CHANCE = 3.0  # standard errors of a share over n rows that a difference must pass to count as drift
+
 
 @dataclass(frozen=True)
 class DriftTolerance:
-    """A label drifts when its share and its training share differ by at least `factor` times and by at least
-    `points` percentage points (the second keeps rare labels' noise out)."""
+    """A label drifts when its share and its training share differ by at least `factor` times, by at least `points`
+    percentage points, and by more than chance allows at this many rows (`CHANCE` binomial standard errors)."""
 
     factor: float = 2.0
     points: float = 2.0
@@ -38,10 +40,11 @@ class DriftTolerance:
             raise UsageError(f"--drift-tolerance {text!r}: expected FACTOR[,POINTS] with FACTOR > 1, e.g. 2 or 2,2")
         return cls(*parts)
 
-    def drifted(self, share: float, training_share: float) -> bool:
+    def drifted(self, share: float, training_share: float, rows: int) -> bool:
         low, high = sorted((share, training_share))
         ratio = high / low if low > 0 else math.inf
-        return ratio >= self.factor and (high - low) * 100 >= self.points
+        chance = CHANCE * math.sqrt(training_share * (1 - training_share) / max(rows, 1))
+        return ratio >= self.factor and (high - low) * 100 >= self.points and high - low > chance
 
 
 @dataclass
@@ -89,7 +92,7 @@ class LabelCounts:
                     "share": round(share, 6),
                     "top_1_share": round(float(self.top_1[i]) / tagged, 6),
                     "training_share": before,
-                    "drift": bool(self.tagged and before is not None and tolerance.drifted(share, before)),
+                    "drift": bool(self.tagged and before is not None and tolerance.drifted(share, before, self.tagged)),
                 }
             )
         return sorted(rows, key=lambda row: (-row["share"], row["label"]))

@@ -89,5 +89,8 @@ def test_a_shifted_input_is_drift_and_fail_on_drift_exits_8_with_the_output_writ
     loose = ("--fail-on-drift", "--force", "--drift-tolerance", "100,50", "--quiet")  # no label moves that far
     loose = cli("batch-predict", source, "-m", model_dir, "-o", out, *loose)
     assert loose.code == 0, loose.stderr
+    few = tmp_path / "few.parquet"  # 5 ordinary rows: every share is far off, but within chance at 5 rows
+    pq.write_table(table.slice(0, 5), few)
+    assert cli("batch-predict", few, "-m", model_dir, "-o", tmp_path / "f.parquet", "--fail-on-drift", "-q").code == 0
     bad = cli("batch-predict", source, "-m", model_dir, "-o", out, "--drift-tolerance", "0.5", "--force")
     assert_one_line_error(bad, 2, "--drift-tolerance")
