@@ -214,7 +214,7 @@ def evaluate_command(
     json_path: Annotated[Path | None, typer.Option("--json", help="Also write the full report as JSON.")] = None,
 ) -> None:
     """Score a model on labelled data: binary accuracy and the metrics that judge a multi-label tagger."""
-    from mlc.models.atomic import atomic_path
+    from mlc.models.atomic import write_whole
     from mlc.pipeline.evaluation import run_evaluate
     from mlc.pipeline.training_data import ColumnOptions
 
@@ -235,8 +235,7 @@ def evaluate_command(
     else:
         console.print(compare_table(reports[0], reports[1], f"{data}: {model_dir} vs {compare}"))
     if json_path is not None:
-        with atomic_path(json_path) as tmp:
-            tmp.write_text(json.dumps(reports[0] if compare is None else reports, indent=2) + "\n")
+        write_whole(json_path, (json.dumps(reports[0] if compare is None else reports, indent=2) + "\n").encode())
         console.print(f"report written to {json_path}")
 
 

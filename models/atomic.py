@@ -1,4 +1,5 @@
-"""Write-to-temp-then-rename, so no reader ever sees a half-written file or directory."""
+"""Write-to-temp-then-rename, so no reader ever sees a half-written file or directory; devices, FIFOs and open
+descriptors (`/dev/null`, `/dev/stdout`, `/dev/fd/N`) are written in place instead, never replaced or deleted."""
 
 from __future__ import annotations
 
@@ -7,15 +8,77 @@ import errno
 import os
 import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from mlc.models.errors import MlcError, OutputError
 
 # Failures that mean "this output cannot be written here", whoever raised them (Python, pyarrow, h5py, Keras).
 WRITE_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
 _ERRNO_TEXT = re.compile(r"errno\]?\s*=?\s*(\d+)", re.IGNORECASE)  # "[Errno 28]", "[errno 27]", "errno = 28"
+# Names of a descriptor this process already holds: written through it, so `>> log` keeps appending.
+_DESCRIPTOR = re.compile(r"^/dev/fd/(\d+)$|^/proc/(?:self|thread-self)/fd/(\d+)$")
+_STANDARD = {"/dev/stdout": 1, "/dev/stderr": 2}
+
+
+def descriptor(target: Path | str) -> int | None:
+    """The open descriptor that `target` names (`/dev/stdout`, `/dev/stderr`, `/dev/fd/N`), if this process holds it."""
+    name = str(target)
+    found = _DESCRIPTOR.match(name)
+    number = _STANDARD.get(name) if found is None else int(found.group(1) or found.group(2))
+    if number is None:
+        return None
+    try:
+        os.fstat(number)
+    except OSError:
+        return None
+    return number
+
+
+def writes_in_place(target: Path | str) -> bool:
+    """True for an output that is not a regular file: an open descriptor, or an existing device, FIFO or socket
+    (a symlink followed). It is written directly, streaming, and never renamed over, deleted or locked."""
+    if descriptor(target) is not None:
+        return True
+    try:
+        mode = os.stat(target).st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
+@contextlib.contextmanager
+def output_target(target: Path | str) -> Iterator[Path | BinaryIO]:
+    """Where to write `target` whole: a temp path renamed onto it for a regular file (`atomic_path`, beside the
+    file a symlink leads to, so the link stays), else the device, FIFO or descriptor itself, opened once."""
+    number = descriptor(target)
+    if number is not None:
+        with os.fdopen(os.dup(number), "wb") as stream:
+            yield stream
+        return
+    if writes_in_place(target):
+        try:
+            stream = open(target, "wb")  # noqa: SIM115 - closed below, after the caller's block
+        except OSError as error:
+            raise write_error(target, error) from error
+        with stream:
+            yield stream
+        return
+    path = Path(target)
+    with atomic_path(path.resolve() if path.is_symlink() else path) as tmp:
+        yield tmp
+
+
+def write_whole(target: Path | str, data: bytes) -> None:
+    """`data` as the whole of `target`, by the rule of `output_target`."""
+    with output_target(target) as destination:
+        if isinstance(destination, Path):
+            destination.write_bytes(data)
+        else:
+            destination.write(data)
 
 
 @contextlib.contextmanager

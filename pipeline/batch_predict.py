@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from mlc.models.atomic import atomic_path
+from mlc.models.atomic import output_target, writes_in_place
 from mlc.models.errors import InputError, OutputError
 from mlc.models.model import Model
 from mlc.models.tf_runtime import device_summary
@@ -186,7 +186,8 @@ def batch_predict(
     summary = PredictSummary(device=device_summary(), model=model)
     started = time.perf_counter()  # rows/s is the pipeline's throughput, after the one-off model load
     with contextlib.ExitStack() as locks:
-        for directory in sorted({Path(job.target).resolve().parent for job in jobs if job.target != STDOUT}):
+        files = [job.target for job in jobs if job.target != STDOUT and not writes_in_place(job.target)]
+        for directory in sorted({Path(target).resolve().parent for target in files}):
             locks.enter_context(output_lock(directory))
         for job in jobs:
             _remove_stale_temps(job, notify)
@@ -342,7 +343,7 @@ def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
 def _remove_stale_temps(job: FileJob, notify: Notify) -> None:
     """Temp files of this target left by a run that was killed (SIGKILL, power loss): we hold the directory's lock,
     so no live run is writing them."""
-    if job.target == STDOUT:
+    if job.target == STDOUT or writes_in_place(job.target):
         return
     target = Path(job.target)
     for stale in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
@@ -377,14 +378,14 @@ def _tag_file(
         counts=counts,
     )
     first = next(stream, None)  # reads, checks columns and predicts the first batch before any output exists
-    if job.target == STDOUT:
-        try:
+    try:
+        if job.target == STDOUT:
             _write_all(open_writer(STDOUT, fmt, gzip=gzip), first, stream, result, schema)
-        except BrokenPipeError as error:  # `mlc batch-predict ... -o - | head`: the reader left
-            raise OutputError("-: standard output was closed before all rows were written") from error
-    else:
-        with atomic_path(Path(job.target)) as tmp:
-            _write_all(open_writer(tmp, fmt, gzip=gzip), first, stream, result, schema)
+        else:
+            with output_target(job.target) as destination:
+                _write_all(open_writer(destination, fmt, gzip=gzip), first, stream, result, schema)
+    except BrokenPipeError as error:  # `mlc batch-predict ... -o - | head`, or a FIFO's reader that left
+        raise OutputError(f"{job.target}: its reader closed it before all rows were written") from error
     notify(f"{job.source}: {result.rows} rows ({result.bad_rows} bad) -> {job.target}")
     result.counts = counts
     return result

@@ -12,8 +12,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlc.models.atomic import writes_in_place
 from mlc.models.errors import InputError, LockedError
-from mlc.pipeline.readers import STDIN, SUFFIXES, detect_format, file_info, format_from_suffix, is_uri
+from mlc.pipeline.readers import STDIN, SUFFIXES, detect_format, file_info, format_from_suffix, is_stream, is_uri
 from mlc.pipeline.writers import STDOUT
 
 LOCK_NAME = ".mlc.lock"
@@ -91,6 +92,8 @@ def plan_jobs(
             continue
         if out_dir is None and is_uri(source):
             raise InputError(f"{source}: not a local file, so its output cannot go beside it; give -o or --out-dir")
+        if out_dir is None and is_stream(source):
+            raise InputError(f"{source}: not a regular file, so its output cannot go beside it; give -o or --out-dir")
         suffix = OUTPUT_SUFFIX[fmt or detect_format(source, input_format)]
         beside = Path(source).parent if out_dir is None else None
         target = out_dir / (stem(source) + suffix) if beside is None else beside / (stem(source) + TAGGED + suffix)
@@ -102,16 +105,18 @@ def plan_jobs(
 
 
 def is_up_to_date(source: str, outputs: Sequence[Path]) -> bool:
-    """For --skip-existing: the input's outputs exist and are all newer than it (never for standard input)."""
-    if source == STDIN or not outputs:
+    """For --skip-existing: the input's outputs exist and are all newer than it (never for a stream: a pipe's
+    contents are new each time)."""
+    if is_stream(source) or not outputs:
         return False
     source_time = file_info(source)[1]
     return all(path.exists() and path.stat().st_mtime >= source_time for path in outputs)
 
 
 def failure_record(job: FileJob) -> Path | None:
-    """Where a failed input's error is kept beside its output (hidden, so no glob or reader takes it as data)."""
-    if job.target == STDOUT or job.source == STDIN:
+    """Where a failed input's error is kept beside its output (hidden, so no glob or reader takes it as data); none
+    for a stream, whose next contents are another input, or for an output that is not a regular file."""
+    if job.target == STDOUT or is_stream(job.source) or writes_in_place(job.target):
         return None
     target = Path(job.target)
     return target.with_name(f".{target.name}.failed")

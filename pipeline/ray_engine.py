@@ -4,6 +4,7 @@ files renamed into --out-dir as `<stem>-<task>-<block>.<ext>` only once all of i
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import re
@@ -33,7 +34,15 @@ from mlc.pipeline.batch_predict import (
     tag_each_file,
 )
 from mlc.pipeline.file_plan import FileJob, expand_inputs, output_lock, plan_jobs, stem
-from mlc.pipeline.readers import ReadOptions, detect_format, file_info, is_uri, open_seekable, read_batches
+from mlc.pipeline.readers import (
+    ReadOptions,
+    detect_format,
+    file_info,
+    is_uri,
+    open_seekable,
+    read_batches,
+    regular_file,
+)
 from mlc.pipeline.writers import flatten_lists
 
 PARQUET_ROWS_PER_TASK = 200_000
@@ -191,8 +200,6 @@ def ray_batch_predict(
         raise UsageError("--engine ray writes one file per block: give --out-dir DIR (not -o)")
     ray = import_ray()
     jobs = plan_jobs(expand_inputs(inputs), None, out_dir, options.output_format, options.input_format)
-    if any(job.source == "-" for job in jobs):
-        raise UsageError("--engine ray reads files, not standard input")
     model = Model.load(model_dir)  # a bad model dir fails here, before Ray starts, with the local engine's message
     model.batch_function(options.top_k, options.threshold, options.explain)
     model_files = {name: (Path(model_dir) / name).read_bytes() for name in REQUIRED_FILES}
@@ -255,13 +262,17 @@ def _tag_file(
     temp = Path(
         tempfile.mkdtemp(prefix=f".{name}.ray.", suffix=".tmp", dir=out_dir.resolve())
     )  # absolute: workers run elsewhere
+    local = job.source
+    files = contextlib.ExitStack()
+    files.callback(shutil.rmtree, temp, ignore_errors=True)
     try:
+        # A stream (a pipe, `-`) is copied once into --out-dir, where every worker can read it as a file.
+        local = files.enter_context(regular_file(job.source, out_dir.resolve()))
+        read_options = ReadOptions(input_format=detect_format(job.source, options.input_format))
         # Read tasks ask for no CPU: the tagging actors may hold every CPU Ray knows of (2 workers on 2 cores),
         # and reads waiting for a CPU would then wait forever; Ray Data's backpressure still bounds them.
         dataset = ray.data.read_datasource(
-            _datasource(
-                ray, _for_workers(job.source), ReadOptions(input_format=options.input_format), options.batch_size
-            ),
+            _datasource(ray, _for_workers(local), read_options, options.batch_size),
             num_cpus=0,
         )
         tagged = dataset.map_batches(
@@ -282,9 +293,9 @@ def _tag_file(
         writer(str(temp), filename_provider=_names(name, fmt), mode=SaveMode.OVERWRITE)
         written = _publish(temp, out_dir, name, fmt)
     except Exception as error:
-        raise _own_error(error) from error
+        raise _own_error(error, local, job.source) from error
     finally:
-        shutil.rmtree(temp, ignore_errors=True)
+        files.close()
     result = FileSummary(job.source, str(out_dir / f"{name}-*.{fmt}"))
     for path in written:
         rows, bad = _counts(path, fmt)
@@ -353,20 +364,21 @@ def _counts(path: Path, fmt: str) -> tuple[int, int]:
     return rows, bad
 
 
-def _own_error(error: BaseException) -> BaseException:
+def _own_error(error: BaseException, read_as: str, source: str) -> BaseException:
     """The MlcError a Ray task raised, rebuilt: Ray Data re-raises user errors as a `UserCodeException` whose
     text holds the original's traceback but not the object, so the last `SomeError: message` line of one of our
-    classes is taken (our messages are one line). Anything else is returned unchanged."""
+    classes is taken (our messages are one line), naming `source` where the workers read its copy `read_as`.
+    Anything else is returned unchanged."""
     from mlc.models import errors
 
     ours = {cls.__name__: cls for cls in vars(errors).values() if isinstance(cls, type) and issubclass(cls, MlcError)}
     seen: BaseException | None = error
     while seen is not None:
         if isinstance(seen, MlcError) and type(seen).__module__.startswith("mlc."):
-            return seen
+            return type(seen)(seen.message.replace(read_as, source)) if read_as != source else seen
         seen = seen.__cause__ or seen.__context__
     found = re.findall(rf"(?:^|[\s.])({'|'.join(ours)}): (.+)$", str(error), flags=re.MULTILINE)
     if found:
         name, message = found[-1]
-        return ours[name](message)
+        return ours[name](message.replace(read_as, source))
     return error

@@ -4,11 +4,15 @@ every failure is an `InputError` naming the file and, where the parser knows it,
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
+import os
 import re
-import sys
+import shutil
+import stat
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +25,7 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
-from mlc.models.errors import InputError
+from mlc.models.errors import InputError, MlcError
 
 STDIN = "-"
 GZIP_MAGIC = b"\x1f\x8b"
@@ -80,6 +84,97 @@ def read_batches(source: str | Path, options: ReadOptions = ReadOptions()) -> It
     if str(source) != STDIN:
         check_file(source)
     return READERS[name](source, options)
+
+
+# --- streams: standard input, pipes, `/dev/fd/N`, FIFOs and devices can be read once only, so they are opened
+# once, never sniffed or sized beforehand; what must seek (Parquet) is copied to a temp file first.
+
+
+def is_stream(source: str | Path) -> bool:
+    """`-`, or a local path that is not a regular file or a directory (a pipe, `/dev/stdin`, `/dev/fd/N`, a
+    FIFO, a character device): its bytes can be read only once."""
+    if str(source) == STDIN:
+        return True
+    if is_uri(source):
+        return False
+    try:
+        mode = os.stat(source).st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
+class _Prefixed(io.RawIOBase):
+    """Bytes already read from a stream, then the rest of that stream: a sniff that gives back what it took."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self.head, self.rest = head, rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.head:
+            n = min(len(buffer), len(self.head))
+            buffer[:n] = self.head[:n]
+            self.head = self.head[n:]
+            return n
+        return self.rest.readinto(buffer)
+
+    def close(self) -> None:
+        self.rest.close()
+        super().close()
+
+
+def open_stream(source: str | Path) -> BinaryIO:
+    """`source` opened once as a buffered binary stream, gunzipped when its first bytes say gzip."""
+    name = "-" if str(source) == STDIN else str(source)
+    try:
+        raw = os.fdopen(os.dup(0), "rb", buffering=0) if name == "-" else open(source, "rb", buffering=0)
+    except OSError as error:
+        raise InputError(f"{name}: cannot open: {_describe(error)}") from error
+    head = b""
+    while len(head) < len(GZIP_MAGIC):
+        more = raw.read(len(GZIP_MAGIC) - len(head))
+        if not more:
+            break
+        head += more
+    stream = io.BufferedReader(_Prefixed(head, raw), 1 << 20)
+    if head == GZIP_MAGIC:
+        import gzip
+
+        return gzip.GzipFile(fileobj=stream)  # type: ignore[return-value]
+    return stream  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def regular_file(source: str | Path, directory: str | Path | None = None) -> Iterator[str]:
+    """A path that can be opened again and again: `source` itself, or, for a stream, its bytes copied once into a
+    hidden temp file (in `directory`, default the system's; same suffix), removed on every way out. Errors
+    raised in the block name `source`, not the copy."""
+    if not is_stream(source):
+        yield str(source)
+        return
+    suffix = "".join(Path(str(source)).suffixes[-2:]) if str(source) != STDIN else ".jsonl"  # `-` is JSONL
+    handle, name = tempfile.mkstemp(prefix=".mlc-input.", suffix=suffix, dir=directory)
+    try:
+        with os.fdopen(handle, "wb") as copy, _raw_stream(source) as stream:
+            shutil.copyfileobj(stream, copy, 1 << 20)
+        yield name
+    except MlcError as error:
+        raise type(error)(error.message.replace(name, str(source))) from error
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name)
+
+
+def _raw_stream(source: str | Path) -> BinaryIO:
+    """The stream's bytes as they are (a gzip stays gzip): for copies that are read again by their own reader."""
+    name = "-" if str(source) == STDIN else str(source)
+    try:
+        return os.fdopen(os.dup(0), "rb") if name == "-" else open(source, "rb")
+    except OSError as error:
+        raise InputError(f"{name}: cannot open: {_describe(error)}") from error
 
 
 # --- where the bytes come from: a local path, or a URI of any filesystem pyarrow knows (s3://, gs://, hdfs://,
@@ -175,8 +270,9 @@ def read_csv(source: str | Path, options: ReadOptions) -> Iterator[pa.RecordBatc
     """CSV (optionally gzip) with a header row; every column read as text so no block can change a type. A row
     longer than a block is read by starting again after the rows already read, with blocks of the longest row
     mlc accepts (`MAX_RECORD_BYTES`); only the file that needs them pays for them."""
-    if str(source) == STDIN:
-        raise InputError("-: standard input is read as JSONL; CSV needs a file path")
+    if is_stream(source):
+        yield from _read_csv_stream(source, options)
+        return
     path = source
     compression = "gzip" if _is_gzip(path) else None
     names = _csv_header(path, compression)
@@ -209,6 +305,65 @@ def read_csv(source: str | Path, options: ReadOptions) -> Iterator[pa.RecordBatc
             raise InputError(f"{path}: malformed CSV: {_describe(error)}") from error
 
 
+def _read_csv_stream(source: str | Path, options: ReadOptions) -> Iterator[pa.RecordBatch]:
+    """CSV from a stream, read once: the header record is taken off the front and handed back to pyarrow, and the
+    blocks are as large as the longest row mlc reads, since a stream cannot be read again for a longer one."""
+    name = "-" if str(source) == STDIN else str(source)
+    with open_stream(source) as stream:
+        header = _header_record(stream, name)
+        names = _csv_header_names(header, name)
+        read = 0
+        try:
+            reader = pacsv.open_csv(
+                pa.PythonFile(io.BufferedReader(_Prefixed(header, stream), 1 << 20), mode="r"),
+                read_options=pacsv.ReadOptions(block_size=MAX_RECORD_BYTES + (1 << 20), use_threads=False),
+                parse_options=pacsv.ParseOptions(newlines_in_values=True),
+                convert_options=pacsv.ConvertOptions(column_types={column: pa.string() for column in names}),
+            )
+            for batch in reader:
+                _check_cell_sizes(batch, name, read)
+                read += batch.num_rows
+                yield batch
+        except MemoryError:
+            raise
+        except pa.ArrowInvalid as error:
+            if "straddl" in str(error):
+                raise InputError(
+                    f"{name}: a row after row {read}: longer than {MAX_RECORD_BYTES >> 20} MB, the longest row "
+                    "mlc reads"
+                ) from error
+            raise InputError(f"{name}: malformed CSV: {_describe(error)}") from error
+        except (OSError, EOFError, UnicodeDecodeError) as error:
+            raise InputError(f"{name}: malformed CSV: {_describe(error)}") from error
+
+
+def _header_record(stream: BinaryIO, name: str) -> bytes:
+    """The bytes of the first CSV record: lines up to one that closes every quote it opened."""
+    header = b""
+    while True:
+        try:
+            line = stream.readline(MAX_RECORD_BYTES + 1)
+        except (OSError, EOFError) as error:
+            raise InputError(f"{name}: cannot read the CSV header: {_describe(error)}") from error
+        header += line
+        if not line or header.count(b'"') % 2 == 0:
+            return header
+        if len(header) > MAX_RECORD_BYTES:
+            raise InputError(f"{name}: line 1: header longer than {MAX_RECORD_BYTES >> 20} MB")
+
+
+def _csv_header_names(header: bytes, name: str) -> list[str]:
+    try:
+        names = next(csv.reader(io.StringIO(header.decode("utf-8"), newline="")), None)
+    except UnicodeDecodeError as error:
+        raise InputError(f"{name}: line 1: header is not valid UTF-8") from error
+    except csv.Error as error:
+        raise InputError(f"{name}: cannot read the CSV header: {_describe(error)}") from error
+    if not names:
+        raise InputError(f"{name}: file is empty (no header row)")
+    return names
+
+
 def _long_csv_row(path: str | Path, compression: str | None, start: int) -> int:
     """The 0-based data row, at or after `start`, whose fields add up to more than MAX_RECORD_BYTES (error path)."""
     limit = csv.field_size_limit()
@@ -228,15 +383,10 @@ def _long_csv_row(path: str | Path, compression: str | None, start: int) -> int:
 def _csv_header(path: str | Path, compression: str | None) -> list[str]:
     try:
         with pa.input_stream(_native(path), compression=compression) as raw:
-            text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
-            header = next(csv.reader(text), None)
-    except UnicodeDecodeError as error:
-        raise InputError(f"{path}: line 1: header is not valid UTF-8") from error
-    except (csv.Error, OSError, pa.ArrowInvalid) as error:
+            header = _header_record(io.BufferedReader(raw), str(path))  # type: ignore[arg-type]
+    except (OSError, pa.ArrowInvalid) as error:
         raise InputError(f"{path}: cannot read the CSV header: {_describe(error)}") from error
-    if not header:
-        raise InputError(f"{path}: file is empty (no header row)")
-    return header
+    return _csv_header_names(header, str(path))
 
 
 # --- JSONL -----------------------------------------------------------------------------------------------
@@ -272,14 +422,8 @@ def read_jsonl(source: str | Path, options: ReadOptions) -> Iterator[pa.RecordBa
 
 
 def _open_jsonl(source: str | Path) -> BinaryIO:
-    if str(source) == STDIN:
-        stdin = sys.stdin.buffer
-        head = stdin.peek(2)[:2] if hasattr(stdin, "peek") else b""
-        if head == GZIP_MAGIC:
-            import gzip
-
-            return gzip.GzipFile(fileobj=stdin)  # type: ignore[return-value]
-        return stdin  # type: ignore[return-value]
+    if is_stream(source):
+        return open_stream(source)
     if _is_gzip(source):
         import gzip
 
@@ -362,11 +506,10 @@ def _table_to_batch(table: pa.Table) -> pa.RecordBatch:
 def read_parquet(source: str | Path, options: ReadOptions) -> Iterator[pa.RecordBatch]:
     """Parquet in batches; pages are streamed through a small buffer, so a file written as one huge row group
     (pandas' default) does not have to fit in memory whole."""
-    if str(source) == STDIN:
-        raise InputError("-: standard input is read as JSONL; Parquet needs a file path")
     path = source
+    spool = _spooled(source) if is_stream(source) else None  # Parquet's footer is at the end: it must seek
     try:
-        parquet = pq.ParquetFile(open_seekable(path), buffer_size=1 << 20, pre_buffer=False)
+        parquet = pq.ParquetFile(spool or open_seekable(path), buffer_size=1 << 20, pre_buffer=False)
         start = 0
         for batch in parquet.iter_batches(batch_size=options.parquet_batch_rows):
             _check_cell_sizes(batch, path, start)
@@ -376,6 +519,22 @@ def read_parquet(source: str | Path, options: ReadOptions) -> Iterator[pa.Record
         raise  # out of memory is not bad input (pyarrow's ArrowMemoryError is a MemoryError)
     except (pa.ArrowException, OSError) as error:
         raise InputError(f"{path}: unreadable Parquet: {_describe(error)}") from error
+    finally:
+        if spool is not None:
+            spool.close()
+
+
+def _spooled(source: str | Path) -> BinaryIO:
+    """A stream's bytes in an unnamed temp file (gone with its last descriptor, whatever ends the run)."""
+    spool = tempfile.TemporaryFile(prefix="mlc-input.")  # noqa: SIM115 - closed by the caller
+    try:
+        with _raw_stream(source) as stream:
+            shutil.copyfileobj(stream, spool, 1 << 20)
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
+    return spool  # type: ignore[return-value]
 
 
 def _check_cell_sizes(batch: pa.RecordBatch, path: str | Path, start: int) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from mlc.models.atomic import atomic_path
+from mlc.models.atomic import write_whole
 from mlc.models.errors import UsageError
 from mlc.models.model import Predictions
 
@@ -127,9 +127,8 @@ def run_report(
 
 
 def write_report(report: dict[str, Any], target: Path) -> None:
-    """Written whole or not at all, as every output."""
-    with atomic_path(target) as tmp:
-        tmp.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    """Written whole or not at all, as every output (a device or descriptor such as `/dev/stdout`: in place)."""
+    write_whole(target, (json.dumps(report, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
 def drift_message(report: dict[str, Any]) -> str:

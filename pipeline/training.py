@@ -15,6 +15,7 @@ from mlc.models.mlp import EpochHook
 from mlc.models.model import Model
 from mlc.models.targets import label_shares
 from mlc.models.train_config import TrainConfig
+from mlc.pipeline.readers import regular_file
 from mlc.pipeline.training_data import ColumnOptions, file_sha256, load_labelled, prepare, resolve_data
 
 
@@ -46,7 +47,9 @@ def run_train(
     write the model directory with everything recorded in its metadata."""
     started = time.perf_counter()
     path, source = resolve_data(data, quiet=quiet)
-    labelled = load_labelled(path, columns, source=source)
+    with regular_file(path) as readable:  # a pipe is read once: its bytes are both the data and their hash
+        labelled = load_labelled(Path(readable), columns, source=source)
+        data_sha256 = file_sha256(Path(readable))
     split = prepare(labelled, test_size=test_size, seed=config.seed)
     model = Model.fit(
         split.train.texts,
@@ -65,7 +68,7 @@ def run_train(
     metadata.created = datetime.now(UTC).isoformat(timespec="seconds")
     metadata.data = {
         "source": source,
-        "sha256": file_sha256(path),
+        "sha256": data_sha256,
         "columns": labelled.columns,
         "label_sep": columns.label_sep,
     }

@@ -24,7 +24,7 @@ from mlc.pipeline.columns import (
 )
 from mlc.pipeline.download import DEFAULT_DATA_URL, fetch, is_url
 from mlc.pipeline.labels import parse_label_column
-from mlc.pipeline.readers import ReadOptions, read_table
+from mlc.pipeline.readers import STDIN, ReadOptions, read_table
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,8 @@ def resolve_data(source: str | None, *, quiet: bool = False) -> tuple[Path, str]
     source = source or DEFAULT_DATA_URL
     if is_url(source):
         return fetch(source, quiet=quiet), source
+    if source == STDIN:
+        return Path(STDIN), source
     path = Path(source).expanduser()
     if not path.exists():
         raise InputError(f"{source}: no such file")

@@ -1,7 +1,8 @@
 """One writer per output format behind one tiny interface: `write(batch)` then `close()`.
 
-Writers never pick their own path: batch-predict opens them on a temp file from `atomic_path` and renames it
-when the whole input is done. Lists (`labels`) stay lists in Parquet and JSONL and are `;`-joined in CSV.
+Writers never pick their own path: batch-predict opens them on what `output_target` gives (a temp file renamed
+when the whole input is done, or the device, FIFO or descriptor itself). Lists (`labels`) stay lists in Parquet
+and JSONL and are `;`-joined in CSV.
 """
 
 from __future__ import annotations
@@ -120,8 +121,8 @@ WRITERS: dict[str, Callable[[Path | BinaryIO, bool], Writer]] = {
 }
 
 
-def open_writer(target: Path | str, fmt: str, *, gzip: bool = False) -> Writer:
-    """A writer of `fmt` on a path, or on stdout for `-`."""
-    if str(target) == STDOUT:
-        return WRITERS[fmt](sys.stdout.buffer, gzip)
-    return WRITERS[fmt](Path(target), gzip)
+def open_writer(target: Path | str | BinaryIO, fmt: str, *, gzip: bool = False) -> Writer:
+    """A writer of `fmt` on a path, an open binary stream, or stdout for `-`."""
+    if isinstance(target, (str, Path)):
+        return WRITERS[fmt](sys.stdout.buffer if str(target) == STDOUT else Path(target), gzip)
+    return WRITERS[fmt](target, gzip)
