@@ -555,10 +555,17 @@ def explain_command(
 ) -> None:
     """Why a text gets its labels: per top label, the n-grams that raised its score most and those that lowered it."""
     from mlc.cli.render import explanation_tables
+    from mlc.models.errors import InputError
     from mlc.models.model import Model
+    from mlc.pipeline.readers import text_lines
 
     if texts == ["-"]:
-        texts = [line.rstrip("\r\n") for line in sys.stdin if line.strip()]
+        texts = text_lines(sys.stdin.buffer, "-")
+        if not texts:
+            raise InputError("-: no text on standard input (one text per line)")
+    for number, text in enumerate(texts, start=1):
+        if not text.strip():
+            raise InputError(f"text {number}: empty text; nothing to explain")
     model = Model.load(model_dir)
     explained = model.explain_labels(texts, top_k, terms)
     if as_json:

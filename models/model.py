@@ -219,6 +219,8 @@ class Model:
         logit most, as {"term", "weight"}, largest first: batch-predict's `why`. Empty texts get an empty list."""
         _check_explain(n, off=False)
         texts = _text_list(texts)
+        if not texts:
+            return []
         result = self.predict_batch(texts, k, explain=n)
         vocabulary = self.vocabulary
         return [result.explanations(vocabulary, row) if text.strip() else [] for row, text in enumerate(texts)]
@@ -231,6 +233,8 @@ class Model:
         _check_k(k)
         _check_explain(n, off=False)
         texts = _text_list(texts)
+        if not texts:
+            return []
         thresholds = self.thresholds()
         run = self._compiled(
             ("against", k, n), lambda: explained_top_k_function(self.scorer, k, thresholds, n, against=True)
@@ -298,6 +302,11 @@ def _text_list(texts: str | Sequence[str]) -> list[str]:
     for i, text in enumerate(out):
         if not isinstance(text, str):
             raise InputError(f"text {i} is a {type(text).__name__}, not a string")
+        if not text.isascii():
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as error:  # lone surrogates: bytes read with errors="surrogateescape"
+                raise InputError(f"text {i} is not valid UTF-8 (it holds undecodable bytes)") from error
     return out
 
 

@@ -263,6 +263,20 @@ def _describe(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
 
 
+def text_lines(stream: BinaryIO, name: str) -> list[str]:
+    """One text per non-blank line of `stream`, which must be UTF-8 as every input mlc reads (the error names the
+    line); for `mlc explain -`."""
+    texts = []
+    for number, line in enumerate(stream, start=1):
+        try:
+            text = line.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError as error:
+            raise InputError(f"{name}: line {number}: not valid UTF-8") from error
+        if text.strip():
+            texts.append(text)
+    return texts
+
+
 # --- CSV -------------------------------------------------------------------------------------------------
 
 

@@ -175,3 +175,24 @@ def test_mlc_explain_prints_tables_and_json(model, model_dir, texts, cli):
     assert [label["label"] for label in first] == [label for label, _ in model.predict(texts[0], k=3)[0].top]
     assert [t["term"] for t in first[0]["terms"]] == [t["term"] for t in model.explain(texts[0], k=1, n=3)[0][0]]
     assert all(t["weight"] < 0 for label in first for t in label["against"])
+
+
+@pytest.mark.parametrize(
+    ("stdin", "args", "fragments"),
+    [
+        (b"", ["-"], ["-: no text on standard input"]),
+        (b"\n   \n", ["-"], ["-: no text on standard input"]),
+        (b"deep networks\n\xff\xfe segmentation\n", ["-"], ["-: line 2: not valid UTF-8"]),
+        (None, ["deep networks", " "], ["text 2: empty text"]),
+    ],
+)
+def test_mlc_explain_refuses_unusual_input_in_one_line(model_dir, cli, stdin, args, fragments):
+    assert_one_line_error(cli("explain", *args, "-m", model_dir, stdin=stdin), 3, *fragments)
+
+
+def test_the_python_api_takes_no_texts_and_refuses_undecodable_ones(model):
+    assert model.explain([]) == [] and model.explain_labels([]) == [] and model.predict([]) == []
+    undecodable = b"deep \xff networks".decode("utf-8", "surrogateescape")
+    for method in (model.predict, model.explain, model.explain_labels):
+        with pytest.raises(InputError, match="text 0 is not valid UTF-8"):
+            method([undecodable])
