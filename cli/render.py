@@ -39,7 +39,7 @@ def report_table(report: dict[str, Any], limit: int = 15) -> Table:
             f"{row['share']:.1%}",
             f"{row['top_1_share']:.1%}",
             "" if before is None else f"{before:.1%}",
-            "DRIFT" if row["drift"] else "",
+            "DRIFT" if row["drift"] else ("" if row.get("decidable", True) else "too few rows to tell"),
         )
     for reason, count in report["bad_rows"].items():
         table.add_row(f"(bad rows: {reason})", str(count), "", "", "")

@@ -1,6 +1,6 @@
 """What a run tagged, for cron and for the queue's log: rows, bad rows by reason, speed, the model id, and per
 label the share of rows given it (at or over its threshold) and as top-1, beside the share in the model's own
-training data. A label whose share moved too far from its training share is drift."""
+training data. A label whose share moved too far from its training share, by more than chance explains, is drift."""
 
 from __future__ import annotations
 
@@ -18,13 +18,15 @@ from mlc.models.atomic import write_whole
 from mlc.models.errors import UsageError
 from mlc.models.model import Predictions
 
-CHANCE = 3.0  # standard errors of a share over n rows that a difference must pass to count as drift
+# The chance that a run of data like the training data calls any label drift (shared among the labels tested).
+FAMILY_ERROR = 0.001
 
 
 @dataclass(frozen=True)
 class DriftTolerance:
     """A label drifts when its share and its training share differ by at least `factor` times, by at least `points`
-    percentage points, and by more than chance allows at this many rows (`CHANCE` binomial standard errors)."""
+    percentage points, and by more than chance explains: an exact binomial test of its count at the training
+    share, at `FAMILY_ERROR` shared among the labels (Bonferroni), so a handful of rows is never called drift."""
 
     factor: float = 2.0
     points: float = 2.0
@@ -40,11 +42,47 @@ class DriftTolerance:
             raise UsageError(f"--drift-tolerance {text!r}: expected FACTOR[,POINTS] with FACTOR > 1, e.g. 2 or 2,2")
         return cls(*parts)
 
-    def drifted(self, share: float, training_share: float, rows: int) -> bool:
+    def moved(self, share: float, training_share: float) -> bool:
+        """Whether the shares differ by the factor and the points (the size of the change, not its evidence)."""
         low, high = sorted((share, training_share))
         ratio = high / low if low > 0 else math.inf
-        chance = CHANCE * math.sqrt(training_share * (1 - training_share) / max(rows, 1))
-        return ratio >= self.factor and (high - low) * 100 >= self.points and high - low > chance
+        return ratio >= self.factor and (high - low) * 100 >= self.points
+
+
+def binomial_p_value(count: int, rows: int, share: float) -> float:
+    """Two-sided exact binomial test of `count` of `rows` at `share`: twice the smaller tail, at most 1."""
+    if share <= 0.0 or share >= 1.0:
+        return 1.0 if count == round(share * rows) else 0.0
+    upper = count > rows * share
+    term = math.exp(
+        math.lgamma(rows + 1)
+        - math.lgamma(count + 1)
+        - math.lgamma(rows - count + 1)
+        + count * math.log(share)
+        + (rows - count) * math.log1p(-share)
+    )
+    tail, j = term, count
+    odds = share / (1 - share)
+    while term > tail * 1e-12:  # away from the mean each term is smaller than the last
+        if upper:
+            if j == rows:
+                break
+            term *= (rows - j) / (j + 1) * odds
+            j += 1
+        else:
+            if j == 0:
+                break
+            term *= j / (rows - j + 1) / odds
+            j -= 1
+        tail += term
+        if tail >= 0.5:  # the p-value is 1 from here on
+            break
+    return min(1.0, 2 * tail)
+
+
+def smallest_p_value(rows: int, share: float) -> float:
+    """The strongest evidence `rows` rows can give against `share`: all or none of them with the label."""
+    return min(binomial_p_value(0, rows, share), binomial_p_value(rows, rows, share))
 
 
 @dataclass
@@ -81,18 +119,25 @@ class LabelCounts:
         self.top_1 += other.top_1
 
     def shares(self, labels: list[str], training: dict[str, float], tolerance: DriftTolerance) -> list[dict]:
-        """Per label, most given first: its shares now and in training, and whether it drifted."""
+        """Per label, most given first: its shares now and in training, the test's p-value, whether this many rows
+        could show drift at all (`decidable`), and whether it drifted."""
         tagged = max(self.tagged, 1)
+        tested = sum(1 for label in labels if label in training) or 1
+        level = FAMILY_ERROR / tested
         rows = []
         for i, label in enumerate(labels):
             share, before = float(self.over[i]) / tagged, training.get(label)
+            p_value = binomial_p_value(int(self.over[i]), self.tagged, before) if before is not None else None
+            decidable = before is not None and self.tagged > 0 and smallest_p_value(self.tagged, before) < level
             rows.append(
                 {
                     "label": label,
                     "share": round(share, 6),
                     "top_1_share": round(float(self.top_1[i]) / tagged, 6),
                     "training_share": before,
-                    "drift": bool(self.tagged and before is not None and tolerance.drifted(share, before, self.tagged)),
+                    "p_value": None if p_value is None else float(f"{p_value:.3g}"),
+                    "decidable": decidable,
+                    "drift": bool(decidable and p_value < level and tolerance.moved(share, before)),
                 }
             )
         return sorted(rows, key=lambda row: (-row["share"], row["label"]))
@@ -120,8 +165,12 @@ def run_report(
         "bad_rows": dict(sorted(counts.bad.items())),
         "seconds": round(seconds, 3),
         "rows_per_second": round(counts.rows / seconds, 1) if seconds > 0 else 0.0,
-        "drift_tolerance": {"factor": tolerance.factor, "points": tolerance.points},
+        "drift_tolerance": {"factor": tolerance.factor, "points": tolerance.points, "family_error": FAMILY_ERROR},
         "drift": [row["label"] for row in per_label if row["drift"]],
+        # labels whose drift this many rows cannot show, whatever their count: too few rows to tell
+        "too_few_rows_for": [
+            row["label"] for row in per_label if row["training_share"] is not None and not row["decidable"]
+        ],
         "labels": per_label,
     }
 

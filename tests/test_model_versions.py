@@ -89,8 +89,25 @@ def test_a_shifted_input_is_drift_and_fail_on_drift_exits_8_with_the_output_writ
     loose = ("--fail-on-drift", "--force", "--drift-tolerance", "100,50", "--quiet")  # no label moves that far
     loose = cli("batch-predict", source, "-m", model_dir, "-o", out, *loose)
     assert loose.code == 0, loose.stderr
-    few = tmp_path / "few.parquet"  # 5 ordinary rows: every share is far off, but within chance at 5 rows
-    pq.write_table(table.slice(0, 5), few)
-    assert cli("batch-predict", few, "-m", model_dir, "-o", tmp_path / "f.parquet", "--fail-on-drift", "-q").code == 0
     bad = cli("batch-predict", source, "-m", model_dir, "-o", out, "--drift-tolerance", "0.5", "--force")
     assert_one_line_error(bad, 2, "--drift-tolerance")
+
+
+@pytest.mark.parametrize(("rows", "drift"), [(1, False), (5, False), (50, True), (5000, True)])
+def test_drift_needs_the_evidence_of_enough_rows(model_dir, labelled_csv, tmp_path, cli, rows, drift):
+    """Rows of one subject only: at 1 or 5 rows no share is evidence of anything, at 50 and more it is drift."""
+    table = read_table(labelled_csv)
+    only = [i for i, terms in enumerate(table.column("terms").to_pylist()) if terms == "['astro.comets']"]
+    source = tmp_path / "comets.parquet"
+    pq.write_table(table.take([only[i % len(only)] for i in range(rows)]), source)
+    result = cli("batch-predict", source, "-m", model_dir, "-o", tmp_path / "out.parquet", "--report",
+                 tmp_path / "r.json", "--fail-on-drift", "-q")  # fmt: skip
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert result.code == (8 if drift else 0), result.stderr
+    assert ("astro.comets" in report["drift"]) == drift
+    comets = next(row for row in report["labels"] if row["label"] == "astro.comets")
+    assert comets["decidable"] == drift and ("astro.comets" in report["too_few_rows_for"]) != drift
+    if not drift:
+        assert report["drift"] == []
+    if rows == 1:  # one row tells nothing of any label's share
+        assert len(report["too_few_rows_for"]) == len(report["labels"])
