@@ -471,7 +471,9 @@ def enqueue_command(
         )
     err_console.print(
         f"enqueued {summary.messages} messages from {len(summary.files)} file(s) to '{stream}' at {redact(redis_url)}"
-        f" ({summary.skipped} rows without text skipped)",
+        f" ({sum(summary.skipped.values())} rows without text skipped"
+        + "".join(f"; {reason}: {count}" for reason, count in sorted(summary.skipped.items()))
+        + ")",
         markup=False,
         highlight=False,
         soft_wrap=True,

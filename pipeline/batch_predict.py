@@ -1,6 +1,6 @@
 """batch-predict with the local engine: plan the outputs, take the lock, and per input read -> tag -> write.
 
-reader (Arrow batches) -> rebatch to --batch-size -> text + bad rows -> LocalRunner -> OutputSchema -> writer
+reader (Arrow batches) -> text + bad rows -> rebatch to --batch-size -> LocalRunner -> OutputSchema -> writer
 on a temp file -> rename. Each output appears under its final name only once it is complete.
 """
 
@@ -21,7 +21,14 @@ from mlc.models.atomic import output_target, writes_in_place
 from mlc.models.errors import InputError, OutputError
 from mlc.models.model import Model
 from mlc.models.tf_runtime import device_summary
-from mlc.pipeline.columns import describe, kept_columns, require_text, text_columns, text_with_faults
+from mlc.pipeline.columns import (
+    column_or_nulls,
+    describe,
+    kept_columns,
+    require_text,
+    text_columns,
+    text_with_faults,
+)
 from mlc.pipeline.file_plan import (
     FileJob,
     clear_failure,
@@ -33,7 +40,7 @@ from mlc.pipeline.file_plan import (
     record_failure,
 )
 from mlc.pipeline.output_schema import ROW_COLUMN, OutputSchema
-from mlc.pipeline.readers import ReadOptions, detect_format, read_batches
+from mlc.pipeline.readers import TYPED_VALUES, ReadOptions, detect_format, read_batches
 from mlc.pipeline.run_report import LabelCounts
 from mlc.pipeline.runner import LocalRunner, RunnerSettings
 from mlc.pipeline.writers import STDOUT, open_writer, output_format
@@ -123,26 +130,61 @@ class TextChunk:
     reasons: pa.Array
     kept: dict[str, pa.Array]
 
+    @property
+    def num_rows(self) -> int:
+        return len(self.bad)
+
+    def slice(self, offset: int, length: int | None = None) -> TextChunk:
+        end = self.num_rows if length is None else offset + length
+        length = end - offset
+        return TextChunk(
+            self.text.slice(offset, length),
+            self.bad[offset:end],
+            self.reasons.slice(offset, length),
+            {name: column.slice(offset, length) for name, column in self.kept.items()},
+        )
+
+    @staticmethod
+    def concat(chunks: list[TextChunk]) -> TextChunk:
+        if len(chunks) == 1:
+            return chunks[0]
+        return TextChunk(
+            pa.concat_arrays([chunk.text for chunk in chunks]),
+            np.concatenate([chunk.bad for chunk in chunks]),
+            pa.concat_arrays([chunk.reasons for chunk in chunks]),
+            {name: pa.concat_arrays([chunk.kept[name] for chunk in chunks]) for name in chunks[0].kept},
+        )
+
 
 class InputColumns:
-    """Which columns of one input hold the text and which are kept, chosen from its first batch's schema."""
+    """Which columns of one input hold the text and which are kept, chosen from its first batch's schema; later
+    batches (a JSON block may lack a field or type it otherwise) are held to the same columns and types."""
 
     def __init__(
-        self, input_schema: pa.Schema, model: Model, schema: OutputSchema, options: PredictOptions, source: str
+        self,
+        input_schema: pa.Schema,
+        model: Model,
+        schema: OutputSchema,
+        options: PredictOptions,
+        source: str,
+        fmt: str,
     ) -> None:
         names = self.names = [name for name in input_schema.names if name != ROW_FIELD]
         self.source, self.strict = source, options.strict
+        self.typed_values = fmt in TYPED_VALUES
         self.text = text_columns(names, options.text_column, source=source, preferred=model.text_columns)
-        for name in self.text:
-            require_text(input_schema.field(name).type, name, source)
+        if not self.typed_values:
+            for name in self.text:
+                require_text(input_schema.field(name).type, name, source)
         self.keep = kept_columns(names, options.keep_columns, options.id_column, source=source, row_column=ROW_COLUMN)
+        self.kept_types = {name: input_schema.field(name).type for name in self.keep if name in names}
         clash = set(self.keep) & set(schema.names)
         if clash:
             raise InputError(f"{source}: kept column(s) {sorted(clash)} clash with output columns; use --keep-columns")
 
     def chunk(self, batch: pa.RecordBatch, row_numbers: pa.Array) -> TextChunk:
         """The batch's text and kept columns; `row_numbers` fill the `row` column where the input has none."""
-        text, bad, reasons = text_with_faults(batch, self.text, self.source)
+        text, bad, reasons = text_with_faults(batch, self.text, self.source, typed_values=self.typed_values)
         if self.strict and bad.any():
             first = int(np.argmax(bad))
             raise InputError(
@@ -150,10 +192,33 @@ class InputColumns:
                 f"{reasons[first].as_py()} (--strict)"
             )
         kept = {
-            name: row_numbers if name == ROW_COLUMN and name not in self.names else batch.column(name)
+            name: row_numbers if name not in self.kept_types else self._kept(batch, name, row_numbers)
             for name in self.keep
         }
         return TextChunk(text, bad, reasons, kept)
+
+    def _kept(self, batch: pa.RecordBatch, name: str, row_numbers: pa.Array) -> pa.Array:
+        """A kept column in the type of the input's first batch (the output's schema is fixed by it)."""
+        kind = self.kept_types[name]
+        column = column_or_nulls(batch, name, kind)
+        if column.type == kind:
+            return column
+        try:
+            return column.cast(kind)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as error:
+            offset = next(i for i in range(len(column)) if not _casts(column.slice(i, 1), kind))
+            raise InputError(
+                f"{self.source}: row {row_numbers[offset].as_py()}: field '{name}' holds {column.type} where "
+                f"earlier rows hold {kind}"
+            ) from error
+
+
+def _casts(value: pa.Array, kind: pa.DataType) -> bool:
+    try:
+        value.cast(kind)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return False
+    return True
 
 
 def batch_predict(
@@ -250,24 +315,28 @@ def predict_stream(
     batches: Iterator[pa.RecordBatch],
     *,
     source: str,
+    fmt: str,
     options: PredictOptions,
     on_rows: Callable[[int], None] = lambda n: None,
     notify: Notify = lambda message: None,
     counts: LabelCounts | None = None,
 ) -> Iterator[tuple[pa.RecordBatch, int]]:
-    """Yield (output batch, bad rows in it) for every input batch of one source, in input order; `counts`, if
-    given, adds up what the rows were given."""
+    """Yield (output batch, bad rows in it) for every input batch of one source (read as format `fmt`), in input
+    order; `counts`, if given, adds up what the rows were given."""
     first = next(batches, None)
     if first is None:
         return
-    columns = InputColumns(first.schema, model, schema, options, source)
+    columns = InputColumns(first.schema, model, schema, options, source, fmt)
     notify(f"{source}: text column {describe(columns.text)}, keeping {', '.join(columns.keep)}")
 
-    def chunks() -> Iterator[tuple[pa.Array, TextChunk]]:
+    def read() -> Iterator[TextChunk]:
         start = 0
-        for batch in rebatch(_chain(first, batches), options.batch_size):
-            chunk = columns.chunk(batch, pa.array(np.arange(start, start + batch.num_rows, dtype=np.int64)))
+        for batch in _chain(first, batches):
+            yield columns.chunk(batch, pa.array(np.arange(start, start + batch.num_rows, dtype=np.int64)))
             start += batch.num_rows
+
+    def chunks() -> Iterator[tuple[pa.Array, TextChunk]]:
+        for chunk in rebatch(read(), options.batch_size, TextChunk.concat):
             yield chunk.text, chunk
 
     for chunk, predictions in runner.run(chunks()):
@@ -308,13 +377,15 @@ def predict_table(
     schema = options.output_schema(model)
     runner = LocalRunner(model, k, threshold, RunnerSettings.for_this_machine(), explain)
     batches = iter(table.to_batches(max_chunksize=DEFAULT_BATCH_SIZE)) if table.num_rows else iter(())
-    outputs = [batch for batch, _ in predict_stream(model, runner, schema, batches, source="table", options=options)]
+    stream = predict_stream(model, runner, schema, batches, source="table", fmt="parquet", options=options)
+    outputs = [batch for batch, _ in stream]
     return pa.Table.from_batches(outputs) if outputs else pa.Table.from_batches([schema.empty()])
 
 
-def rebatch(batches: Iterator[pa.RecordBatch], size: int) -> Iterator[pa.RecordBatch]:
-    """Re-cut reader batches (whatever their size) into batches of `size` rows; the last may be shorter."""
-    held: list[pa.RecordBatch] = []
+def rebatch(batches: Iterator[Any], size: int, concat: Callable[[list[Any]], Any]) -> Iterator[Any]:
+    """Re-cut batches (anything with `num_rows` and `slice`, whatever their size) into batches of `size` rows joined
+    by `concat`; the last may be shorter."""
+    held: list[Any] = []
     count = 0
     for batch in batches:
         while batch.num_rows:
@@ -323,16 +394,10 @@ def rebatch(batches: Iterator[pa.RecordBatch], size: int) -> Iterator[pa.RecordB
             count += take
             batch = batch.slice(take)
             if count == size:
-                yield _concat(held)
+                yield concat(held)
                 held, count = [], 0
     if count:
-        yield _concat(held)
-
-
-def _concat(batches: list[pa.RecordBatch]) -> pa.RecordBatch:
-    if len(batches) == 1:
-        return batches[0]
-    return pa.Table.from_batches(batches).combine_chunks().to_batches()[0]
+        yield concat(held)
 
 
 def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
@@ -372,6 +437,7 @@ def _tag_file(
         schema,
         batches,
         source=job.source,
+        fmt=detect_format(job.source, options.input_format),
         options=options,
         on_rows=on_rows,
         notify=notify,

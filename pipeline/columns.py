@@ -77,13 +77,7 @@ def _as_string(column: Any, name: str, source: str) -> Any:
 def require_text(kind: pa.DataType, name: str, source: str) -> None:
     """Only text is text: strings (any Arrow string type, dictionary-encoded too) or an all-null column; a number,
     a boolean or bytes is refused rather than tagged as the digits it prints as."""
-    value = kind.value_type if pa.types.is_dictionary(kind) else kind
-    if not (
-        pa.types.is_string(value)
-        or pa.types.is_large_string(value)
-        or pa.types.is_null(value)
-        or _is_string_view(value)
-    ):
+    if not _is_text_type(kind):
         raise InputError(f"{source}: column '{name}' holds {kind}, not text; a text column must hold strings")
 
 
@@ -92,15 +86,58 @@ def _is_string_view(kind: pa.DataType) -> bool:
 
 
 def text_with_faults(
-    batch: pa.RecordBatch, columns: Sequence[str], source: str
+    batch: pa.RecordBatch, columns: Sequence[str], source: str, *, typed_values: bool = False
 ) -> tuple[pa.Array, np.ndarray, pa.Array]:
-    """The text (the columns joined, nulls as ""), a mask of rows with no usable text, and each bad row's reason."""
-    text = joined_text([batch.column(c) for c in columns], columns, source)
+    """The text (the columns joined, nulls as ""), a mask of rows with no usable text, and each bad row's reason.
+
+    With `typed_values` (JSON, where each value carries its own type) a value that is not a string is a bad row
+    (`text is a number`); otherwise a text column that is not text refuses the whole input (`require_text`)."""
+    arrays = [column_or_nulls(batch, name) for name in columns]
+    not_text = None
+    if typed_values:
+        for i, array in enumerate(arrays):
+            if not _is_text_type(array.type):
+                reason = pc.if_else(pc.is_valid(array), f"text is {_kind(array.type)}", pa.scalar(None, pa.string()))
+                not_text = reason if not_text is None else pc.coalesce(not_text, reason)
+                arrays[i] = pa.nulls(len(array), pa.string())
+    text = joined_text(arrays, columns, source)
     missing = pc.is_null(text)
     blank = pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(pc.fill_null(text, ""))), 0)
     reasons = pc.if_else(missing, "missing text", pc.if_else(blank, "empty text", pa.scalar(None, pa.string())))
+    if not_text is not None:
+        reasons = pc.coalesce(not_text, reasons)
     bad = pc.is_valid(reasons).to_numpy(zero_copy_only=False)
     return pc.fill_null(text, ""), bad, reasons
+
+
+def column_or_nulls(batch: pa.RecordBatch, name: str, kind: pa.DataType | None = None) -> pa.Array:
+    """`batch`'s column `name`, or nulls where this batch has no such column (a JSON block without that field)."""
+    if name in batch.schema.names:
+        return batch.column(name)
+    return pa.nulls(batch.num_rows, kind or pa.null())
+
+
+def _is_text_type(kind: pa.DataType) -> bool:
+    value = kind.value_type if pa.types.is_dictionary(kind) else kind
+    return (
+        pa.types.is_string(value)
+        or pa.types.is_large_string(value)
+        or pa.types.is_null(value)
+        or _is_string_view(value)
+    )
+
+
+def _kind(kind: pa.DataType) -> str:
+    """What a JSON value of this Arrow type was, for a bad row's reason."""
+    if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+        return "a number"
+    if pa.types.is_boolean(kind):
+        return "a boolean"
+    if pa.types.is_struct(kind) or pa.types.is_map(kind):
+        return "an object"
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return "a list"
+    return f"of type {kind}"
 
 
 def kept_columns(

@@ -168,12 +168,13 @@ class TagActor:
             shutil.rmtree(scratch, ignore_errors=True)
         self.schema = options.output_schema(self.model)
         self.source, self.options, self.csv = source, options, output_format == "csv"
+        self.input_format = detect_format(source, options.input_format)
 
     def __call__(self, table: pa.Table) -> pa.Table:
         if not table.num_rows:
             return table
         batch = table.combine_chunks().to_batches()[0]
-        columns = InputColumns(batch.schema, self.model, self.schema, self.options, self.source)
+        columns = InputColumns(batch.schema, self.model, self.schema, self.options, self.source, self.input_format)
         chunk = columns.chunk(batch, batch.column(ROW_FIELD))
         predictions = self.model.predict_batch(
             chunk.text.to_numpy(zero_copy_only=False), self.options.top_k, self.options.threshold, self.options.explain

@@ -429,9 +429,9 @@ def read_jsonl(source: str | Path, options: ReadOptions) -> Iterator[pa.RecordBa
                     f"{name}: line {first_line + offset}: longer than {MAX_RECORD_BYTES >> 20} MB, the "
                     "longest line mlc reads"
                 )
-            batch = _parse_jsonl_block(lines, name, first_line, longest)
-            if batch.num_rows:
-                yield batch
+            for batch in _parse_jsonl_block(lines, name, first_line, longest):
+                if batch.num_rows:
+                    yield batch
             first_line += len(lines)
 
 
@@ -446,7 +446,7 @@ def _open_jsonl(source: str | Path) -> BinaryIO:
     return open_input(source)
 
 
-def _parse_jsonl_block(lines: list[bytes], name: str, first_line: int, longest: int) -> pa.RecordBatch:
+def _parse_jsonl_block(lines: list[bytes], name: str, first_line: int, longest: int) -> list[pa.RecordBatch]:
     _check_depth(lines, name, first_line)
     try:
         table = pajson.read_json(
@@ -456,11 +456,11 @@ def _parse_jsonl_block(lines: list[bytes], name: str, first_line: int, longest: 
             parse_options=pajson.ParseOptions(newlines_in_values=False, unexpected_field_behavior="infer"),
         )
         table.validate(full=True)  # pyarrow's JSON parser lets invalid UTF-8 through; this catches it
-        return _table_to_batch(table)
+        return [_table_to_batch(table)]
     # UnicodeDecodeError: invalid UTF-8 in a field *name* surfaces when pyarrow decodes the schema (found by
     # tests/test_fuzz.py); the slow path names the line.
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, UnicodeDecodeError):
-        return _parse_jsonl_slowly(lines, name, first_line)
+        return list(_parse_jsonl_slowly(lines, name, first_line))
 
 
 def _check_depth(lines: list[bytes], name: str, first_line: int) -> None:
@@ -475,8 +475,9 @@ def _check_depth(lines: list[bytes], name: str, first_line: int) -> None:
             raise InputError(f"{name}: line {first_line + offset}: JSON nested deeper than {MAX_JSON_DEPTH} levels")
 
 
-def _parse_jsonl_slowly(lines: list[bytes], name: str, first_line: int) -> pa.RecordBatch:
-    """The exact-error path: Python's json per line, values of mixed types kept as JSON text."""
+def _parse_jsonl_slowly(lines: list[bytes], name: str, first_line: int) -> Iterator[pa.RecordBatch]:
+    """The exact-error path: Python's json per line; rows in runs where each field keeps one kind of value, so a
+    number among strings stays a number (a bad row if it is the text) instead of turning into text."""
     records: list[dict] = []
     for offset, line in enumerate(lines):
         line_no = first_line + offset
@@ -492,6 +493,34 @@ def _parse_jsonl_slowly(lines: list[bytes], name: str, first_line: int) -> pa.Re
         if not isinstance(value, dict):
             raise InputError(f"{name}: line {line_no}: expected a JSON object, got {type(value).__name__}")
         records.append(value)
+    for run in _runs_of_one_kind(records):
+        yield _records_to_batch(run)
+
+
+def _runs_of_one_kind(records: list[dict]) -> Iterator[list[dict]]:
+    """Consecutive records cut wherever a field's kind of value (string, number, boolean, object, list) changes."""
+    run: list[dict] = []
+    kinds: dict[str, str] = {}
+    for record in records:
+        seen = {key: _json_kind(value) for key, value in record.items() if value is not None}
+        if any(kinds.get(key, kind) != kind for key, kind in seen.items()):
+            yield run
+            run, kinds = [], {}
+        run.append(record)
+        kinds.update(seen)
+    if run:
+        yield run
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return type(value).__name__
+
+
+def _records_to_batch(records: list[dict]) -> pa.RecordBatch:
     columns: dict[str, list] = {}
     for row, record in enumerate(records):
         for key, value in record.items():
@@ -571,6 +600,9 @@ def _check_cell_sizes(batch: pa.RecordBatch, path: str | Path, start: int) -> No
             )
 
 
+# Formats whose every value carries its own type (JSON): there a text value that is not a string is a bad row,
+# where a typed column that is not text (Parquet) refuses the whole input.
+TYPED_VALUES = {"jsonl"}
 READERS: dict[str, Callable[[str | Path, ReadOptions], Iterator[pa.RecordBatch]]] = {
     "parquet": read_parquet,
     "csv": read_csv,
@@ -601,4 +633,27 @@ def _same_schema(batches: list[pa.RecordBatch]) -> bool:
 
 
 def _unify(batches: list[pa.RecordBatch]) -> pa.Table:
-    return pa.concat_tables([pa.Table.from_batches([b]) for b in batches], promote_options="permissive")
+    """One table of batches whose schemas differ: types promoted where Arrow can; a field that is a number in some
+    rows and text in others (JSON) becomes text, its other values written as JSON."""
+    tables = [pa.Table.from_batches([b]) for b in batches]
+    try:
+        return pa.concat_tables(tables, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        kinds: dict[str, set] = {}
+        for table in tables:
+            for item in table.schema:
+                kinds.setdefault(item.name, set()).add(item.type)
+        mixed = {name for name, types in kinds.items() if len({t for t in types if not pa.types.is_null(t)}) > 1}
+        as_text = [_json_text(table, mixed) for table in tables]
+        return pa.concat_tables(as_text, promote_options="permissive")
+
+
+def _json_text(table: pa.Table, names: set[str]) -> pa.Table:
+    """`table` with its columns `names` as text: strings as they are, other values as JSON."""
+    for name in names & set(table.column_names):
+        if pa.types.is_string(table.schema.field(name).type):
+            continue
+        values = table.column(name).to_pylist()
+        text = pa.array([v if v is None or isinstance(v, str) else json.dumps(v) for v in values], pa.string())
+        table = table.set_column(table.schema.get_field_index(name), name, text)
+    return table

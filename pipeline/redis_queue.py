@@ -9,6 +9,7 @@ import os
 import signal
 import socket
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,11 +21,11 @@ import pyarrow as pa
 
 from mlc.models.errors import InputError, MlcError, NetworkError
 from mlc.models.model import Model
-from mlc.pipeline.columns import ID_CANDIDATES, joined_text, optional_column, text_columns
+from mlc.pipeline.columns import ID_CANDIDATES, optional_column, text_columns, text_with_faults
 from mlc.pipeline.file_plan import expand_inputs
 from mlc.pipeline.model_reload import ModelWatcher
 from mlc.pipeline.output_schema import OutputSchema
-from mlc.pipeline.readers import ReadOptions, read_batches
+from mlc.pipeline.readers import TYPED_VALUES, ReadOptions, detect_format, read_batches
 from mlc.pipeline.run_report import LabelCounts, share_line
 
 # One batch's commit: one MULTI/EXEC holding one Lua call that, per message, runs XACK and, only when that XACK
@@ -98,7 +99,7 @@ def connect(url: str) -> Any:
 @dataclass
 class EnqueueSummary:
     messages: int = 0
-    skipped: int = 0
+    skipped: Counter = field(default_factory=Counter)  # rows not sent, by reason (batch-predict's bad rows)
     seconds: float = 0.0
     files: list[str] = field(default_factory=list)
 
@@ -125,10 +126,20 @@ def enqueue(
     for source in expand_inputs(inputs):
         summary.files.append(source)
         before = summary.messages
+        typed_values = detect_format(source, input_format) in TYPED_VALUES
         try:
             for batch in read_batches(source, ReadOptions(input_format=input_format)):
                 _enqueue_batch(
-                    client, url, stream, batch, source, summary, text_column, id_column, text_field, chunk, on_rows
+                    client,
+                    url,
+                    stream,
+                    batch,
+                    source,
+                    summary,
+                    (text_column, id_column, text_field),
+                    typed_values,
+                    chunk,
+                    on_rows,
                 )
         except MlcError as error:
             sent = summary.messages - before
@@ -146,12 +157,12 @@ def _enqueue_batch(
     batch: pa.RecordBatch,
     source: str,
     summary: EnqueueSummary,
-    text_column: str | None,
-    id_column: str | None,
-    text_field: str,
+    fields_wanted: tuple[str | None, str | None, str],
+    typed_values: bool,
     chunk: int,
     on_rows: Callable[[int], None],
 ) -> None:
+    text_column, id_column, text_field = fields_wanted
     names = batch.schema.names
     text_cols = text_columns(names, text_column, source=source)
     id_name = optional_column(names, id_column, ID_CANDIDATES, source=source)
@@ -162,13 +173,15 @@ def _enqueue_batch(
     # and one that would shadow the text or id field
     passed = [n for n in names if n in rename or (n not in text_cols and n not in (text_field, "id"))]
     fields = {rename.get(n, n): _as_strings(batch.column(n)) for n in passed}
-    fields[text_field] = joined_text([batch.column(c) for c in text_cols], text_cols, source).to_pylist()
+    text, bad, reasons = text_with_faults(batch, text_cols, source, typed_values=typed_values)
+    fields[text_field] = text.to_pylist()
+    if bad.any():  # rows batch-predict calls bad are not sent: no text to tag
+        summary.skipped.update(reasons.filter(pa.array(bad)).to_pylist())
     pipe, pending = client.pipeline(transaction=False), 0
     for row in range(batch.num_rows):
-        message = {name: values[row] for name, values in fields.items() if values[row] is not None}
-        if not message.get(text_field, "").strip():
-            summary.skipped += 1
+        if bad[row]:
             continue
+        message = {name: values[row] for name, values in fields.items() if values[row] is not None}
         pipe.xadd(stream, message)
         pending += 1
         if pending == chunk:

@@ -77,15 +77,45 @@ def test_a_text_column_that_is_not_text_is_refused(cli, model_dir, tmp_path, val
     assert not (tmp_path / "out.jsonl").exists()
 
 
-def test_jsonl_numbers_in_the_text_field_are_refused(cli, model_dir, tmp_path):
+def test_a_json_text_that_is_not_a_string_is_a_bad_row_and_a_typed_column_refuses_the_file(cli, model_dir, tmp_path):
+    """JSON values carry their own types, so one number among strings is one bad row, in any block; a Parquet
+    column of numbers is the wrong column, so the file is refused."""
     source = tmp_path / "numbers.jsonl"
-    source.write_text('{"id": 1, "abstract": 123}\n{"id": 2, "abstract": 456}\n')
+    values = [42, TEXT, True, {"a": 1}, [1, 2], None, 4.5, ""]
+    source.write_text("".join(json.dumps({"id": i, "abstract": v}) + "\n" for i, v in enumerate(values)))
+    result = cli("batch-predict", source, "--model-dir", model_dir, "-o", tmp_path / "o.jsonl", "--quiet")
+    assert result.code == 0, result.stderr
+    assert [row["error"] for row in _rows(tmp_path / "o.jsonl")] == [
+        "text is a number", None, "text is a boolean", "text is an object", "text is a list", "missing text",
+        "text is a number", "empty text",
+    ]  # fmt: skip
+    numbers = tmp_path / "numbers.parquet"
+    pq.write_table(pa.table({"id": [1, 2], "abstract": [123, 456]}), numbers)
     assert_one_line_error(
-        cli("batch-predict", source, "--model-dir", model_dir, "-o", tmp_path / "o.jsonl"),
+        cli("batch-predict", numbers, "--model-dir", model_dir, "-o", tmp_path / "p.jsonl"),
         3,
-        "numbers.jsonl",
+        "numbers.parquet",
         "column 'abstract' holds int64, not text",
     )
+
+
+def test_json_blocks_that_change_fields_or_types_are_held_to_the_first(cli, model_dir, tmp_path):
+    """Blocks of a long JSONL file infer their own schemas: a field missing from a later block is null there, an
+    id that turns from numbers to digits is cast, one that cannot be is one line naming where it changed."""
+    source = tmp_path / "drifting.jsonl"
+    first = [{"id": i, "abstract": TEXT} for i in range(60_000)]  # over one 8 MB block
+    later = [{"id": str(i), "note": "x"} for i in range(60_000, 60_010)]
+    source.write_text("".join(json.dumps(row) + "\n" for row in first + later))
+    result = cli("batch-predict", source, "--model-dir", model_dir, "-o", tmp_path / "o.parquet", "--quiet")
+    assert result.code == 0, result.stderr
+    table = pq.read_table(tmp_path / "o.parquet", columns=["id", "error"])
+    assert table.column("id").to_pylist() == list(range(60_010))
+    assert table.column("error").to_pylist()[-10:] == ["missing text"] * 10
+    with open(source, "a") as handle:
+        handle.write(json.dumps({"id": "not-a-number", "abstract": TEXT}) + "\n")
+    failed = cli("batch-predict", source, "--model-dir", model_dir, "-o", tmp_path / "f.parquet", "--quiet")
+    assert_one_line_error(failed, 3, "drifting.jsonl: row 60010: field 'id' holds string where earlier rows hold")
+    assert not (tmp_path / "f.parquet").exists()
 
 
 def test_one_bad_file_in_an_inbox_stops_neither_this_run_nor_the_next(cli, model_dir, tmp_path):
