@@ -69,6 +69,13 @@ def transient_errors() -> tuple[type[BaseException], ...]:
     return (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
 
 
+def redis_response_error() -> type[BaseException]:
+    """Redis's answer that a command failed (NOGROUP, WRONGTYPE, ...), as opposed to no answer at all."""
+    import redis
+
+    return redis.ResponseError
+
+
 def redact(url: str) -> str:
     """The URL without its password, for every message a user or a log may see."""
     parts = urlsplit(url)
@@ -345,6 +352,8 @@ def consume(
                     break
             except transient_errors() as error:
                 worker.wait_for_redis(error, stop)
+            except redis_response_error() as error:
+                worker.answer(error)
             if time.monotonic() - last_log >= options.log_interval:
                 last_log = time.monotonic()
                 log(worker.status_line(time.perf_counter() - started))
@@ -383,6 +392,18 @@ class _Worker:
         except redis.ResponseError as error:
             if "BUSYGROUP" not in str(error):
                 raise QueueError(f"{redact(self.url)}: stream '{self.options.stream}': {_first_line(error)}") from error
+
+    def answer(self, error: BaseException) -> None:
+        """A consumer group that vanished (XGROUP DESTROY, or a Redis restarted without persistence) is made again
+        from the stream's start, so every message not yet tagged is delivered: nothing is lost, and some may be
+        tagged twice. Any other refusal stops the worker with one line."""
+        if "NOGROUP" not in str(error):
+            raise QueueError(f"{redact(self.url)}: stream '{self.options.stream}': {_first_line(error)}") from error
+        self.ensure_group()
+        self.log(
+            f"consumer group '{self.options.group}' of '{self.options.stream}' was gone; made it again from the "
+            "stream's start: messages tagged before may be tagged again"
+        )
 
     def read(self, room: int, stop: _Stop) -> list[Message]:
         """New messages: block up to max-wait-ms for the first, then top the batch up until full or out of time."""

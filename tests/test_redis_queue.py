@@ -205,3 +205,17 @@ def test_a_flipped_symlink_switches_the_model_between_batches(
     assert sum("not loaded" in line for line in lines) == 1, lines
     assert any("label shares over" in line and "(training" in line for line in lines)  # every --log-interval
     assert "0123456789ab" not in ids
+
+
+def test_a_consumer_group_that_vanishes_is_made_again_and_nothing_is_lost(redis_server, model_dir, labelled_csv, cli):
+    n = enqueue(cli, redis_server, labelled_csv, times=4)
+    proc = consumer(redis_server, model_dir, "--drain", "--batch-size", "64")
+    client = redis_server.client()
+    wait_for(lambda: client.xlen(RESULTS) >= 256)
+    client.xgroup_destroy(STREAM, "taggers")  # as an operator's XGROUP DESTROY, or a restart without persistence
+    log = finish(proc)
+    assert log.count("was gone; made it again") == 1, log
+    tagged = {r["source"] for r in results(redis_server)}
+    assert tagged == {entry_id for entry_id, _ in client.xrange(STREAM)} and len(tagged) == n  # at least once
+    assert client.xpending(STREAM, "taggers")["pending"] == 0
+    assert "unexpected error" not in log
