@@ -5,19 +5,28 @@ Importing mlc starts no TensorFlow; a model starts it on its first prediction.
 
 from __future__ import annotations
 
-from importlib import metadata as _metadata
-from pathlib import Path
-from typing import TYPE_CHECKING
-
+TYPE_CHECKING = False  # typing's own constant, without importing typing at start-up
 if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
+
     from mlc.models.model import Model
 
-try:
-    __version__ = _metadata.version("mlc")
-except _metadata.PackageNotFoundError:  # run from a source tree that was never installed
-    __version__ = "0+unknown"
-
 __all__ = ["__version__", "load"]
+
+
+def __getattr__(name: str) -> Any:
+    """`mlc.__version__`, read from the installed distribution when first asked for (keeps `import mlc` quick)."""
+    if name != "__version__":
+        raise AttributeError(f"module 'mlc' has no attribute {name!r}")
+    from importlib import metadata
+
+    try:
+        version = metadata.version("mlc")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        version = "0+unknown"
+    globals()["__version__"] = version
+    return version
 
 
 def load(model_dir: str | Path) -> Model:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from mlc.cli import exit_at_once
 from mlc.cli import options as opt
 from mlc.cli.render import compare_table, console, err_console, metrics_table, per_label_table, steps_table
 from mlc.models.errors import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_UNEXPECTED, MlcError, Terminated
@@ -710,6 +711,8 @@ def _exit_now(code: int) -> None:
 def main() -> None:
     """Console entry point: run the app, turning expected errors into `mlc: error: ...` and an exit code."""
     signal.signal(signal.SIGTERM, _terminate)
+    if signal.getsignal(signal.SIGINT) is exit_at_once:  # from here on Ctrl-C unwinds, removing temp files
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         result = app(standalone_mode=False)
         code = result if isinstance(result, int) else 0

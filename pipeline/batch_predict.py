@@ -163,22 +163,22 @@ class InputColumns:
     def __init__(
         self,
         input_schema: pa.Schema,
-        model: Model,
-        schema: OutputSchema,
         options: PredictOptions,
         source: str,
         fmt: str,
+        preferred_text: list[str] | None,
+        output_names: list[str],
     ) -> None:
         names = self.names = [name for name in input_schema.names if name != ROW_FIELD]
         self.source, self.strict = source, options.strict
         self.typed_values = fmt in TYPED_VALUES
-        self.text = text_columns(names, options.text_column, source=source, preferred=model.text_columns)
+        self.text = text_columns(names, options.text_column, source=source, preferred=preferred_text)
         if not self.typed_values:
             for name in self.text:
                 require_text(input_schema.field(name).type, name, source)
         self.keep = kept_columns(names, options.keep_columns, options.id_column, source=source, row_column=ROW_COLUMN)
         self.kept_types = {name: input_schema.field(name).type for name in self.keep if name in names}
-        clash = set(self.keep) & set(schema.names)
+        clash = set(self.keep) & set(output_names)
         if clash:
             raise InputError(f"{source}: kept column(s) {sorted(clash)} clash with output columns; use --keep-columns")
 
@@ -197,6 +197,10 @@ class InputColumns:
         }
         return TextChunk(text, bad, reasons, kept)
 
+    def kept_fields(self) -> list[pa.Field]:
+        """The kept columns as output fields (the row number is int64)."""
+        return [pa.field(name, self.kept_types.get(name, pa.int64())) for name in self.keep]
+
     def _kept(self, batch: pa.RecordBatch, name: str, row_numbers: pa.Array) -> pa.Array:
         """A kept column in the type of the input's first batch (the output's schema is fixed by it)."""
         kind = self.kept_types[name]
@@ -211,6 +215,14 @@ class InputColumns:
                 f"{self.source}: row {row_numbers[offset].as_py()}: field '{name}' holds {column.type} where "
                 f"earlier rows hold {kind}"
             ) from error
+
+
+def kept_fields(options: PredictOptions) -> list[pa.Field]:
+    """The kept columns of an input that has no columns at all (an empty JSONL file): the ones asked for, as text,
+    after the identity column (`--id-column`, else the row number)."""
+    identity = options.id_column or ROW_COLUMN
+    names = [identity, *(name for name in options.keep_columns or () if name != identity)]
+    return [pa.field(name, pa.int64() if name == ROW_COLUMN else pa.string()) for name in names]
 
 
 def _casts(value: pa.Array, kind: pa.DataType) -> bool:
@@ -326,7 +338,7 @@ def predict_stream(
     first = next(batches, None)
     if first is None:
         return
-    columns = InputColumns(first.schema, model, schema, options, source, fmt)
+    columns = InputColumns(first.schema, options, source, fmt, model.text_columns, schema.names)
     notify(f"{source}: text column {describe(columns.text)}, keeping {', '.join(columns.keep)}")
 
     def read() -> Iterator[TextChunk]:
@@ -339,12 +351,16 @@ def predict_stream(
         for chunk in rebatch(read(), options.batch_size, TextChunk.concat):
             yield chunk.text, chunk
 
+    rows = 0
     for chunk, predictions in runner.run(chunks()):
         out = schema.batch(chunk.kept, chunk.bad, chunk.reasons, predictions)
         if counts is not None:
             counts.add(predictions, chunk.bad, chunk.reasons)
         on_rows(out.num_rows)
+        rows += out.num_rows
         yield out, int(chunk.bad.sum())
+    if not rows:  # a header and no rows: an output of none, with the columns a non-empty input gets
+        yield schema.empty(columns.kept_fields()), 0
 
 
 def predict_table(
@@ -379,7 +395,7 @@ def predict_table(
     batches = iter(table.to_batches(max_chunksize=DEFAULT_BATCH_SIZE)) if table.num_rows else iter(())
     stream = predict_stream(model, runner, schema, batches, source="table", fmt="parquet", options=options)
     outputs = [batch for batch, _ in stream]
-    return pa.Table.from_batches(outputs) if outputs else pa.Table.from_batches([schema.empty()])
+    return pa.Table.from_batches(outputs) if outputs else pa.Table.from_batches([schema.empty(kept_fields(options))])
 
 
 def rebatch(batches: Iterator[Any], size: int, concat: Callable[[list[Any]], Any]) -> Iterator[Any]:
@@ -444,12 +460,15 @@ def _tag_file(
         counts=counts,
     )
     first = next(stream, None)  # reads, checks columns and predicts the first batch before any output exists
+    empty = schema.empty(kept_fields(options))
     try:
         if job.target == STDOUT:
-            _write_all(open_writer(STDOUT, fmt, gzip=gzip), first, stream, result, schema)
+            _write_all(open_writer(STDOUT, fmt, gzip=gzip), first, stream, result, empty)
         else:
             with output_target(job.target) as destination:
-                _write_all(open_writer(destination, fmt, gzip=gzip), first, stream, result, schema)
+                _write_all(
+                    open_writer(destination, fmt, gzip=gzip), first, stream, result, schema.empty(kept_fields(options))
+                )
     except BrokenPipeError as error:  # `mlc batch-predict ... -o - | head`, or a FIFO's reader that left
         raise OutputError(f"{job.target}: its reader closed it before all rows were written") from error
     notify(f"{job.source}: {result.rows} rows ({result.bad_rows} bad) -> {job.target}")
@@ -458,11 +477,11 @@ def _tag_file(
 
 
 def _write_all(
-    writer: Any, first: tuple[pa.RecordBatch, int] | None, rest: Iterator, result: FileSummary, schema: OutputSchema
+    writer: Any, first: tuple[pa.RecordBatch, int] | None, rest: Iterator, result: FileSummary, empty: pa.RecordBatch
 ) -> None:
     try:
-        if first is None:
-            writer.write(schema.empty())
+        if first is None:  # an input without even a header
+            writer.write(empty)
             return
         for batch, bad in _chain(first, rest):
             writer.write(batch)

@@ -143,17 +143,19 @@ def _kind(kind: pa.DataType) -> str:
 def kept_columns(
     names: Sequence[str], keep: Sequence[str] | None, id_column: str | None, *, source: str, row_column: str
 ) -> list[str]:
-    """The input columns copied to the output: `keep` (`row_column` is the row number), else the id column
-    (`id_column`, or the first of ID_CANDIDATES), else the row number."""
-    if keep:
-        missing = [c for c in keep if c not in names and c != row_column]
-        if missing:
-            raise InputError(f"{source}: no column(s) {missing} to keep (columns found: {', '.join(names)})")
-        return [c if c == row_column else unique_column(names, c, source) for c in keep]
+    """The input columns copied to the output: first the row's identity (`id_column`, else the first of
+    ID_CANDIDATES, else `row_column`, the row number), so every output joins back to its input, then `keep`."""
     if id_column and id_column not in names:
         raise InputError(f"{source}: no id column '{id_column}' (columns found: {', '.join(names)})")
-    found = optional_column(names, id_column, ID_CANDIDATES, source=source)
-    return [found] if found else [row_column]
+    identity = optional_column(names, id_column, ID_CANDIDATES, source=source) or row_column
+    missing = [c for c in keep or () if c not in names and c != row_column]
+    if missing:
+        raise InputError(f"{source}: no column(s) {missing} to keep (columns found: {', '.join(names)})")
+    kept = [identity]
+    for name in keep or ():
+        if name not in kept:
+            kept.append(name if name == row_column else unique_column(names, name, source))
+    return kept
 
 
 def describe(columns: Sequence[str]) -> str:

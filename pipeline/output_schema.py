@@ -1,9 +1,11 @@
-"""What every engine writes for a row: `label_1, score_1, ... label_k, score_k, labels[, why], error` after the
-kept input columns, and the same result as the fields of a queue message. Built from a model's `Predictions`."""
+"""What every engine writes for a row: `label_1, score_1, ... label_k, score_k, labels[, why], error[, model_id]`
+after the kept input columns (`columns()`, the one definition), and the same result as the fields of a queue
+message. Built from a model's `Predictions`."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -40,19 +42,34 @@ class OutputSchema:
             b"mlc.version": __version__.encode(),
         }
 
+    def columns(self) -> list[pa.Field]:
+        """The columns mlc adds after the kept ones, in order: the one definition every output is built from."""
+        fields = []
+        for i in range(1, self.k + 1):
+            fields += [pa.field(f"label_{i}", pa.string()), pa.field(f"score_{i}", pa.float32())]
+        fields.append(pa.field("labels", pa.list_(pa.string())))
+        if self.explain:
+            fields.append(pa.field(WHY_COLUMN, WHY_TYPE))
+        fields.append(pa.field("error", pa.string()))
+        if self.with_model_id:
+            fields.append(pa.field(MODEL_ID_COLUMN, pa.string()))
+        return fields
+
     @property
     def names(self) -> list[str]:
         """The columns mlc adds; a kept input column may not take one of these names."""
-        names = [f"{kind}_{i}" for i in range(1, self.k + 1) for kind in ("label", "score")]
-        extra = [MODEL_ID_COLUMN] if self.with_model_id else []
-        return [*names, "labels", *([WHY_COLUMN] if self.explain else []), "error", *extra]
+        return [column.name for column in self.columns()]
+
+    def arrow_schema(self, kept: Sequence[pa.Field]) -> pa.Schema:
+        """The whole output's schema: the kept input columns (their input types), then mlc's, with the metadata."""
+        return pa.schema([*kept, *self.columns()], metadata=self.file_metadata)
 
     def batch(
         self, kept: dict[str, pa.Array], bad: np.ndarray, reasons: pa.Array, predictions: Predictions
     ) -> pa.RecordBatch:
         """Kept columns, then label_k/score_k, `labels` and `error`, without per-row Python; bad rows are null."""
         n = len(bad)
-        arrays: dict[str, pa.Array] = dict(kept)
+        arrays: dict[str, pa.Array] = {}
         null_mask = pa.array(bad) if bad.any() else None
         for j in range(self.k):
             arrays[f"label_{j + 1}"] = self.label_array.take(pa.array(predictions.indices[:, j], mask=bad))
@@ -69,7 +86,8 @@ class OutputSchema:
         arrays["error"] = reasons
         if self.with_model_id:
             arrays[MODEL_ID_COLUMN] = pa.array([self.model_id] * n, pa.string())
-        return pa.RecordBatch.from_pydict(arrays, metadata=self.file_metadata)
+        schema = self.arrow_schema([pa.field(name, column.type) for name, column in kept.items()])
+        return pa.RecordBatch.from_arrays([*kept.values(), *(arrays[c.name] for c in self.columns())], schema=schema)
 
     def _why(self, predictions: Predictions, bad: np.ndarray) -> pa.Array:
         """list<list<struct<term, weight>>>: per row, per top label, its terms of positive weight; bad rows empty."""
@@ -87,18 +105,9 @@ class OutputSchema:
         outer = np.where(bad, 0, k).astype(np.int32)
         return pa.ListArray.from_arrays(pa.array(np.concatenate([[0], np.cumsum(outer)]).astype(np.int32)), labels)
 
-    def empty(self) -> pa.RecordBatch:
-        """The output of an input with no rows."""
-        fields = [pa.field(ROW_COLUMN, pa.int64())]
-        for i in range(1, self.k + 1):
-            fields += [pa.field(f"label_{i}", pa.string()), pa.field(f"score_{i}", pa.float32())]
-        fields.append(pa.field("labels", pa.list_(pa.string())))
-        if self.explain:
-            fields.append(pa.field(WHY_COLUMN, WHY_TYPE))
-        fields.append(pa.field("error", pa.string()))
-        if self.with_model_id:
-            fields.append(pa.field(MODEL_ID_COLUMN, pa.string()))
-        return pa.RecordBatch.from_pylist([], schema=pa.schema(fields, metadata=self.file_metadata))
+    def empty(self, kept: Sequence[pa.Field]) -> pa.RecordBatch:
+        """The output of an input with no rows: the same schema as any other output of these options."""
+        return pa.RecordBatch.from_pylist([], schema=self.arrow_schema(kept))
 
     def message_fields(self, predictions: Predictions) -> list[list[str]]:
         """Per row, the result fields of a queue message as [name, value, ...]: `labels`, `scores` and `top_k` as

@@ -5,6 +5,7 @@ files renamed into --out-dir as `<stem>-<task>-<block>.<ext>` only once all of i
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import glob
 import os
 import re
@@ -19,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mlc.models.errors import InputError, MlcError, NetworkError, UsageError
@@ -69,8 +71,13 @@ def import_ray() -> Any:
 # --- reading ---------------------------------------------------------------------------------------------
 
 
+# The columns the read tasks add beside the kept ones: the row number, the text and why a row has none.
+TEXT_FIELD, ERROR_FIELD = "__mlc_text", "__mlc_error"
+Columns = Callable[[pa.Schema], InputColumns]  # the local engine's column rules for one input, from its first batch
+
+
 def read_tasks(
-    source: str, options: ReadOptions, batch_rows: int
+    source: str, options: ReadOptions, batch_rows: int, columns: Columns
 ) -> list[tuple[Callable[[], Iterator[pa.Table]], int | None]]:
     """(read function, row count if known) per task: Parquet split by row groups, other formats one task."""
     if detect_format(source, options.input_format) == "parquet":
@@ -84,50 +91,39 @@ def read_tasks(
             if rows >= PARQUET_ROWS_PER_TASK or group == metadata.num_row_groups - 1:
                 spans.append((first, group + 1, start, rows))
                 start, first, rows = start + rows, group + 1, 0
-        return [(_parquet_task(source, a, b, offset, batch_rows), n) for a, b, offset, n in spans] or [
-            (_file_task(source, options, batch_rows), 0)
-        ]
-    return [(_file_task(source, options, batch_rows), None)]
+        tasks = []
+        for a, b, offset, n in spans:
+            piece = dataclasses.replace(options, row_groups=(a, b), first_row=offset, parquet_batch_rows=batch_rows)
+            tasks.append((_read_task(source, piece, batch_rows, columns), n))
+        return tasks or [(_read_task(source, options, batch_rows, columns), 0)]
+    return [(_read_task(source, options, batch_rows, columns), None)]
 
 
-def _numbered(batch: pa.RecordBatch, start: int) -> pa.Table:
-    rows = pa.array(np.arange(start, start + batch.num_rows, dtype=np.int64))
-    return pa.Table.from_batches([batch]).append_column(ROW_FIELD, rows)
+def _read_task(
+    source: str, options: ReadOptions, batch_rows: int, columns: Columns
+) -> Callable[[], Iterator[pa.Table]]:
+    """Read through the local engine's readers and column rules (every size, type and text check), so each block
+    already holds the kept columns in one schema, the text and its faults: the actors only score."""
 
-
-def _file_task(source: str, options: ReadOptions, batch_rows: int) -> Callable[[], Iterator[pa.Table]]:
     def read() -> Iterator[pa.Table]:
-        start = 0
+        start, rules = options.first_row, None
         for batch in read_batches(source, options):
+            rules = rules or columns(batch.schema)
             for offset in range(0, batch.num_rows, batch_rows):
                 piece = batch.slice(offset, batch_rows)
-                yield _numbered(piece, start)
+                rows = pa.array(np.arange(start, start + piece.num_rows, dtype=np.int64))
+                chunk = rules.chunk(piece, rows)
+                yield pa.table({**chunk.kept, TEXT_FIELD: chunk.text, ERROR_FIELD: chunk.reasons, ROW_FIELD: rows})
                 start += piece.num_rows
 
     return read
 
 
-def _parquet_task(
-    source: str, first: int, end: int, row_offset: int, batch_rows: int
-) -> Callable[[], Iterator[pa.Table]]:
-    def read() -> Iterator[pa.Table]:
-        start = row_offset
-        try:
-            parquet = pq.ParquetFile(open_seekable(source), buffer_size=1 << 20, pre_buffer=False)
-            for batch in parquet.iter_batches(batch_size=batch_rows, row_groups=list(range(first, end))):
-                yield _numbered(batch, start)
-                start += batch.num_rows
-        except (pa.ArrowException, OSError) as error:
-            raise InputError(f"{source}: unreadable Parquet: {' '.join(str(error).split())}") from error
-
-    return read
-
-
-def _datasource(ray: Any, source: str, options: ReadOptions, batch_rows: int) -> Any:
+def _datasource(ray: Any, source: str, options: ReadOptions, batch_rows: int, columns: Columns) -> Any:
     from ray.data.block import BlockMetadata
     from ray.data.datasource import Datasource, ReadTask
 
-    tasks = read_tasks(source, options, batch_rows)
+    tasks = read_tasks(source, options, batch_rows, columns)
     size = file_info(source)[0]
 
     class MlcFiles(Datasource):
@@ -151,7 +147,7 @@ def _datasource(ray: Any, source: str, options: ReadOptions, batch_rows: int) ->
 class TagActor:
     """One per Ray worker: the model loaded once, then batches of rows in, output columns out."""
 
-    def __init__(self, model_files: Any, source: str, options: PredictOptions, output_format: str) -> None:
+    def __init__(self, model_files: Any, options: PredictOptions, output_format: str) -> None:
         import ray
 
         from mlc.models.tf_runtime import limit_op_threads
@@ -167,20 +163,26 @@ class TagActor:
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         self.schema = options.output_schema(self.model)
-        self.source, self.options, self.csv = source, options, output_format == "csv"
-        self.input_format = detect_format(source, options.input_format)
+        self.options, self.csv = options, output_format == "csv"
 
     def __call__(self, table: pa.Table) -> pa.Table:
         if not table.num_rows:
             return table
         batch = table.combine_chunks().to_batches()[0]
-        columns = InputColumns(batch.schema, self.model, self.schema, self.options, self.source, self.input_format)
-        chunk = columns.chunk(batch, batch.column(ROW_FIELD))
+        reasons = batch.column(ERROR_FIELD)
+        kept = {name: batch.column(name) for name in batch.schema.names if name not in _ADDED}
         predictions = self.model.predict_batch(
-            chunk.text.to_numpy(zero_copy_only=False), self.options.top_k, self.options.threshold, self.options.explain
+            batch.column(TEXT_FIELD).to_numpy(zero_copy_only=False),
+            self.options.top_k,
+            self.options.threshold,
+            self.options.explain,
         )
-        out = self.schema.batch(chunk.kept, chunk.bad, chunk.reasons, predictions)
+        bad = pc.is_valid(reasons).to_numpy(zero_copy_only=False)
+        out = self.schema.batch(kept, bad, reasons, predictions)
         return pa.Table.from_batches([flatten_lists(out) if self.csv else out])
+
+
+_ADDED = {TEXT_FIELD, ERROR_FIELD, ROW_FIELD}
 
 
 # --- the job ---------------------------------------------------------------------------------------------
@@ -212,7 +214,7 @@ def ray_batch_predict(
         summary.files = tag_each_file(
             jobs,
             lambda job: _block_files(job, out_dir),
-            lambda job: _tag_file(ray, job, model_ref, options, ray_options, out_dir, notify),
+            lambda job: _tag_file(ray, job, model, model_ref, options, ray_options, out_dir, notify),
             options,
             notify,
             on_failure,
@@ -252,6 +254,7 @@ def _init(ray: Any, options: RayOptions) -> None:
 def _tag_file(
     ray: Any,
     job: FileJob,
+    model: Model,
     model_ref: Any,
     options: PredictOptions,
     ray_options: RayOptions,
@@ -269,16 +272,23 @@ def _tag_file(
     try:
         # A stream (a pipe, `-`) is copied once into --out-dir, where every worker can read it as a file.
         local = files.enter_context(regular_file(job.source, out_dir.resolve()))
-        read_options = ReadOptions(input_format=detect_format(job.source, options.input_format))
+        input_format = detect_format(job.source, options.input_format)
+        read_options = ReadOptions(input_format=input_format)
+
+        preferred_text, output_names = model.text_columns, options.output_schema(model).names
+
+        def columns(schema: pa.Schema) -> InputColumns:
+            return InputColumns(schema, options, job.source, input_format, preferred_text, output_names)
+
         # Read tasks ask for no CPU: the tagging actors may hold every CPU Ray knows of (2 workers on 2 cores),
         # and reads waiting for a CPU would then wait forever; Ray Data's backpressure still bounds them.
         dataset = ray.data.read_datasource(
-            _datasource(ray, _for_workers(local), read_options, options.batch_size),
+            _datasource(ray, _for_workers(local), read_options, options.batch_size, columns),
             num_cpus=0,
         )
         tagged = dataset.map_batches(
             TagActor,
-            fn_constructor_args=(model_ref, job.source, options, fmt),
+            fn_constructor_args=(model_ref, options, fmt),
             batch_format="pyarrow",
             batch_size=options.batch_size,
             compute=ray.data.ActorPoolStrategy(size=ray_options.workers),

@@ -45,6 +45,10 @@ class ReadOptions:
     input_format: str | None = None
     block_bytes: int = 8 << 20
     parquet_batch_rows: int = 65_536
+    # Parquet read in parallel pieces (the Ray engine): row groups [start, end) only, whose first row is `first_row`
+    # of the file, so that errors name the file's row numbers.
+    row_groups: tuple[int, int] | None = None
+    first_row: int = 0
 
 
 def detect_format(source: str | Path, override: str | None = None) -> str:
@@ -303,6 +307,8 @@ def read_csv(source: str | Path, options: ReadOptions) -> Iterator[pa.RecordBatc
                 _check_cell_sizes(batch, path, read)
                 read += batch.num_rows
                 yield batch
+            if not read:
+                yield _no_rows(names)
             return
         except MemoryError:
             raise  # out of memory is not bad input (pyarrow's ArrowMemoryError is a MemoryError)
@@ -338,6 +344,8 @@ def _read_csv_stream(source: str | Path, options: ReadOptions) -> Iterator[pa.Re
                 _check_cell_sizes(batch, name, read)
                 read += batch.num_rows
                 yield batch
+            if not read:
+                yield _no_rows(names)
         except MemoryError:
             raise
         except pa.ArrowInvalid as error:
@@ -376,6 +384,11 @@ def _csv_header_names(header: bytes, name: str) -> list[str]:
     if not names:
         raise InputError(f"{name}: file is empty (no header row)")
     return names
+
+
+def _no_rows(names: list[str]) -> pa.RecordBatch:
+    """A header with no rows: a batch of none, so that the file's columns are still known."""
+    return pa.RecordBatch.from_pylist([], schema=pa.schema([pa.field(name, pa.string()) for name in names]))
 
 
 def _long_csv_row(path: str | Path, compression: str | None, start: int) -> int:
@@ -553,11 +566,14 @@ def read_parquet(source: str | Path, options: ReadOptions) -> Iterator[pa.Record
     spool = _spooled(source) if is_stream(source) else None  # Parquet's footer is at the end: it must seek
     try:
         parquet = pq.ParquetFile(spool or open_seekable(path), buffer_size=1 << 20, pre_buffer=False)
-        start = 0
-        for batch in parquet.iter_batches(batch_size=options.parquet_batch_rows):
+        groups = None if options.row_groups is None else list(range(*options.row_groups))
+        start = options.first_row
+        for batch in parquet.iter_batches(batch_size=options.parquet_batch_rows, row_groups=groups):
             _check_cell_sizes(batch, path, start)
             start += batch.num_rows
             yield batch
+        if start == options.first_row:
+            yield pa.RecordBatch.from_pylist([], schema=parquet.schema_arrow)
     except MemoryError:
         raise  # out of memory is not bad input (pyarrow's ArrowMemoryError is a MemoryError)
     except (pa.ArrowException, OSError) as error:
@@ -619,7 +635,7 @@ SUFFIXES: dict[str, str] = {
 
 def read_table(source: str | Path, options: ReadOptions = ReadOptions()) -> pa.Table:
     """A whole (human-sized) file as one table, for training and evaluation data."""
-    batches = list(read_batches(source, options))
+    batches = [batch for batch in read_batches(source, options) if batch.num_rows]
     if not batches:
         raise InputError(f"{source}: file has no rows")
     try:

@@ -462,16 +462,16 @@ class _Worker:
         """Tag the batch, then commit results and dead letters in one transaction (retried until Redis takes it)."""
         dead: list[tuple[Message, str]] = []
         good: list[Message] = []
-        for message in batch:
-            text = message.fields.get(self.options.text_field)
+        field_name = self.options.text_field
+        texts = pa.RecordBatch.from_pydict({field_name: [m.fields.get(field_name) for m in batch]})
+        _, bad, reasons = text_with_faults(texts, [field_name], self.options.stream)  # batch-predict's bad rows
+        for message, is_bad, reason in zip(batch, bad.tolist(), reasons.to_pylist()):
             if message.deliveries > self.options.max_deliveries:
                 dead.append((message, f"delivered {message.deliveries} times (max {self.options.max_deliveries})"))
-            elif self.options.text_field in message.not_utf8:
-                dead.append((message, f"'{self.options.text_field}' field is not UTF-8"))
-            elif text is None:
-                dead.append((message, f"no '{self.options.text_field}' field"))
-            elif not text.strip():
-                dead.append((message, f"empty '{self.options.text_field}' field"))
+            elif field_name in message.not_utf8:
+                dead.append((message, f"field '{field_name}': not valid UTF-8"))
+            elif is_bad:
+                dead.append((message, f"field '{field_name}': {reason}"))
             else:
                 good.append(message)
         results = self._tag(good) if good else []

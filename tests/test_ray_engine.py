@@ -330,3 +330,53 @@ def test_joins_a_cluster_with_token_authentication(ray_head, model_dir, labelled
     assert [line for line in joined.stderr.splitlines() if line.strip()][-1].startswith("1 file(s)")  # no Ray lines
     local = _local_rows(model_dir, str(labelled_csv), tmp_path / "local.csv")
     _assert_same_rows(_ray_rows(tmp_path / "out", "abstracts", "csv"), local)
+
+
+@pytest.mark.redis
+def test_every_engine_finds_the_same_bad_rows_and_refuses_the_same_files(
+    ray_local, redis_server, model_dir, tmp_path, cli
+):
+    """One set of hostile inputs through the local engine, Ray and the queue: one rule for bad text, sizes and
+    columns, so the same rows are bad for the same reasons and the same files fail with the same message."""
+    from mlc.pipeline.ray_engine import RayOptions, ray_batch_predict
+    from mlc.pipeline.readers import MAX_RECORD_BYTES
+
+    from helpers import RESULTS, STREAM, consumer, finish
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    texts = {"good": "Deep learning for images.", "number": 42, "empty": "  ", "missing": None, "flag": True}
+    (inbox / "rows.jsonl").write_text("".join(json.dumps({"id": k, "text": v}) + "\n" for k, v in texts.items()))
+    huge = "x " * (MAX_RECORD_BYTES // 2 + 10)
+    pq.write_table(pa.table({"id": ["a", "b"], "text": ["fine", huge]}), inbox / "oversized.parquet")
+    pq.write_table(pa.table({"id": ["a"], "text": pa.array([b"bytes"], pa.binary())}), inbox / "binary.parquet")
+    failures: dict[str, list[str]] = {"local": [], "ray": []}
+    batch_predict([str(inbox)], model_dir, out_dir=tmp_path / "local", on_failure=failures["local"].append)
+    ray_batch_predict(
+        [str(inbox)], model_dir, tmp_path / "ray", PredictOptions(), RayOptions(), on_failure=failures["ray"].append
+    )
+    assert failures["local"] == failures["ray"] and len(failures["local"]) == 2
+    assert "oversized.parquet: row 1: field 'text' is longer than 64 MB" in failures["local"][0]
+    assert "binary.parquet: column 'text' holds binary, not text" in failures["local"][1]
+    local = pq.read_table(tmp_path / "local" / "rows.parquet")
+    reasons = dict(zip(local.column("id").to_pylist(), local.column("error").to_pylist()))
+    assert reasons == {
+        "good": None, "number": "text is a number", "empty": "empty text", "missing": "missing text",
+        "flag": "text is a boolean",
+    }  # fmt: skip
+    distributed = _ray_rows(tmp_path / "ray", "rows", "parquet")
+    assert dict(zip(distributed.column("id").to_pylist(), distributed.column("error").to_pylist())) == reasons
+    # The queue: enqueue sends only rows with text, counting the others by the same reasons; the files that fail
+    # above fail there with the same line; a message that arrives with blank text is dead for the same reason.
+    sent = cli("enqueue", inbox / "rows.jsonl", "--redis-url", redis_server.url, "--stream", STREAM, "-q")
+    assert sent.code == 0 and "4 rows without text skipped" in sent.stderr
+    for reason in ("empty text: 1", "missing text: 1", "text is a number: 1", "text is a boolean: 1"):
+        assert reason in sent.stderr
+    for name, message in zip(("oversized.parquet", "binary.parquet"), failures["local"]):
+        refused = cli("enqueue", inbox / name, "--redis-url", redis_server.url, "--stream", STREAM, "-q")
+        assert refused.code == 3 and message in refused.stderr
+    client = redis_server.client()
+    client.xadd(STREAM, {"text": "  ", "id": "blank"})
+    finish(consumer(redis_server, model_dir, "--drain"))
+    assert [fields["id"] for _, fields in client.xrange(RESULTS)] == ["good"]
+    assert [fields["reason"] for _, fields in client.xrange(f"{STREAM}:dead")] == ["field 'text': empty text"]
