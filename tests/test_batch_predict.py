@@ -277,3 +277,35 @@ def test_prediction_never_imports_keras(model_dir, abstracts, tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split() == ["50", "0", "tensorflow", "True"]
+
+
+def test_an_empty_inputs_output_has_the_schema_of_any_other(model_dir, tmp_path):
+    """A header-only CSV and a zero-row Parquet give the columns and types a non-empty input gives, for every
+    combination of the options that shape the output, so a folder of daily outputs reads as one dataset."""
+    import pyarrow.dataset as ds
+
+    rows = pa.table({"id": ["a", "b", "c"], "abstract": ["Deep nets.", "Galaxies.", ""], "extra": ["x", "y", "z"]})
+    pacsv.write_csv(rows, tmp_path / "full.csv")
+    (tmp_path / "empty.csv").write_text('"id","abstract","extra"\n')
+    pq.write_table(rows.slice(0, 0), tmp_path / "none.parquet")
+    inputs = [str(tmp_path / name) for name in ("full.csv", "empty.csv", "none.parquet")]
+    # Every pair of id column and kept columns, and each value of the others at least twice (a full product
+    # would run 32 times as long and meet no code path these do not).
+    combinations = [
+        (None, None, 0, False, 3), ("id", None, 2, True, 1), (None, ("extra",), 2, True, 3),
+        ("id", ("extra",), 0, False, 1), ("id", ("extra",), 2, True, 3), (None, None, 2, False, 1),
+    ]  # fmt: skip
+    for id_column, keep, explain, with_model_id, k in combinations:
+        options = PredictOptions(
+            id_column=id_column, keep_columns=keep, explain=explain, with_model_id=with_model_id, top_k=k,
+            output_format="parquet",
+        )  # fmt: skip
+        out = tmp_path / f"out-{id_column}-{keep}-{explain}-{with_model_id}-{k}"
+        batch_predict(inputs, model_dir, out_dir=out, options=options)
+        full, empty = pq.read_schema(out / "full.parquet"), pq.read_schema(out / "empty.parquet")
+        assert empty.equals(full, check_metadata=True), (options, empty, full)
+        assert pq.read_schema(out / "none.parquet").equals(full, check_metadata=True)
+        assert full.names[: 2 if keep else 1] == ["id", "extra"][: 2 if keep else 1]  # the id first, kept after it
+        assert pq.read_metadata(out / "empty.parquet").num_rows == 0
+        daily = ds.dataset(out, format="parquet", exclude_invalid_files=True).to_table()
+        assert daily.num_rows == 3 and daily.column("id").to_pylist() == ["a", "b", "c"]

@@ -351,13 +351,16 @@ def test_every_engine_finds_the_same_bad_rows_and_refuses_the_same_files(
     pq.write_table(pa.table({"id": ["a", "b"], "text": ["fine", huge]}), inbox / "oversized.parquet")
     pq.write_table(pa.table({"id": ["a"], "text": pa.array([b"bytes"], pa.binary())}), inbox / "binary.parquet")
     failures: dict[str, list[str]] = {"local": [], "ray": []}
-    batch_predict([str(inbox)], model_dir, out_dir=tmp_path / "local", on_failure=failures["local"].append)
+    options = PredictOptions(output_format="parquet")
+    batch_predict(
+        [str(inbox)], model_dir, out_dir=tmp_path / "local", options=options, on_failure=failures["local"].append
+    )
     ray_batch_predict(
-        [str(inbox)], model_dir, tmp_path / "ray", PredictOptions(), RayOptions(), on_failure=failures["ray"].append
+        [str(inbox)], model_dir, tmp_path / "ray", options, RayOptions(), on_failure=failures["ray"].append
     )
     assert failures["local"] == failures["ray"] and len(failures["local"]) == 2
-    assert "oversized.parquet: row 1: field 'text' is longer than 64 MB" in failures["local"][0]
-    assert "binary.parquet: column 'text' holds binary, not text" in failures["local"][1]
+    assert "binary.parquet: column 'text' holds binary, not text" in failures["local"][0]
+    assert "oversized.parquet: row 1: field 'text' is longer than 64 MB" in failures["local"][1]
     local = pq.read_table(tmp_path / "local" / "rows.parquet")
     reasons = dict(zip(local.column("id").to_pylist(), local.column("error").to_pylist()))
     assert reasons == {
@@ -372,7 +375,7 @@ def test_every_engine_finds_the_same_bad_rows_and_refuses_the_same_files(
     assert sent.code == 0 and "4 rows without text skipped" in sent.stderr
     for reason in ("empty text: 1", "missing text: 1", "text is a number: 1", "text is a boolean: 1"):
         assert reason in sent.stderr
-    for name, message in zip(("oversized.parquet", "binary.parquet"), failures["local"]):
+    for name, message in zip(("binary.parquet", "oversized.parquet"), failures["local"]):
         refused = cli("enqueue", inbox / name, "--redis-url", redis_server.url, "--stream", STREAM, "-q")
         assert refused.code == 3 and message in refused.stderr
     client = redis_server.client()
