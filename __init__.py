@@ -1,4 +1,5 @@
-"""mlc's Python API: `mlc.load(model_dir)` gives the model, `model.predict(texts, k=3)` its labels.
+"""mlc's Python API: `mlc.train(data, model_dir)` fits and saves a model, `mlc.load(model_dir)` gives one back,
+`model.predict(texts, k=3)` its labels.
 
 Importing mlc starts no TensorFlow; a model starts it on its first prediction.
 """
@@ -12,7 +13,7 @@ if TYPE_CHECKING:
 
     from mlc.models.model import Model
 
-__all__ = ["__version__", "load"]
+__all__ = ["__version__", "load", "train"]
 
 
 def __getattr__(name: str) -> Any:
@@ -34,3 +35,11 @@ def load(model_dir: str | Path) -> Model:
     from mlc.models.model import Model
 
     return Model.load(model_dir)
+
+
+def train(data: str | Path | None = None, model_dir: str | Path | None = None, **settings: Any) -> Model:
+    """Train on a labelled file and save the model, as `mlc train` does (the same options, as keywords: `epochs=5`,
+    `text_column="abstract"`, ...); see `mlc.pipeline.training.train`. Returns the fitted model."""
+    from mlc.pipeline.training import train as run
+
+    return run(data, model_dir, **settings)

@@ -145,52 +145,54 @@ def train_command(
     quiet: opt.Quiet = False,
 ) -> None:
     """Train the Keras example's model and write a model directory."""
-    from mlc.models.train_config import TrainConfig
-    from mlc.pipeline.training import run_train
-    from mlc.pipeline.training_data import ColumnOptions
+    import time
 
-    columns = ColumnOptions(text_column, labels_column, title_column, label_sep, input_format)
-    given = {
-        "learning_rate": learning_rate,
-        "dropout": dropout,
-        "sublinear_tf": sublinear_tf,
-        "normalize": normalize,
-        "split_punctuation": split_punctuation,
-        "linear_share": linear_share,
+    from mlc.pipeline.training import train
+
+    chosen = {
+        name: value
+        for name, value in {
+            "learning_rate": learning_rate,
+            "dropout": dropout,
+            "sublinear_tf": sublinear_tf,
+            "normalize": normalize,
+            "split_punctuation": split_punctuation,
+            "linear_share": linear_share,
+        }.items()
+        if value is not None
     }
-    chosen = {name: value for name, value in given.items() if value is not None}
-    if lr_schedule not in ("constant", "cosine"):
-        raise typer.BadParameter(f"{lr_schedule!r}: expected constant or cosine", param_hint="--lr-schedule")
-    if threshold_folds == 1:
-        raise typer.BadParameter("1: expected 0 (no cross-fitting) or at least 2 folds", param_hint="--threshold-folds")
-    settings = dict(
-        max_tokens=max_tokens,
-        epochs=epochs,
-        batch_size=batch_size,
-        patience=patience,
-        seed=seed,
-        weight_decay=weight_decay,
-        lr_schedule=lr_schedule,
-        **chosen,
-    )
-    config = TrainConfig.example(**settings) if example_settings else TrainConfig(**settings)
+    started = time.perf_counter()
     with _epoch_progress(epochs, quiet) as on_epoch:
-        summary = run_train(
+        model = train(
             data,
             model_dir,
-            columns,
-            config,
+            text_column=text_column,
+            labels_column=labels_column,
+            title_column=title_column,
+            label_sep=label_sep,
+            input_format=input_format,
             test_size=test_size,
+            threshold_folds=threshold_folds,
+            example_settings=example_settings,
             quiet=quiet,
             on_epoch=on_epoch,
-            threshold_folds=threshold_folds,
             on_fold=None if quiet else _fold_line,
+            max_tokens=max_tokens,
+            epochs=epochs,
+            batch_size=batch_size,
+            patience=patience,
+            seed=seed,
+            weight_decay=weight_decay,
+            lr_schedule=lr_schedule,
+            **chosen,
         )
-    console.print(steps_table(summary.steps))
-    console.print(metrics_table(summary.metrics, f"Test split ({summary.steps['test']} rows)"))
+    metadata = model.metadata
+    console.print(steps_table(metadata.steps))
+    console.print(metrics_table(metadata.metrics["test"], f"Test split ({metadata.steps['test']} rows)"))
     console.print(
-        f"wrote {summary.model_dir}: {summary.labels} labels, max_tokens {summary.max_tokens}, "
-        f"{summary.epochs_run} epochs (best {summary.best_epoch}), {summary.seconds:.1f}s"
+        f"wrote {model_dir}: {len(model.labels)} labels, max_tokens {metadata.hyperparameters['max_tokens']}, "
+        f"{metadata.training['epochs_run']} epochs (best {metadata.training['best_epoch']}), "
+        f"{time.perf_counter() - started:.1f}s"
     )
 
 

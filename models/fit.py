@@ -6,15 +6,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 import numpy as np
 
 from mlc.models.logistic_head import ABSENT_LOGIT, EVEN_SHARE, SHARES, LogitParts, fit_logistic, folded_weights
-from mlc.models.metadata import ModelMetadata
+from mlc.models.metadata import ModelMetadata, versions
 from mlc.models.mlp import EpochHook, MlpFit, train_mlp
 from mlc.models.model import Model
 from mlc.models.splits import combination_key, stratified_folds
-from mlc.models.targets import multi_hot
+from mlc.models.targets import label_shares, multi_hot
 from mlc.models.tf_scorer import TfScorer
 from mlc.models.thresholds import Thresholds, micro_f1, tune_thresholds
 from mlc.models.train_config import TrainConfig
@@ -112,6 +113,9 @@ def fit(
         threshold_tuning=f"{tuned.note}: {where}",
         threshold_folds=k,
         training={"epochs_run": parts.mlp.epochs_run, "best_epoch": parts.mlp.best_epoch},
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        label_shares=label_shares(train_labels, labels),
+        versions=versions(),
     )
     return Model(parts.weights(share), labels, metadata, history=parts.mlp.history)
 

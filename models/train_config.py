@@ -49,7 +49,7 @@ class TrainConfig:
         if self.linear_c <= 0:
             raise ValueError(f"linear C must be positive, got {self.linear_c}")
         if self.lr_schedule not in ("constant", "cosine"):
-            raise ValueError(f"unknown lr_schedule {self.lr_schedule!r} (constant, cosine)")
+            raise ValueError(f"lr_schedule {self.lr_schedule!r}: expected constant or cosine")
 
     @property
     def scaling(self) -> Scaling:

@@ -1,52 +1,50 @@
-"""`mlc train` end to end: read and split the data as the example does, fit, score the test split, save."""
+"""Training end to end, for `mlc train` and `mlc.train`: read and split the data as the example does, fit, score
+the test split, record where the data came from, save. One entry, so both write the same model directory."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mlc.models.metadata import versions
+from mlc.models.errors import UsageError
 from mlc.models.metrics import evaluate_scores
 from mlc.models.mlp import EpochHook
 from mlc.models.model import Model
-from mlc.models.targets import label_shares
+from mlc.models.model_dir import default_model_dir
 from mlc.models.train_config import TrainConfig
 from mlc.pipeline.readers import regular_file
 from mlc.pipeline.training_data import ColumnOptions, file_sha256, load_labelled, prepare, resolve_data
 
 
-@dataclass
-class TrainSummary:
-    model_dir: Path
-    steps: dict[str, int]
-    metrics: dict[str, Any]
-    labels: int
-    max_tokens: int
-    epochs_run: int
-    best_epoch: int
-    seconds: float
-
-
-def run_train(
-    data: str | None,
-    model_dir: Path,
-    columns: ColumnOptions,
-    config: TrainConfig,
+def train(
+    data: str | Path | None = None,
+    model_dir: str | Path | None = None,
     *,
+    text_column: str | None = None,
+    labels_column: str | None = None,
+    title_column: str | None = None,
+    label_sep: str | None = None,
+    input_format: str | None = None,
     test_size: float = 0.1,
-    quiet: bool = False,
-    on_epoch: EpochHook | None = None,
     threshold_folds: int | None = None,
+    example_settings: bool = False,
+    quiet: bool = True,
+    on_epoch: EpochHook | None = None,
     on_fold: Callable[[int, int], None] | None = None,
-) -> TrainSummary:
-    """Prepare the data, fit (`mlc.models.fit`), score the test split at the tuned thresholds and at 0.5, and
-    write the model directory with everything recorded in its metadata."""
-    started = time.perf_counter()
-    path, source = resolve_data(data, quiet=quiet)
+    **settings: Any,
+) -> Model:
+    """Train on a labelled file (default: the Keras example's dataset, downloaded once) and save the model in
+    `model_dir` (default: the per-user model directory); `settings` are `TrainConfig`'s (`epochs=20`, `seed=42`,
+    ...), as `mlc train`'s options. Returns the fitted model."""
+    if threshold_folds == 1:
+        raise UsageError("--threshold-folds 1: expected 0 (no cross-fitting) or at least 2 folds")
+    try:
+        config = TrainConfig.example(**settings) if example_settings else TrainConfig(**settings)
+    except (TypeError, ValueError) as error:
+        raise UsageError(str(error)) from error
+    columns = ColumnOptions(text_column, labels_column, title_column, label_sep, input_format)
+    path, source = resolve_data(None if data is None else str(data), quiet=quiet)
     with regular_file(path) as readable:  # a pipe is read once: its bytes are both the data and their hash
         labelled = load_labelled(Path(readable), columns, source=source)
         data_sha256 = file_sha256(Path(readable))
@@ -65,13 +63,7 @@ def run_train(
     test_metrics = evaluate_scores(split.test.labels, test_scores, model.labels, threshold=model.thresholds())
     at_half = evaluate_scores(split.test.labels, test_scores, model.labels, threshold=0.5)
     metadata = model.metadata
-    metadata.created = datetime.now(UTC).isoformat(timespec="seconds")
-    metadata.data = {
-        "source": source,
-        "sha256": data_sha256,
-        "columns": labelled.columns,
-        "label_sep": columns.label_sep,
-    }
+    metadata.data = {"source": source, "sha256": data_sha256, "columns": labelled.columns, "label_sep": label_sep}
     metadata.steps = split.steps
     fitted = {k: v for k, v in metadata.hyperparameters.items() if k != "ngrams"}
     metadata.hyperparameters = {**fitted, "test_size": test_size, "ngrams": metadata.hyperparameters.get("ngrams")}
@@ -79,16 +71,5 @@ def run_train(
         "test": {k: v for k, v in test_metrics.items() if k != "per_label"},
         "test_at_0.5": {k: at_half[k] for k in ("micro_f1", "macro_f1", "subset_accuracy")},
     }
-    metadata.label_shares = label_shares(split.train.labels, model.labels)
-    metadata.versions = versions()
-    model.save(model_dir)
-    return TrainSummary(
-        model_dir=model_dir,
-        steps=split.steps,
-        metrics=metadata.metrics["test"],
-        labels=len(model.labels),
-        max_tokens=metadata.hyperparameters["max_tokens"],
-        epochs_run=metadata.training["epochs_run"],
-        best_epoch=metadata.training["best_epoch"],
-        seconds=time.perf_counter() - started,
-    )
+    model.save(default_model_dir() if model_dir is None else Path(model_dir))
+    return model

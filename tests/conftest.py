@@ -50,11 +50,9 @@ def other_schema_jsonl(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def train_small(data: Path, target: Path, seed: int = 7) -> Path:
     """A model trained as `mlc train` does, with few epochs: tests check behaviour, not quality."""
-    from mlc.models.train_config import TrainConfig
-    from mlc.pipeline.training import run_train
-    from mlc.pipeline.training_data import ColumnOptions
+    import mlc
 
-    run_train(str(data), target, ColumnOptions(), TrainConfig(epochs=4, seed=seed), quiet=True)
+    mlc.train(data, target, epochs=4, seed=seed)
     return target
 
 

@@ -173,3 +173,29 @@ def test_unknown_lr_schedule_is_refused_before_any_work(tmp_path, labelled_csv, 
     share = cli("train", "--data", labelled_csv, "--model-dir", tmp_path / "no", "--linear-share", "1.5")
     assert share.code == 2 and "--linear-share" in share.stderr
     assert not (tmp_path / "no").exists()
+
+
+def test_mlc_train_in_python_and_on_the_command_line_make_the_same_model(labelled_csv, tmp_path, cli):
+    import mlc
+
+    fitted = mlc.train(labelled_csv, tmp_path / "python", epochs=2, seed=5, threshold_folds=0)
+    shell = cli(
+        "train", "--data", labelled_csv, "--model-dir", tmp_path / "cli", "--epochs", "2", "--seed", "5",
+        "--threshold-folds", "0", "--quiet",
+    )  # fmt: skip
+    assert shell.code == 0, shell.stderr
+    python, command_line = (json.loads((tmp_path / d / "metadata.json").read_text()) for d in ("python", "cli"))
+    assert python.keys() == command_line.keys() and python["label_shares"] == command_line["label_shares"]
+    assert python["label_shares"] and python["data"]["sha256"] == command_line["data"]["sha256"]
+    for ours, theirs in zip(Model.load(tmp_path / "python").weights.dense, Model.load(tmp_path / "cli").weights.dense):
+        np.testing.assert_allclose(ours.kernel, theirs.kernel, atol=1e-6)
+    assert fitted.id == Model.load(tmp_path / "python").id
+    # a model fitted from lists in Python records its label shares too, so drift is checked for it
+    table = read_table(labelled_csv)
+    texts, terms = table.column("summaries").to_pylist(), table.column("terms").to_pylist()
+    labels = [[t.strip(" '") for t in row.strip("[]").split(",")] for row in terms]
+    model = Model.fit(
+        texts[:600], labels[:600], texts[600:], labels[600:], mlc.models.train_config.TrainConfig(epochs=1)
+    )
+    model.save(tmp_path / "from-lists")
+    assert json.loads((tmp_path / "from-lists" / "metadata.json").read_text())["label_shares"]
