@@ -31,10 +31,11 @@ def __getattr__(name: str) -> Any:
 
 
 def load(model_dir: str | Path) -> Model:
-    """The model in `model_dir` (written by `mlc train`), checked; see `mlc.models.model.Model`."""
-    from mlc.models.model import Model
+    """The model in `model_dir` (written by `mlc train`), checked; see `mlc.models.model.Model` (and
+    `predict_table` in `mlc.pipeline.batch_predict.TaggingModel`)."""
+    from mlc.pipeline.batch_predict import TaggingModel
 
-    return Model.load(model_dir)
+    return TaggingModel.load(model_dir)
 
 
 def train(data: str | Path | None = None, model_dir: str | Path | None = None, **settings: Any) -> Model:

@@ -7,6 +7,9 @@ from typing import Annotated
 
 import typer
 
+from mlc.models.model_dir import default_model_dir
+
+DEFAULT_MODEL_DIR = default_model_dir()  # the same from any directory: $MLC_MODEL_DIR, else a per-user one
 ModelDir = Annotated[Path, typer.Option("--model-dir", "-m", envvar="MLC_MODEL_DIR", help="Model directory.")]
 TextColumn = Annotated[
     str | None,

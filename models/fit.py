@@ -180,7 +180,7 @@ def choose_share(truth: np.ndarray, parts: LogitParts, fixed: float | None) -> t
     if parts.head is None:
         return 0.0, tune_thresholds(truth, parts.probabilities(0.0)), "no logistic head"
     if fixed is not None:
-        return fixed, tune_thresholds(truth, parts.probabilities(fixed)), "set by --linear-share"
+        return fixed, tune_thresholds(truth, parts.probabilities(fixed)), "set by linear_share"
     tried = []
     for share in SHARES:
         scores = parts.probabilities(share)

@@ -18,8 +18,6 @@ from mlc.models.metadata import ModelMetadata
 from mlc.models.weights import ModelWeights
 
 if TYPE_CHECKING:
-    import pyarrow as pa
-
     from mlc.models.tf_scorer import TfScorer
     from mlc.models.train_config import TrainConfig
 
@@ -277,23 +275,6 @@ class Model:
             out.append(Prediction(top, [self.labels[j] for j in np.flatnonzero(result.above[row]).tolist()]))
         return out
 
-    def predict_table(
-        self,
-        table: Any,
-        text_column: str | None = None,
-        k: int = 3,
-        threshold: float | None = None,
-        keep_columns: Sequence[str] | None = None,
-        explain: int = 0,
-    ) -> pa.Table:
-        """An Arrow table or pandas DataFrame in, batch-predict's output columns out (`mlc.pipeline.batch_predict`);
-        `explain` n adds the `why` column."""
-        from mlc.pipeline.batch_predict import predict_table
-
-        return predict_table(
-            self, table, text_column=text_column, k=k, threshold=threshold, keep_columns=keep_columns, explain=explain
-        )
-
 
 def _text_list(texts: str | Sequence[str]) -> list[str]:
     if isinstance(texts, str):
@@ -313,9 +294,9 @@ def _text_list(texts: str | Sequence[str]) -> list[str]:
 def _check_explain(n: int, off: bool = True) -> None:
     """`n` terms to explain; 0 (explanations off) only where `off` allows it."""
     if isinstance(n, bool) or not isinstance(n, int) or n < (0 if off else 1):
-        raise InputError(f"the number of terms to explain (--explain) must be a whole number of at least 1, got {n!r}")
+        raise InputError(f"the number of terms to explain must be a whole number of at least 1, got {n!r}")
 
 
 def _check_k(k: int) -> None:
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise InputError(f"k (--top-k) must be a whole number of at least 1, got {k!r}")
+        raise InputError(f"k, the number of top labels, must be a whole number of at least 1, got {k!r}")

@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from mlc.models.atomic import output_target, writes_in_place
-from mlc.models.errors import InputError, OutputError
+from mlc.models.errors import InputError, OutputError, UsageError
 from mlc.models.model import Model
 from mlc.models.tf_runtime import device_summary
 from mlc.pipeline.columns import (
@@ -41,7 +41,7 @@ from mlc.pipeline.file_plan import (
 )
 from mlc.pipeline.output_schema import ROW_COLUMN, OutputSchema
 from mlc.pipeline.readers import TYPED_VALUES, ReadOptions, detect_format, read_batches
-from mlc.pipeline.run_report import LabelCounts
+from mlc.pipeline.run_report import DriftTolerance, LabelCounts, run_report
 from mlc.pipeline.runner import LocalRunner, RunnerSettings
 from mlc.pipeline.writers import STDOUT, open_writer, output_format
 
@@ -103,6 +103,22 @@ class PredictSummary:
             if file.counts is not None and file.error is None:
                 total.merge(file.counts)
         return total
+
+    def report(self, model_dir: Path, tolerance: DriftTolerance) -> dict[str, Any]:
+        """The run report (`--report`): what was tagged, how fast, and per label its share against training."""
+        model = self.model
+        if model is None:
+            raise UsageError("--report and --fail-on-drift need the local engine")
+        return run_report(
+            self.counts(),
+            model_id=model.id,
+            model_dir=str(model_dir),
+            labels=model.labels,
+            training_shares=model.metadata.label_shares,
+            seconds=self.seconds,
+            inputs=[{"source": f.source, "output": f.target, "rows": f.rows} for f in self.files if not f.skipped],
+            tolerance=tolerance,
+        )
 
     @property
     def rows(self) -> int:
@@ -361,6 +377,24 @@ def predict_stream(
         yield out, int(chunk.bad.sum())
     if not rows:  # a header and no rows: an output of none, with the columns a non-empty input gets
         yield schema.empty(columns.kept_fields()), 0
+
+
+class TaggingModel(Model):
+    """The model `mlc.load` and `mlc.train` give: a `Model` that also tags whole tables as batch-predict tags files."""
+
+    def predict_table(
+        self,
+        table: Any,
+        text_column: str | None = None,
+        k: int = 3,
+        threshold: float | None = None,
+        keep_columns: Sequence[str] | None = None,
+        explain: int = 0,
+    ) -> pa.Table:
+        """An Arrow table or pandas DataFrame in, batch-predict's output columns out; `explain` n adds `why`."""
+        return predict_table(
+            self, table, text_column=text_column, k=k, threshold=threshold, keep_columns=keep_columns, explain=explain
+        )
 
 
 def predict_table(

@@ -13,6 +13,7 @@ from mlc.models.mlp import EpochHook
 from mlc.models.model import Model
 from mlc.models.model_dir import default_model_dir
 from mlc.models.train_config import TrainConfig
+from mlc.pipeline.batch_predict import TaggingModel
 from mlc.pipeline.readers import regular_file
 from mlc.pipeline.training_data import ColumnOptions, file_sha256, load_labelled, prepare, resolve_data
 
@@ -36,7 +37,7 @@ def train(
 ) -> Model:
     """Train on a labelled file (default: the Keras example's dataset, downloaded once) and save the model in
     `model_dir` (default: the per-user model directory); `settings` are `TrainConfig`'s (`epochs=20`, `seed=42`,
-    ...), as `mlc train`'s options. Returns the fitted model."""
+    ...), as `mlc train`'s options. Returns the model as saved."""
     if threshold_folds == 1:
         raise UsageError("--threshold-folds 1: expected 0 (no cross-fitting) or at least 2 folds")
     try:
@@ -71,5 +72,6 @@ def train(
         "test": {k: v for k, v in test_metrics.items() if k != "per_label"},
         "test_at_0.5": {k: at_half[k] for k in ("micro_f1", "macro_f1", "subset_accuracy")},
     }
-    model.save(default_model_dir() if model_dir is None else Path(model_dir))
-    return model
+    target = default_model_dir() if model_dir is None else Path(model_dir)
+    model.save(target)
+    return TaggingModel.load(target)  # what is on disk, as `mlc.load` gives it

@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+import mlc
 from mlc.models.errors import InputError
 from mlc.models.features import STRIP_PUNCTUATION
 from mlc.models.logistic_head import folded_weights
@@ -26,7 +27,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def model(model_dir) -> Model:
-    return Model.load(model_dir)
+    return mlc.load(model_dir)
 
 
 @pytest.fixture(scope="module")
