@@ -38,16 +38,20 @@ def descriptor(target: Path | str) -> int | None:
     return number
 
 
-def writes_in_place(target: Path | str) -> bool:
-    """True for an output that is not a regular file: an open descriptor, or an existing device, FIFO or socket
-    (a symlink followed). It is written directly, streaming, and never renamed over, deleted or locked."""
-    if descriptor(target) is not None:
-        return True
+def is_special_file(path: Path | str) -> bool:
+    """An existing path (a symlink followed) that is neither a regular file nor a directory: a pipe, a FIFO, a
+    device, a socket. Its bytes go by once: it can be neither read twice nor replaced."""
     try:
-        mode = os.stat(target).st_mode
+        mode = os.stat(path).st_mode
     except OSError:
         return False
     return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
+def writes_in_place(target: Path | str) -> bool:
+    """True for an output that is not a regular file: an open descriptor or a special file. It is written
+    directly, streaming, and never renamed over, deleted or locked."""
+    return descriptor(target) is not None or is_special_file(target)
 
 
 @contextlib.contextmanager

@@ -391,45 +391,29 @@ class TaggingModel(Model):
         keep_columns: Sequence[str] | None = None,
         explain: int = 0,
     ) -> pa.Table:
-        """An Arrow table or pandas DataFrame in, batch-predict's output columns out; `explain` n adds `why`."""
-        return predict_table(
-            self, table, text_column=text_column, k=k, threshold=threshold, keep_columns=keep_columns, explain=explain
+        """An Arrow table (or pandas DataFrame) tagged as batch-predict tags a file: the same columns and values."""
+        if not isinstance(table, (pa.Table, pa.RecordBatch)):
+            try:
+                table = pa.Table.from_pandas(table, preserve_index=False)
+            except (TypeError, AttributeError, pa.ArrowException) as error:
+                raise InputError(
+                    f"predict_table needs a pyarrow Table or a pandas DataFrame, got {type(table).__name__}"
+                ) from error
+        if isinstance(table, pa.RecordBatch):
+            table = pa.Table.from_batches([table])
+        options = PredictOptions(
+            text_column=text_column,
+            keep_columns=tuple(keep_columns) if keep_columns else None,
+            top_k=k,
+            threshold=threshold,
+            explain=explain,
         )
-
-
-def predict_table(
-    model: Model,
-    table: Any,
-    *,
-    text_column: str | None = None,
-    k: int = 3,
-    threshold: float | None = None,
-    keep_columns: Sequence[str] | None = None,
-    explain: int = 0,
-) -> pa.Table:
-    """An Arrow table (or pandas DataFrame) tagged as batch-predict tags a file: the same columns and values."""
-    if not isinstance(table, (pa.Table, pa.RecordBatch)):
-        try:
-            table = pa.Table.from_pandas(table, preserve_index=False)
-        except (TypeError, AttributeError, pa.ArrowException) as error:
-            raise InputError(
-                f"predict_table needs a pyarrow Table or a pandas DataFrame, got {type(table).__name__}"
-            ) from error
-    if isinstance(table, pa.RecordBatch):
-        table = pa.Table.from_batches([table])
-    options = PredictOptions(
-        text_column=text_column,
-        keep_columns=tuple(keep_columns) if keep_columns else None,
-        top_k=k,
-        threshold=threshold,
-        explain=explain,
-    )
-    schema = options.output_schema(model)
-    runner = LocalRunner(model, k, threshold, RunnerSettings.for_this_machine(), explain)
-    batches = iter(table.to_batches(max_chunksize=DEFAULT_BATCH_SIZE)) if table.num_rows else iter(())
-    stream = predict_stream(model, runner, schema, batches, source="table", fmt="parquet", options=options)
-    outputs = [batch for batch, _ in stream]
-    return pa.Table.from_batches(outputs) if outputs else pa.Table.from_batches([schema.empty(kept_fields(options))])
+        schema = options.output_schema(self)
+        runner = LocalRunner(self, k, threshold, RunnerSettings.for_this_machine(), explain)
+        batches = iter(table.to_batches(max_chunksize=DEFAULT_BATCH_SIZE)) if table.num_rows else iter(())
+        stream = predict_stream(self, runner, schema, batches, source="table", fmt="parquet", options=options)
+        outputs = [batch for batch, _ in stream]
+        return pa.Table.from_batches(outputs or [schema.empty(kept_fields(options))])
 
 
 def rebatch(batches: Iterator[Any], size: int, concat: Callable[[list[Any]], Any]) -> Iterator[Any]:

@@ -11,7 +11,6 @@ import json
 import os
 import re
 import shutil
-import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
+from mlc.models.atomic import is_special_file
 from mlc.models.errors import InputError, MlcError
 
 STDIN = "-"
@@ -97,15 +97,7 @@ def read_batches(source: str | Path, options: ReadOptions = ReadOptions()) -> It
 def is_stream(source: str | Path) -> bool:
     """`-`, or a local path that is not a regular file or a directory (a pipe, `/dev/stdin`, `/dev/fd/N`, a
     FIFO, a character device): its bytes can be read only once."""
-    if str(source) == STDIN:
-        return True
-    if is_uri(source):
-        return False
-    try:
-        mode = os.stat(source).st_mode
-    except OSError:
-        return False
-    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+    return str(source) == STDIN or (not is_uri(source) and is_special_file(source))
 
 
 class _Prefixed(io.RawIOBase):
@@ -297,14 +289,8 @@ def read_csv(source: str | Path, options: ReadOptions) -> Iterator[pa.RecordBatc
     read, block = 0, options.block_bytes
     while True:
         try:
-            reader = pacsv.open_csv(
-                pa.input_stream(_native(path), compression=compression),
-                read_options=pacsv.ReadOptions(block_size=block, skip_rows_after_names=read),
-                parse_options=pacsv.ParseOptions(newlines_in_values=True),
-                convert_options=pacsv.ConvertOptions(column_types={name: pa.string() for name in names}),
-            )
-            for batch in reader:
-                _check_cell_sizes(batch, path, read)
+            stream = pa.input_stream(_native(path), compression=compression)
+            for batch in _csv_batches(stream, names, str(path), block, read):
                 read += batch.num_rows
                 yield batch
             if not read:
@@ -334,14 +320,8 @@ def _read_csv_stream(source: str | Path, options: ReadOptions) -> Iterator[pa.Re
         names = _csv_header_names(header, name)
         read = 0
         try:
-            reader = pacsv.open_csv(
-                pa.PythonFile(io.BufferedReader(_Prefixed(header, stream), 1 << 20), mode="r"),
-                read_options=pacsv.ReadOptions(block_size=MAX_RECORD_BYTES + (1 << 20), use_threads=False),
-                parse_options=pacsv.ParseOptions(newlines_in_values=True),
-                convert_options=pacsv.ConvertOptions(column_types={column: pa.string() for column in names}),
-            )
-            for batch in reader:
-                _check_cell_sizes(batch, name, read)
+            whole = pa.PythonFile(io.BufferedReader(_Prefixed(header, stream), 1 << 20), mode="r")
+            for batch in _csv_batches(whole, names, name, MAX_RECORD_BYTES + (1 << 20), 0):
                 read += batch.num_rows
                 yield batch
             if not read:
@@ -357,6 +337,21 @@ def _read_csv_stream(source: str | Path, options: ReadOptions) -> Iterator[pa.Re
             raise InputError(f"{name}: malformed CSV: {_describe(error)}") from error
         except (OSError, EOFError, UnicodeDecodeError) as error:
             raise InputError(f"{name}: malformed CSV: {_describe(error)}") from error
+
+
+def _csv_batches(stream: Any, names: list[str], name: str, block: int, start: int) -> Iterator[pa.RecordBatch]:
+    """pyarrow's streaming CSV reader from data row `start` on, every column read as text so no block can change
+    a type, each batch's cells checked against the longest record mlc reads."""
+    reader = pacsv.open_csv(
+        stream,
+        read_options=pacsv.ReadOptions(block_size=block, skip_rows_after_names=start),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(column_types={column: pa.string() for column in names}),
+    )
+    for batch in reader:
+        _check_cell_sizes(batch, name, start)
+        start += batch.num_rows
+        yield batch
 
 
 def _header_record(stream: BinaryIO, name: str) -> bytes:

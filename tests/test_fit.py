@@ -80,7 +80,7 @@ def test_a_tie_goes_to_the_even_mix_and_a_fixed_share_is_kept():
     truth, informative, _ = _rows(1)
     assert choose_share(truth, LogitParts(informative, informative.copy()), None)[0] == EVEN_SHARE
     share, thresholds, note = choose_share(truth, LogitParts(informative, informative * 0), 0.3)
-    assert (share, note) == (0.3, "set by --linear-share")
+    assert (share, note) == (0.3, "set by linear_share")
     expected = tune_thresholds(truth, LogitParts(informative, informative * 0).probabilities(0.3))
     np.testing.assert_array_equal(thresholds.per_label, expected.per_label)
 
