@@ -41,10 +41,12 @@ def batch_predict_command(
     input_format: opt.InputFormat = None,
     text_column: opt.TextColumn = None,
     id_column: Annotated[
-        str | None, typer.Option(help="Id column to keep (default: id if present, else the row number).")
+        str | None,
+        typer.Option(help="Id column, always written first (default: id if present, else `row`, the row number)."),
     ] = None,
     keep_columns: Annotated[
-        str | None, typer.Option(help="Comma-separated input columns to copy to the output ('row' is the row number).")
+        str | None,
+        typer.Option(help="Comma-separated input columns copied after the id column ('row' is the row number)."),
     ] = None,
     top_k: Annotated[int, typer.Option(min=1, help="How many top labels, with scores.")] = 3,
     threshold: Annotated[
