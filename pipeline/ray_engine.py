@@ -27,14 +27,7 @@ from mlc.models.errors import InputError, MlcError, NetworkError, UsageError
 from mlc.models.model import Model
 from mlc.models.model_dir import REQUIRED_FILES
 from mlc.models.tf_runtime import quiet_native_stderr
-from mlc.pipeline.batch_predict import (
-    ROW_FIELD,
-    FileSummary,
-    InputColumns,
-    PredictOptions,
-    PredictSummary,
-    tag_each_file,
-)
+from mlc.pipeline.batch_predict import FileSummary, PredictSummary, tag_each_file
 from mlc.pipeline.file_plan import FileJob, expand_inputs, output_lock, plan_jobs, stem
 from mlc.pipeline.readers import (
     ReadOptions,
@@ -45,6 +38,7 @@ from mlc.pipeline.readers import (
     read_batches,
     regular_file,
 )
+from mlc.pipeline.tagging import ROW_FIELD, InputColumns, PredictOptions
 from mlc.pipeline.writers import flatten_lists
 
 PARQUET_ROWS_PER_TASK = 200_000
