@@ -326,9 +326,7 @@ def _tag_file(
             _write_all(open_writer(STDOUT, fmt, gzip=gzip), first, stream, result, empty)
         else:
             with output_target(job.target) as destination:
-                _write_all(
-                    open_writer(destination, fmt, gzip=gzip), first, stream, result, schema.empty(kept_fields(options))
-                )
+                _write_all(open_writer(destination, fmt, gzip=gzip), first, stream, result, empty)
     except BrokenPipeError as error:  # `mlc batch-predict ... -o - | head`, or a FIFO's reader that left
         raise OutputError(f"{job.target}: its reader closed it before all rows were written") from error
     notify(f"{job.source}: {result.rows} rows ({result.bad_rows} bad) -> {job.target}")
