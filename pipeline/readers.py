@@ -124,11 +124,7 @@ class _Prefixed(io.RawIOBase):
 
 def open_stream(source: str | Path) -> BinaryIO:
     """`source` opened once as a buffered binary stream, gunzipped when its first bytes say gzip."""
-    name = "-" if str(source) == STDIN else str(source)
-    try:
-        raw = os.fdopen(os.dup(0), "rb", buffering=0) if name == "-" else open(source, "rb", buffering=0)
-    except OSError as error:
-        raise InputError(f"{name}: cannot open: {_describe(error)}") from error
+    raw = _raw_stream(source, buffering=0)
     head = b""
     while len(head) < len(GZIP_MAGIC):
         more = raw.read(len(GZIP_MAGIC) - len(head))
@@ -164,11 +160,11 @@ def regular_file(source: str | Path, directory: str | Path | None = None) -> Ite
             os.unlink(name)
 
 
-def _raw_stream(source: str | Path) -> BinaryIO:
-    """The stream's bytes as they are (a gzip stays gzip): for copies that are read again by their own reader."""
+def _raw_stream(source: str | Path, buffering: int = -1) -> BinaryIO:
+    """The stream's bytes as they are (a gzip stays gzip); standard input through a descriptor of its own."""
     name = "-" if str(source) == STDIN else str(source)
     try:
-        return os.fdopen(os.dup(0), "rb") if name == "-" else open(source, "rb")
+        return os.fdopen(os.dup(0), "rb", buffering) if name == "-" else open(source, "rb", buffering)
     except OSError as error:
         raise InputError(f"{name}: cannot open: {_describe(error)}") from error
 
