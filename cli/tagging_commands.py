@@ -142,8 +142,6 @@ def batch_predict_command(
 
         if output is not None:
             raise UsageError("--engine ray writes one file per block: give --out-dir DIR, not -o")
-        if reporting:
-            raise UsageError("--report and --fail-on-drift need the local engine")
         summary = ray_batch_predict(
             inputs,
             model_dir,

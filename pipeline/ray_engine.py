@@ -195,6 +195,8 @@ def ray_batch_predict(
     """Tag every input on Ray; each input's files appear in --out-dir only once all of its rows are written."""
     if out_dir is None:
         raise UsageError("--engine ray writes one file per block: give --out-dir DIR (not -o)")
+    if options.count_labels:
+        raise UsageError("--report and --fail-on-drift need the local engine")
     ray = import_ray()
     jobs = plan_jobs(expand_inputs(inputs), None, out_dir, options.output_format, options.input_format)
     model = Model.load(model_dir)  # a bad model dir fails here, before Ray starts, with the local engine's message
