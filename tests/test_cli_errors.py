@@ -106,8 +106,9 @@ def test_bad_model_dir(cli, bad, tmp_path, command, fault, code, fragments):
         ["consume", "--batch-size", "-1"],
         ["evaluate"],
         ["no-such-command"],
+        ["batch-predict", "x.csv", "--engine", "ray", "--out-dir", "out", "--report", "r.json"],
     ],
-    ids=["top-k-0", "epochs-text", "batch-size-negative", "missing-argument", "unknown-command"],
+    ids=["top-k-0", "epochs-text", "batch-size-negative", "missing-argument", "unknown-command", "ray-report"],
 )
 def test_usage_errors_exit_2(cli, argv):
     result = cli(*argv)
