@@ -30,12 +30,12 @@ def __getattr__(name: str) -> Any:
     return version
 
 
-def load(model_dir: str | Path) -> Model:
-    """The model in `model_dir` (written by `mlc train`), checked; see `mlc.models.model.Model` (and
-    `predict_table` in `mlc.pipeline.batch_predict.TaggingModel`)."""
+def load(model_dir: str | Path, backend: str | None = None) -> Model:
+    """The model in `model_dir` (written by `mlc train`), checked, scored by `backend` ("tensorflow", "jax"; default
+    `MLC_BACKEND`, else TensorFlow); see `mlc.models.model.Model` and `mlc.pipeline.batch_predict.TaggingModel`."""
     from mlc.pipeline.batch_predict import TaggingModel
 
-    return TaggingModel.load(model_dir)
+    return TaggingModel.load(model_dir, backend)
 
 
 def train(data: str | Path | None = None, model_dir: str | Path | None = None, **settings: Any) -> Model:

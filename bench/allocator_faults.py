@@ -17,7 +17,7 @@ import sys
 
 TF_PROBE = """
 import resource
-from mlc.models.tf_runtime import tensorflow
+from mlc.models.tf_backend.runtime import tensorflow
 tf = tensorflow()
 step = tf.function(lambda n: tf.reduce_sum(tf.fill([n], 1.0)))
 step(tf.constant(1 << 24))  # a 64 MB tensor, once, so the allocator has grown

@@ -31,7 +31,7 @@ def main() -> None:
 
     import keras
 
-    import mlc.models.keras_layers  # noqa: F401  registers mlc>TfIdfScaling (models trained with mlc's defaults hold it)
+    import mlc.models.tf_backend.keras_layers  # noqa: F401  registers mlc>TfIdfScaling (models trained with mlc's defaults hold it)
 
     frame = pd.read_parquet(args.input)
     model = keras.saving.load_model(args.model_dir / "model.keras", safe_mode=True)

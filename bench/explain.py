@@ -29,7 +29,7 @@ DELETED = 3
 def scores_without(model, texts: list[str], deleted: list[list[int]]) -> np.ndarray:
     """Each row's probabilities with the entries at `deleted` (positions in its own entry list) taken out of its
     TF-IDF row, the rest scaled to unit length again; numpy from the first layer's output on."""
-    from mlc.models.tf_runtime import tensorflow
+    from mlc.models.tf_backend.runtime import tensorflow
 
     tf = tensorflow()
     scorer = model.scorer
@@ -58,7 +58,7 @@ def faithfulness(
     data: Path, seed: int, draws: int, text_column: str | None, labels_column: str | None, label_sep: str | None
 ) -> None:
     from mlc.models.model import Model
-    from mlc.models.tf_runtime import tensorflow
+    from mlc.models.tf_backend.runtime import tensorflow
     from mlc.models.train_config import TrainConfig
     from mlc.pipeline.training_data import ColumnOptions, load_labelled, prepare
 

@@ -1,7 +1,7 @@
 """k-fold cross-validation of prediction quality on labelled data: the Keras example's settings, mlc's defaults and
 a scikit-learn baseline (TF-IDF + one-vs-rest logistic regression), on the same folds.
 
-Every mlc model is fitted by `mlc.models.fit.fit`, as `mlc train` fits it, and scored at threshold 0.5, with
+Every mlc model is fitted by `mlc.models.tf_backend.fit.fit`, as `mlc train` fits it, and scored at threshold 0.5, with
 thresholds tuned on its validation split alone (`--threshold-folds 0`), and with `mlc train`'s thresholds (the
 validation split plus cross-fitted training rows while the split is small). `--variant NAME=VALUE` adds mlc runs
 with other `TrainConfig` settings (e.g. `linear_share=0` for the MLP alone).
@@ -67,7 +67,7 @@ def mlc_scores(
 ):
     """Fit as `mlc train` does on these rows. Returns the labels and two (test scores, thresholds, head's share)
     triples: `mlc train`'s (`threshold_folds` None) and `--threshold-folds 0`'s (the validation split alone)."""
-    from mlc.models.fit import fit
+    from mlc.models.tf_backend.fit import fit
     from mlc.models.train_config import TrainConfig
 
     rng = np.random.default_rng(seed)
@@ -220,7 +220,7 @@ def main() -> None:
     for name, reports in results.items():
         cells = [f"{np.mean([r[m] for r in reports]):.3f} ± {np.std([r[m] for r in reports]):.3f}" for m in METRICS]
         print(f"| {name} | " + " | ".join(cells) + " |")
-    print("\nthe logistic head's share chosen by each fold's run (mlc.models.fit.choose_share):")
+    print("\nthe logistic head's share chosen by each fold's run (mlc.models.tf_backend.fit.choose_share):")
     for name, chosen in shares.items():
         print(f"  {name.strip('*')}: " + " ".join(f"{s:g}" for s in chosen))
     print(paired_table(results, DEFAULT_ROW, SKLEARN_ROW))

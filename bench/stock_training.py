@@ -1,8 +1,9 @@
 """The MLP's training step, mlc's way against stock Keras's, on the same rows and batches in one process.
 
-mlc trains the first layer with a CSR matmul and Adam with TensorFlow's fused update (`mlc.models.mlp.train_mlp`);
-the baseline is the example's own: stock `keras.layers.Dense` layers and `keras.optimizers.Adam`, fed the same
-sparse TF-IDF batches. Both run the same epochs (no early stopping), alternated, and the best of `--repeat` is kept.
+mlc trains the first layer with a CSR matmul and Adam with TensorFlow's fused update
+(`mlc.models.tf_backend.mlp.train_mlp`); the baseline is the example's own: stock `keras.layers.Dense` layers and
+`keras.optimizers.Adam`, fed the same sparse TF-IDF batches. Both run the same epochs (no early stopping),
+alternated, and the best of `--repeat` is kept.
 
     python bench/stock_training.py ../shared/data/arxiv_abstracts.csv --max-tokens 75000
 """
@@ -13,11 +14,18 @@ import argparse
 import time
 from pathlib import Path
 
-from mlc.models.features import SparseTfIdf
-from mlc.models.mlp import HIDDEN_UNITS, make_vectorizer, train_mlp, training_dataset, vectorize, vocabulary_size
 from mlc.models.targets import label_vocabulary, multi_hot
-from mlc.models.tf_internals import vectorizer_state
-from mlc.models.tf_runtime import tf_keras
+from mlc.models.tf_backend.internals import vectorizer_state
+from mlc.models.tf_backend.mlp import (
+    HIDDEN_UNITS,
+    make_vectorizer,
+    train_mlp,
+    training_dataset,
+    vectorize,
+    vocabulary_size,
+)
+from mlc.models.tf_backend.runtime import tf_keras
+from mlc.models.tf_backend.tfidf import SparseTfIdf
 from mlc.models.train_config import TrainConfig
 from mlc.pipeline.training_data import ColumnOptions, load_labelled, prepare
 

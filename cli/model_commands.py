@@ -173,6 +173,7 @@ def evaluate_command(
         Path | None, typer.Option(help="A second model directory, scored on the same rows and shown beside the first.")
     ] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Also write the full report as JSON.")] = None,
+    backend: opt.Backend = None,
 ) -> None:
     """Score a model on labelled data: binary accuracy and the metrics that judge a multi-label tagger."""
     from mlc.models.atomic import write_whole
@@ -189,7 +190,7 @@ def evaluate_command(
         raise typer.BadParameter("every k must be at least 1", param_hint="--at-k")
     columns = ColumnOptions(text_column, labels_column, None, label_sep, input_format)
     model_dirs = [model_dir] if compare is None else [model_dir, compare]
-    reports = run_evaluate(data, model_dirs, columns, threshold=threshold, ks=ks)
+    reports = run_evaluate(data, model_dirs, columns, threshold=threshold, ks=ks, backend=backend)
     if compare is None:
         console.print(metrics_table(reports[0], f"{data} with {model_dir}"))
         console.print(per_label_table(reports[0]["per_label"]))

@@ -55,3 +55,12 @@ RedisUrl = Annotated[
 ]
 Stream = Annotated[str, typer.Option(envvar="MLC_STREAM", help="Redis stream of input messages.")]
 TextField = Annotated[str, typer.Option(help="Message field that holds the text.")]
+Backend = Annotated[
+    str | None,
+    typer.Option(
+        envvar="MLC_BACKEND",
+        metavar="NAME",
+        help="What scores the texts: tensorflow (default) or jax (CPU or GPU, installed by mlc[jax] or "
+        "mlc[jax-cuda]; needs no TensorFlow).",
+    ),
+]

@@ -82,6 +82,7 @@ def consume_command(
             min=0.0, help="Seconds between checks for a new model behind --model-dir (a flipped symlink); SIGHUP: now."
         ),
     ] = 10.0,
+    backend: opt.Backend = None,
 ) -> None:
     """Tag messages from a Redis stream with a consumer group; results to --results-stream, at least once."""
     from mlc.pipeline.redis_queue import ConsumeOptions, consume, redact
@@ -104,6 +105,7 @@ def consume_command(
         log_interval=log_interval,
         explain=explain or 0,
         reload_interval=reload_interval,
+        backend=backend,
     )
     log = lambda line: err_console.print(f"mlc consume: {line}", markup=False, highlight=False, soft_wrap=True)  # noqa: E731
     summary = consume(redis_url, model_dir, options, log=log)

@@ -100,6 +100,7 @@ def batch_predict_command(
     ] = None,
     workers: Annotated[int, typer.Option(min=1, help="--engine ray: tagging actors.")] = 1,
     gpus_per_worker: Annotated[float, typer.Option(min=0.0, help="--engine ray: GPUs per actor.")] = 0.0,
+    backend: opt.Backend = None,
     quiet: opt.Quiet = False,
 ) -> None:
     """Tag files with their top-k labels and probabilities, streaming, in large batches."""
@@ -123,6 +124,7 @@ def batch_predict_command(
         explain=explain or 0,
         with_model_id=with_model_id,
         count_labels=report is not None or fail_on_drift,
+        backend=backend,
     )
     tolerance = DriftTolerance.parse(drift_tolerance)
     reporting = options.count_labels
@@ -218,6 +220,7 @@ def explain_command(
     top_k: Annotated[int, typer.Option(min=1, help="How many top labels to explain.")] = 3,
     terms: Annotated[int, typer.Option("-n", "--terms", min=1, help="N-grams shown for and against each label.")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    backend: opt.Backend = None,
 ) -> None:
     """Why a text gets its labels: per top label, the n-grams that raised its score most and those that lowered it."""
     from mlc.cli.render import explanation_tables
@@ -232,7 +235,7 @@ def explain_command(
     for number, text in enumerate(texts, start=1):
         if not text.strip():
             raise InputError(f"text {number}: empty text; nothing to explain")
-    model = Model.load(model_dir)
+    model = Model.load(model_dir, backend)
     explained = model.explain_labels(texts, top_k, terms)
     if as_json:
 

@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 
 from mlc.models.errors import ModelError
-from mlc.models.features import KERAS_STANDARDIZE, SPLIT_PUNCTUATION, keras_standardize, standardize_name
+from mlc.models.features import KERAS_STANDARDIZE, SPLIT_PUNCTUATION, standardize_name
 from mlc.models.scaling import CLASS_NAME as SCALING
 from mlc.models.scaling import REGISTERED_NAME as SCALING_NAME
-from mlc.models.scaling import Scaling, make_layer
-from mlc.models.tf_internals import IDF_VARIABLE, LOOKUP_GROUP, VOCABULARY_ASSET
+from mlc.models.scaling import Scaling
+from mlc.models.tf_backend.internals import IDF_VARIABLE, LOOKUP_GROUP, VOCABULARY_ASSET
 from mlc.models.weights import ACTIVATIONS, DenseWeights, ModelWeights
 
 VECTORIZER_KEYS = ("standardize", "split", "ngrams", "output_mode", "max_tokens")
@@ -31,7 +31,9 @@ HDF5_OVERHEAD = 2**20
 
 def write_keras_file(weights: ModelWeights, path: Path) -> None:
     """Build the end-to-end Keras model (raw strings in, probabilities out) from `weights` and save it."""
-    from mlc.models.tf_runtime import tf_keras
+    from mlc.models.tf_backend.runtime import tf_keras
+    from mlc.models.tf_backend.scaling_ops import make_layer
+    from mlc.models.tf_backend.tfidf import keras_standardize
 
     _, keras = tf_keras()
     settings = weights.vectorizer
@@ -61,8 +63,8 @@ def write_keras_file(weights: ModelWeights, path: Path) -> None:
 
 def load_keras_model(path: Path) -> Any:
     """The end-to-end Keras model of a `model.keras`, loaded by Keras in safe mode (for users who want it)."""
-    import mlc.models.keras_layers  # noqa: F401  registers mlc's layer and standardize function
-    from mlc.models.tf_runtime import tf_keras
+    import mlc.models.tf_backend.keras_layers  # noqa: F401  registers mlc's layer and standardize function
+    from mlc.models.tf_backend.runtime import tf_keras
 
     _, keras = tf_keras()
     try:

@@ -1,13 +1,13 @@
 """The fitted model: numpy weights, labels, decision thresholds and metadata, with fit, save, load and scoring.
 
-The weights stay backend-neutral; scoring runs through `TfScorer`, built on first use, so loading a model
-starts no TensorFlow and another backend can slot in behind `scores` and `predict_batch`.
+The weights stay backend-neutral; scoring runs through the chosen backend's scorer (`mlc.models.scorer`), built on
+first use, so loading a model starts no TensorFlow and the pipeline sees numpy only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -15,59 +15,12 @@ import numpy as np
 
 from mlc.models.errors import InputError
 from mlc.models.metadata import ModelMetadata
+from mlc.models.predictions import Predictions, rounded_weight
+from mlc.models.scorer import Runner, Scorer, backend_name, make_scorer
 from mlc.models.weights import ModelWeights
 
 if TYPE_CHECKING:
-    from mlc.models.tf_scorer import TfScorer
     from mlc.models.train_config import TrainConfig
-
-
-@dataclass
-class Predictions:
-    """A batch's named result: the top-k label indices and scores per row, best first, and which labels reach
-    their decision threshold."""
-
-    indices: np.ndarray  # int32 [rows, k]
-    scores: np.ndarray  # float32 [rows, k]
-    above: np.ndarray  # bool [rows, labels]
-    terms: np.ndarray | None = None  # int64 [rows, k, n]: vocabulary columns explaining each top label (explain)
-    term_weights: np.ndarray | None = None  # float32 [rows, k, n]: their weights, -inf past a row's last term
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    @classmethod
-    def from_tensors(cls, outputs: Sequence[Any]) -> Predictions:
-        """From a batch function's outputs: (scores, indices, above[, terms, weights])."""
-        values, indices, above, *explained = (t.numpy() for t in outputs)
-        return cls(indices, values, above, *explained)
-
-    @staticmethod
-    def concat(parts: Sequence[Predictions]) -> Predictions:
-        if len(parts) == 1:
-            return parts[0]
-        names = ("indices", "scores", "above") + (("terms", "term_weights") if parts[0].terms is not None else ())
-        return Predictions(*(np.concatenate([getattr(p, name) for p in parts]) for name in names))
-
-    def explanations(self, vocabulary: Sequence[str], row: int) -> list[list[dict[str, Any]]]:
-        """One row's `why`: per top label, its terms of positive weight as {"term", "weight"}, largest first."""
-        if self.terms is None:
-            return []
-        return [
-            [
-                {"term": vocabulary[column], "weight": rounded_weight(weight)}
-                for column, weight in zip(self.terms[row, j].tolist(), self.term_weights[row, j].tolist())
-                if rounded_weight(weight) > 0
-            ]
-            for j in range(self.terms.shape[1])
-        ]
-
-
-WEIGHT_DECIMALS = 4  # a term's weight as every output writes it: a share of a logit, finer is noise
-
-
-def rounded_weight(weight: float) -> float:
-    return float(np.round(float(weight), WEIGHT_DECIMALS))
 
 
 class LabelExplanation(NamedTuple):
@@ -97,14 +50,15 @@ class Model:
         metadata: ModelMetadata,
         history: dict[str, list[float]] | None = None,
         path: Path | None = None,
+        backend: str | None = None,
     ) -> None:
         self._weights = weights
         self.labels = list(labels)
         self.metadata = metadata
         self.history = history
         self.path = path
-        self._scorer: TfScorer | None = None
-        self._batch_functions: dict[tuple[Any, ...], Any] = {}
+        self.backend = backend_name(backend)  # what scores it: the argument, else MLC_BACKEND, else TensorFlow
+        self._scorer: Scorer | None = None
 
     def __repr__(self) -> str:
         where = f" from {self.path}" if self.path else ""
@@ -120,19 +74,21 @@ class Model:
         config: TrainConfig | None = None,
         **options: Any,
     ) -> Model:
-        """Fit on labelled rows (`mlc.models.fit.fit`; `options`: threshold_folds, on_epoch, on_fold)."""
-        from mlc.models.fit import fit
+        """Fit on labelled rows (`mlc.models.tf_backend.fit.fit`; `options`: threshold_folds, on_epoch, on_fold)."""
+        from mlc.models.tf_backend.fit import fit
         from mlc.models.train_config import TrainConfig
 
         return fit(train_texts, train_labels, val_texts, val_labels, config or TrainConfig(), **options)
 
     @classmethod
-    def load(cls, model_dir: str | Path) -> Model:
-        """A model directory, checked; its weights are read as data, no TensorFlow is started."""
+    def load(cls, model_dir: str | Path, backend: str | None = None) -> Model:
+        """A model directory, checked, to be scored by `backend` (`mlc.models.scorer.BACKENDS`); its weights are read
+        as data, no backend is started."""
         from mlc.models.model_dir import read_model_dir
 
+        name = backend_name(backend)  # an unknown name fails before the model is read
         weights, labels, metadata = read_model_dir(Path(model_dir))
-        return cls(weights, labels, metadata, path=Path(model_dir))
+        return cls(weights, labels, metadata, path=Path(model_dir), backend=name)
 
     def save(self, model_dir: str | Path) -> Path:
         """Write the model directory atomically (the Keras model is built here, from the weights)."""
@@ -164,14 +120,16 @@ class Model:
         return self.metadata.thresholds_for(self.labels, override)
 
     @property
-    def scorer(self) -> TfScorer:
-        """The TensorFlow scorer, built on first use (it starts TensorFlow)."""
+    def scorer(self) -> Scorer:
+        """The backend's scorer, built on first use (it starts the backend's library)."""
         if self._scorer is None:
-            from mlc.models.tf_scorer import TfScorer
-
-            self._scorer = TfScorer(self._weights)
+            self._scorer = make_scorer(self.backend, self._weights)
             self._weights = replace(self._weights, dense=[])
         return self._scorer
+
+    def device(self) -> str:
+        """Where predictions run: 'CPU' or 'GPU xN' (it starts the backend)."""
+        return self.scorer.device()
 
     def scores(self, texts: Sequence[str]) -> np.ndarray:
         """[len(texts), labels] probabilities."""
@@ -182,35 +140,25 @@ class Model:
         """The n-grams of the TF-IDF layer, by column (column 0 is the out-of-vocabulary token)."""
         return self._weights.vocabulary
 
-    def batch_function(self, k: int, threshold: float | None = None, explain: int = 0) -> Any:
-        """A traceable `texts tensor -> (top-k scores, top-k indices, above-threshold mask)` for tf.data pipelines;
-        with `explain` n, also each top label's n strongest terms and their weights (`mlc.models.attributions`)."""
+    def prepare(self, k: int, threshold: float | None = None, explain: int = 0) -> None:
+        """Check prediction options and build the scorer, so that bad options or a model the backend cannot score
+        fail before any input is read or any queue is touched."""
         _check_k(k)
         _check_explain(explain)
-        if explain:
-            from mlc.models.attributions import explained_top_k_function
+        self.thresholds(threshold)
+        self.scorer  # noqa: B018  built here, once
 
-            return explained_top_k_function(self.scorer, k, self.thresholds(threshold), explain)
-        return self.scorer.top_k_function(k, self.thresholds(threshold))
+    def runner(self, k: int, threshold: float | None = None, explain: int = 0) -> Runner:
+        """The backend's runner for a stream of text chunks (`mlc.models.scorer.Runner`)."""
+        self.prepare(k, threshold, explain)
+        return self.scorer.runner(k, self.thresholds(threshold), explain)
 
     def predict_batch(
         self, texts: Sequence[str] | np.ndarray, k: int = 3, threshold: float | None = None, explain: int = 0
     ) -> Predictions:
-        """One batch of texts through the same graph function batch-predict maps, outside tf.data."""
-        run = self._compiled((k, threshold, explain), lambda: self.batch_function(k, threshold, explain))
-        return Predictions.from_tensors(run(texts))
-
-    def _compiled(self, key: tuple[Any, ...], build: Any) -> Any:
-        """A batch function compiled once per key: called with a list or array of texts, returns its tensors."""
-        from mlc.models.tf_runtime import tensorflow
-
-        tf = tensorflow()
-        if key not in self._batch_functions:
-            function = tf.function(build(), input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
-            self._batch_functions[key] = lambda texts: function(
-                tf.constant(texts if isinstance(texts, np.ndarray) else list(texts), tf.string)
-            )
-        return self._batch_functions[key]
+        """One batch of texts, scored as batch-predict scores them."""
+        self.prepare(k, threshold, explain)
+        return self.scorer.predict(texts, k, self.thresholds(threshold), explain)
 
     def explain(self, texts: str | Sequence[str], k: int = 3, n: int = 5) -> list[list[list[dict[str, Any]]]]:
         """Per text, for each of its top-k labels (as `predict` orders them), the n n-grams that raised that label's
@@ -226,18 +174,19 @@ class Model:
     def explain_labels(self, texts: str | Sequence[str], k: int = 3, n: int = 5) -> list[list[LabelExplanation]]:
         """What `mlc explain` shows: per text, each top label with its score, whether it reaches its threshold, and
         its n strongest n-grams for and against. Empty texts get an empty list."""
-        from mlc.models.attributions import explained_top_k_function
-
         _check_k(k)
         _check_explain(n, off=False)
         texts = _text_list(texts)
         if not texts:
             return []
-        thresholds = self.thresholds()
-        run = self._compiled(
-            ("against", k, n), lambda: explained_top_k_function(self.scorer, k, thresholds, n, against=True)
+        result = self.scorer.predict(texts, k, self.thresholds(), n, against=True)
+        scores, indices, above = result.scores, result.indices, result.above
+        terms, weights, against, against_weights = (
+            result.terms,
+            result.term_weights,
+            result.against,
+            result.against_weights,
         )
-        scores, indices, above, terms, weights, against, against_weights = (t.numpy() for t in run(texts))
         vocabulary = self.vocabulary
 
         def listed(columns: np.ndarray, values: np.ndarray, sign: float) -> list[tuple[str, float]]:

@@ -1,6 +1,6 @@
 """batch-predict with the local engine: plan the outputs, take the lock, and per input read -> tag -> write.
 
-reader (Arrow batches) -> text + bad rows -> rebatch to --batch-size -> LocalRunner -> OutputSchema -> writer
+reader (Arrow batches) -> text + bad rows -> rebatch to --batch-size -> the backend's runner -> OutputSchema -> writer
 on a temp file -> rename. Each output appears under its final name only once it is complete.
 """
 
@@ -20,7 +20,7 @@ import pyarrow as pa
 from mlc.models.atomic import output_target, writes_in_place
 from mlc.models.errors import InputError, OutputError, UsageError
 from mlc.models.model import Model
-from mlc.models.tf_runtime import device_summary
+from mlc.models.scorer import Runner
 from mlc.pipeline.columns import (
     describe,
 )
@@ -37,7 +37,6 @@ from mlc.pipeline.file_plan import (
 from mlc.pipeline.output_schema import OutputSchema
 from mlc.pipeline.readers import ReadOptions, detect_format, read_batches
 from mlc.pipeline.run_report import DriftTolerance, LabelCounts, run_report
-from mlc.pipeline.runner import LocalRunner, RunnerSettings
 from mlc.pipeline.tagging import (
     DEFAULT_BATCH_SIZE,
     InputColumns,
@@ -138,10 +137,10 @@ def batch_predict(
                 f"{existing[0]}: exists already; pass --force to overwrite it, or --skip-existing to tag "
                 "only inputs that are newer than their output"
             )
-    model = Model.load(model_dir)
-    runner = LocalRunner(model, options.top_k, options.threshold, RunnerSettings.for_this_machine(), options.explain)
+    model = Model.load(model_dir, options.backend)
+    runner = model.runner(options.top_k, options.threshold, options.explain)
     schema = options.output_schema(model)
-    summary = PredictSummary(device=device_summary(), model=model)
+    summary = PredictSummary(device=model.device(), model=model)
     started = time.perf_counter()  # rows/s is the pipeline's throughput, after the one-off model load
     with contextlib.ExitStack() as locks:
         files = [job.target for job in jobs if job.target != STDOUT and not writes_in_place(job.target)]
@@ -203,7 +202,7 @@ def tag_each_file(
 
 def predict_stream(
     model: Model,
-    runner: LocalRunner,
+    runner: Runner,
     schema: OutputSchema,
     batches: Iterator[pa.RecordBatch],
     *,
@@ -274,7 +273,7 @@ class TaggingModel(Model):
             explain=explain,
         )
         schema = options.output_schema(self)
-        runner = LocalRunner(self, k, threshold, RunnerSettings.for_this_machine(), explain)
+        runner = self.runner(k, threshold, explain)
         batches = iter(table.to_batches(max_chunksize=DEFAULT_BATCH_SIZE)) if table.num_rows else iter(())
         stream = predict_stream(self, runner, schema, batches, source="table", fmt="parquet", options=options)
         outputs = [batch for batch, _ in stream]
@@ -295,7 +294,7 @@ def _remove_stale_temps(job: FileJob, notify: Notify) -> None:
 
 def _tag_file(
     model: Model,
-    runner: LocalRunner,
+    runner: Runner,
     schema: OutputSchema,
     job: FileJob,
     options: PredictOptions,

@@ -18,10 +18,11 @@ def run_evaluate(
     *,
     threshold: float | None = None,
     ks: Sequence[int] = (1, 3),
+    backend: str | None = None,
 ) -> list[dict[str, Any]]:
     """Score every labelled row of `data` with each model; one report per model. A bad model directory fails
     before the data is read; by default the text columns are the (first) model's training columns."""
-    models = [Model.load(model_dir) for model_dir in model_dirs]
+    models = [Model.load(model_dir, backend) for model_dir in model_dirs]
     path, source = resolve_data(data)
     labelled = load_labelled(path, columns, source=source, preferred_text=models[0].text_columns)
     reports = []

@@ -66,7 +66,7 @@ class ModelWatcher:
         """In the background thread: load and warm, then hand the model to the next `poll`."""
         started = time.perf_counter()
         try:
-            model = Model.load(self.path)
+            model = Model.load(self.path, self.current.backend)
             self.warm(model)
         except MlcError as error:
             self._refuse(expected, error.message)

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 import numpy as np
 import pyarrow as pa
 
-from mlc.models.model import WEIGHT_DECIMALS, Model, Predictions
+from mlc.models.model import Model
+from mlc.models.predictions import WEIGHT_DECIMALS, Predictions
 
 ROW_COLUMN = "row"  # the 0-based row number in the input, kept when the input has no id column
 WHY_COLUMN = "why"

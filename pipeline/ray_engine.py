@@ -14,7 +14,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from mlc.models.errors import InputError, MlcError, NetworkError, UsageError
 from mlc.models.model import Model
 from mlc.models.model_dir import REQUIRED_FILES
-from mlc.models.tf_runtime import quiet_native_stderr
+from mlc.models.tf_backend.runtime import quiet_native_stderr
 from mlc.pipeline.batch_predict import FileSummary, PredictSummary, tag_each_file
 from mlc.pipeline.file_plan import FileJob, expand_inputs, output_lock, plan_jobs, stem
 from mlc.pipeline.readers import (
@@ -144,16 +144,17 @@ class TagActor:
     def __init__(self, model_files: Any, options: PredictOptions, output_format: str) -> None:
         import ray
 
-        from mlc.models.tf_runtime import limit_op_threads
-
         if isinstance(model_files, ray.ObjectRef):  # constructor arguments are not resolved by Ray Data
             model_files = ray.get(model_files)
-        limit_op_threads(CPUS_PER_WORKER)  # before the first tensor
+        if options.backend == "tensorflow":
+            from mlc.models.tf_backend.runtime import limit_op_threads
+
+            limit_op_threads(CPUS_PER_WORKER)  # before the first tensor
         scratch = Path(tempfile.mkdtemp(prefix="mlc-ray-model-"))
         try:
             for name, data in model_files.items():
                 (scratch / name).write_bytes(data)
-            self.model = Model.load(scratch)
+            self.model = Model.load(scratch, options.backend)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         self.schema = options.output_schema(self.model)
@@ -166,7 +167,7 @@ class TagActor:
         reasons = batch.column(ERROR_FIELD)
         kept = {name: batch.column(name) for name in batch.schema.names if name not in _ADDED}
         predictions = self.model.predict_batch(
-            batch.column(TEXT_FIELD).to_numpy(zero_copy_only=False),
+            batch.column(TEXT_FIELD),
             self.options.top_k,
             self.options.threshold,
             self.options.explain,
@@ -199,8 +200,9 @@ def ray_batch_predict(
         raise UsageError("--report and --fail-on-drift need the local engine")
     ray = import_ray()
     jobs = plan_jobs(expand_inputs(inputs), None, out_dir, options.output_format, options.input_format)
-    model = Model.load(model_dir)  # a bad model dir fails here, before Ray starts, with the local engine's message
-    model.batch_function(options.top_k, options.threshold, options.explain)
+    model = Model.load(model_dir, options.backend)  # a bad model dir fails here, before Ray starts, as locally
+    model.prepare(options.top_k, options.threshold, options.explain)
+    options = replace(options, backend=model.backend)  # the workers score with the backend chosen here
     model_files = {name: (Path(model_dir) / name).read_bytes() for name in REQUIRED_FILES}
     _init(ray, ray_options)
     summary = PredictSummary(device=f"Ray ({ray_options.workers} worker(s), {ray_options.gpus_per_worker:g} GPU each)")

@@ -239,6 +239,9 @@ class ConsumeOptions:
     threshold: float | None = None
     log_interval: float = 10.0
     explain: int = 0  # terms per top label in a `why` field (0: none)
+    backend: str | None = (
+        None  # what scores the texts (`mlc.models.scorer.BACKENDS`); None: MLC_BACKEND, else TensorFlow
+    )
     reload_interval: float = 10.0  # seconds between checks of the model path for a new model
 
     @property
@@ -319,8 +322,8 @@ def consume(
     log: Callable[[str], None] = lambda line: None,
 ) -> ConsumeSummary:
     """Tag messages until stopped (signal, --drain with nothing left, --max-messages); return the counts."""
-    model = Model.load(model_dir)
-    model.batch_function(options.top_k, options.threshold, options.explain)  # bad options fail before Redis is used
+    model = Model.load(model_dir, options.backend)
+    model.prepare(options.top_k, options.threshold, options.explain)  # bad options fail before Redis is used
     client = connect(url)
     worker = _Worker(client, url, model, options, log)
     watcher = ModelWatcher(model_dir, model, worker.warm, options.reload_interval, log)

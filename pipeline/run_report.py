@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from mlc.models.atomic import write_whole
 from mlc.models.errors import UsageError
-from mlc.models.model import Predictions
+from mlc.models.predictions import Predictions
 
 # The chance that a run of data like the training data calls any label drift (shared among the labels tested).
 FAMILY_ERROR = 0.001

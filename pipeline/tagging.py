@@ -47,6 +47,9 @@ class PredictOptions:
     explain: int = 0  # terms per top label in a `why` column (0: none)
     with_model_id: bool = False  # a `model_id` column (Parquet files always carry it as metadata)
     count_labels: bool = False  # count what rows were given, for a run report (`FileSummary.counts`)
+    backend: str | None = (
+        None  # what scores the rows (`mlc.models.scorer.BACKENDS`); None: MLC_BACKEND, else TensorFlow
+    )
 
     def output_schema(self, model: Model) -> OutputSchema:
         """The output columns for this model and these options."""

@@ -9,9 +9,10 @@ from typing import Any
 
 from mlc.models.errors import UsageError
 from mlc.models.metrics import evaluate_scores
-from mlc.models.mlp import EpochHook
 from mlc.models.model import Model
 from mlc.models.model_dir import default_model_dir
+from mlc.models.scorer import require_backend
+from mlc.models.tf_backend.mlp import EpochHook
 from mlc.models.train_config import TrainConfig
 from mlc.pipeline.batch_predict import TaggingModel
 from mlc.pipeline.readers import regular_file
@@ -40,6 +41,7 @@ def train(
     ...), as `mlc train`'s options. Returns the model as saved."""
     if threshold_folds == 1:
         raise UsageError("--threshold-folds 1: expected 0 (no cross-fitting) or at least 2 folds")
+    require_backend("tensorflow", "training")  # before the data is read or downloaded
     try:
         config = TrainConfig.example(**settings) if example_settings else TrainConfig(**settings)
     except (TypeError, ValueError) as error:

@@ -12,9 +12,9 @@ import sys
 
 import pytest
 
-from mlc.models.allocator import OVERCOMMIT
+from mlc.models.tf_backend.allocator import OVERCOMMIT
 
-PROBE = "from mlc.models.allocator import tune_allocator; print(tune_allocator(), tune_allocator())"
+PROBE = "from mlc.models.tf_backend.allocator import tune_allocator; print(tune_allocator(), tune_allocator())"
 GIB = 2**30
 
 
@@ -52,7 +52,7 @@ def test_padding_follows_the_limits_and_the_setting():
 
 
 BFC_PROBE = (
-    "import os; from mlc.models.tf_runtime import tensorflow; tensorflow(); "
+    "import os; from mlc.models.tf_backend.runtime import tensorflow; tensorflow(); "
     "print(os.environ.get('TF_CPU_ALLOCATOR_USE_BFC'))"
 )
 

@@ -193,11 +193,13 @@ def test_pipeline_has_fixed_sizes_and_autotune_off(model_dir):
     """tf.data's autotune thread made each iterator's teardown wait out its sleep: the prediction pipeline sets its
     own parallelism and prefetch, and autotune stays off."""
     from mlc.models.model import Model
-    from mlc.models.tf_runtime import static_pipeline_options
-    from mlc.pipeline.runner import LocalRunner, RunnerSettings
+    from mlc.models.tf_backend.runner import LocalRunner, RunnerSettings
+    from mlc.models.tf_backend.runtime import static_pipeline_options
 
     assert static_pipeline_options().autotune.enabled is False
-    runner = LocalRunner(Model.load(model_dir), 3, None, RunnerSettings(parallel=2, slice_rows=None, op_threads=1))
+    scorer = Model.load(model_dir).scorer
+    thresholds = Model.load(model_dir).thresholds()
+    runner = LocalRunner(lambda: scorer.batch_function(3, thresholds), RunnerSettings(2, slice_rows=None, op_threads=1))
     texts = pa.array(["image segmentation with deep networks", "spectral graph theory"])
     results = list(runner.run(iter([(texts, i) for i in range(3)])))
     assert [side for side, _ in results] == [0, 1, 2]
@@ -209,8 +211,8 @@ def test_pipeline_has_fixed_sizes_and_autotune_off(model_dir):
 
 def test_rows_in_flight_stay_bounded_whatever_the_cores():
     """More cores get more, smaller slices, never more rows in flight; 2 cores keep whole default batches."""
+    from mlc.models.tf_backend.runner import MIN_SLICE_ROWS, ROWS_IN_FLIGHT, slice_rows
     from mlc.pipeline.batch_predict import DEFAULT_BATCH_SIZE
-    from mlc.pipeline.runner import MIN_SLICE_ROWS, ROWS_IN_FLIGHT, slice_rows
 
     assert slice_rows(3, gpu=False) >= DEFAULT_BATCH_SIZE
     for parallel in (5, 9, 17, 33):
@@ -221,9 +223,11 @@ def test_rows_in_flight_stay_bounded_whatever_the_cores():
 
 def test_long_batches_run_as_slices_and_come_back_whole_in_order(model_dir, abstracts, expected_scores):
     from mlc.models.model import Model
-    from mlc.pipeline.runner import LocalRunner, RunnerSettings
+    from mlc.models.tf_backend.runner import LocalRunner, RunnerSettings
 
-    runner = LocalRunner(Model.load(model_dir), 3, None, RunnerSettings(parallel=3, slice_rows=7, op_threads=1))
+    model = Model.load(model_dir)
+    batches = lambda: model.scorer.batch_function(3, model.thresholds())  # noqa: E731
+    runner = LocalRunner(batches, RunnerSettings(parallel=3, slice_rows=7, op_threads=1))
     texts = abstracts.column("summaries").combine_chunks()
     sizes, chunks, start = [20, 7, 1, 15, 8], [], 0  # several slices, exactly one, a short one
     for n in sizes:
@@ -256,7 +260,7 @@ from pathlib import Path
 from mlc.pipeline.batch_predict import batch_predict
 summary = batch_predict([sys.argv[1]], Path(sys.argv[2]), output=sys.argv[3])
 loaded = sorted(m for m in sys.modules if m == "keras" or m.startswith(("keras.", "tf_keras")))
-from mlc.models.tf_runtime import tf_keras
+from mlc.models.tf_backend.runtime import tf_keras
 tf, keras = tf_keras()  # Keras still imports afterwards, on TensorFlow
 print(summary.rows, len(loaded), keras.backend.backend(), hasattr(keras.optimizers, "Adam"))
 """

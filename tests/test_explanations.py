@@ -15,8 +15,8 @@ import pytest
 import mlc
 from mlc.models.errors import InputError
 from mlc.models.features import STRIP_PUNCTUATION
-from mlc.models.logistic_head import folded_weights
 from mlc.models.model import Model
+from mlc.models.tf_backend.logistic_head import folded_weights
 from mlc.models.weights import DenseWeights
 from mlc.pipeline.readers import read_table
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlc.models.features import NgramTfIdf, SparseTfIdf, ngram_tables
-from mlc.models.tf_internals import vectorizer_state
+from mlc.models.features import ngram_tables
+from mlc.models.tf_backend.internals import vectorizer_state
+from mlc.models.tf_backend.tfidf import NgramTfIdf, SparseTfIdf
 
 TRAINING = [
     "Deep learning for image segmentation.",
@@ -43,13 +44,13 @@ def dense(features, texts, tf) -> np.ndarray:
 @pytest.fixture(scope="module", params=[False, True], ids=["keras-standardize", "split-punctuation"])
 def layer(request):
     """Keras's own standardize (the example's) and mlc's default, punctuation split into spaces."""
-    from mlc.models.mlp import make_vectorizer
+    from mlc.models.tf_backend.mlp import make_vectorizer
 
     return make_vectorizer(TRAINING, max_tokens=40, split_punctuation=request.param)
 
 
 def test_ngram_path_equals_keras_tf_idf(layer):
-    from mlc.models.tf_runtime import tf_keras
+    from mlc.models.tf_backend.runtime import tf_keras
 
     tf, _ = tf_keras()
     vocabulary, idf = vectorizer_state(layer)
@@ -73,11 +74,11 @@ def test_split_punctuation_survives_the_model_file_and_safe_mode(tmp_path):
     import json
     import zipfile
 
-    import mlc.models.keras_layers  # noqa: F401  registers mlc's layer and function
+    import mlc.models.tf_backend.keras_layers  # noqa: F401  registers mlc's layer and function
     from mlc.models.features import SPLIT_PUNCTUATION_REF
     from mlc.models.keras_file import read_keras_file
-    from mlc.models.mlp import make_vectorizer
-    from mlc.models.tf_runtime import tf_keras
+    from mlc.models.tf_backend.mlp import make_vectorizer
+    from mlc.models.tf_backend.runtime import tf_keras
 
     tf, keras = tf_keras()
     vectorizer = make_vectorizer(TRAINING, max_tokens=40, split_punctuation=True)
@@ -102,7 +103,7 @@ def test_split_punctuation_survives_the_model_file_and_safe_mode(tmp_path):
 
 
 def test_empty_batch(layer):
-    from mlc.models.tf_runtime import tf_keras
+    from mlc.models.tf_backend.runtime import tf_keras
 
     tf, _ = tf_keras()
     vocabulary, idf = vectorizer_state(layer)
@@ -135,8 +136,9 @@ def sklearn_like(raw_tfidf: np.ndarray, idf: np.ndarray, sublinear: bool, normal
 
 @pytest.mark.parametrize("sublinear,normalize", [(True, True), (True, False), (False, True)])
 def test_scaling_layer_and_sparse_path_equal_the_formula(layer, sublinear, normalize):
-    from mlc.models.scaling import Scaling, make_layer
-    from mlc.models.tf_runtime import tf_keras
+    from mlc.models.scaling import Scaling
+    from mlc.models.tf_backend.runtime import tf_keras
+    from mlc.models.tf_backend.scaling_ops import make_layer
 
     tf, _ = tf_keras()
     vocabulary, idf = vectorizer_state(layer)
@@ -157,9 +159,10 @@ def test_scaled_predictor_on_hostile_and_empty_batches(layer):
     """The prediction path, raw and with TfIdfScaling (n-grams merged into counts), against the dense layer stack,
     on the hostile texts, a batch of only empty texts, and an empty batch (which once killed the process:
     TensorFlow's CSR conversion raises SIGFPE on zero rows)."""
-    from mlc.models.scaling import Scaling, make_layer
-    from mlc.models.tf_runtime import tf_keras
-    from mlc.models.tf_scorer import TfScorer
+    from mlc.models.scaling import Scaling
+    from mlc.models.tf_backend.runtime import tf_keras
+    from mlc.models.tf_backend.scaling_ops import make_layer
+    from mlc.models.tf_backend.scorer import TfScorer
     from mlc.models.weights import DenseWeights, ModelWeights
 
     tf, _ = tf_keras()
@@ -180,9 +183,9 @@ def test_scaled_predictor_on_hostile_and_empty_batches(layer):
 def test_training_dataset_is_static_complete_and_reshuffled():
     """Training's batches: autotune off (its optimiser thread stalled every epoch's teardown), every
     row once per epoch with its own targets, a new order each epoch when shuffled, the given order when not."""
-    from mlc.models.mlp import make_vectorizer, training_dataset, vectorize
     from mlc.models.scaling import Scaling
-    from mlc.models.tf_runtime import tf_keras
+    from mlc.models.tf_backend.mlp import make_vectorizer, training_dataset, vectorize
+    from mlc.models.tf_backend.runtime import tf_keras
 
     tf, _ = tf_keras()
     texts = [f"{TRAINING[i % 4]} row{i}" for i in range(40)]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlc.models.fit import (
+from mlc.models.tf_backend.fit import (
     AUTO_FOLDS,
     CROSS_FIT_BELOW,
     aligned,
@@ -15,8 +15,8 @@ from mlc.models.fit import (
     fit_parts,
     out_of_fold_logits,
 )
-from mlc.models.logistic_head import ABSENT_LOGIT, EVEN_SHARE, SHARES, LogitParts
-from mlc.models.tf_scorer import TfScorer
+from mlc.models.tf_backend.logistic_head import ABSENT_LOGIT, EVEN_SHARE, SHARES, LogitParts
+from mlc.models.tf_backend.scorer import TfScorer
 from mlc.models.thresholds import micro_f1, tune_thresholds
 from mlc.models.train_config import TrainConfig
 from mlc.pipeline.training_data import ColumnOptions, load_labelled

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlc.models.index_pairs import interleave, pair_keys, split_keys, stack_pairs
-from mlc.models.tf_runtime import tensorflow
+from mlc.models.tf_backend.index_pairs import interleave, pair_keys, split_keys, stack_pairs
+from mlc.models.tf_backend.runtime import tensorflow
 
 EDGES = [0, 1, -1, 2**31 - 1, -(2**31), 2**16, 65_535, 63_406]
 

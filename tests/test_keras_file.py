@@ -21,8 +21,8 @@ pytestmark = pytest.mark.slow
 
 
 def test_weights_read_as_data_equal_keras_loaded_weights(model_dir):
-    from mlc.models.tf_internals import vectorizer_state
-    from mlc.models.tf_runtime import tf_keras
+    from mlc.models.tf_backend.internals import vectorizer_state
+    from mlc.models.tf_backend.runtime import tf_keras
 
     _, keras = tf_keras()
     ours = read_keras_file(model_dir / "model.keras")
@@ -50,7 +50,7 @@ def test_a_model_saved_and_loaded_again_is_the_same_model(model_dir, tmp_path):
 
 def lambda_model_dir(model_dir: Path, target: Path, marker: Path) -> Path:
     """A copy of a real model directory whose model.keras carries a Lambda layer that writes `marker` if run."""
-    from mlc.models.tf_runtime import tf_keras
+    from mlc.models.tf_backend.runtime import tf_keras
 
     tf, keras = tf_keras()
     shutil.copytree(model_dir, target)
@@ -96,7 +96,7 @@ def test_damaged_archive_is_a_model_error(model_dir, tmp_path, damage):
 
 def test_dropout_model_loads_and_matches_keras(tmp_path, labelled_csv, cli):
     """A model trained with Dropout (identity at inference) is saved without it and scores as Keras's loader does."""
-    from mlc.models.tf_runtime import tf_keras
+    from mlc.models.tf_backend.runtime import tf_keras
     from mlc.pipeline.readers import read_table
 
     target = tmp_path / "dropout"
@@ -206,14 +206,14 @@ def test_label_count_must_match_the_output_layer(model_dir, tmp_path, cli):
 
 
 def test_plain_keras_load_after_importing_mlc_layers(model_dir, tmp_path):
-    """What the README tells users: `import mlc.models.keras_layers`, then Keras's own safe-mode loader, in a fresh
-    interpreter."""
+    """What the README tells users: `import mlc.models.tf_backend.keras_layers`, then Keras's own safe-mode loader,
+    in a fresh interpreter."""
     import subprocess
     import sys
 
     script = (
         "import os; os.environ['KERAS_BACKEND'] = 'tensorflow'\n"
-        "import mlc.models.keras_layers, keras\n"
+        "import mlc.models.tf_backend.keras_layers, keras\n"
         f"model = keras.saving.load_model({str(model_dir / 'model.keras')!r}, safe_mode=True)\n"
         "print(model.layers[2].__class__.__name__, model.predict(keras.ops.convert_to_tensor(['deep nets']), "
         "verbose=0).shape)\n"

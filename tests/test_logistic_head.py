@@ -6,15 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlc.models.features import SparseTfIdf
 from mlc.models.keras_file import load_keras_model, vectorizer_settings, write_keras_file
-from mlc.models.logistic_head import fit_logistic, folded_weights
-from mlc.models.mlp import ACTIVATIONS, make_mlp, make_vectorizer, vectorize, vocabulary_size
 from mlc.models.scaling import Scaling
 from mlc.models.targets import label_vocabulary, multi_hot
-from mlc.models.tf_internals import vectorizer_state
-from mlc.models.tf_runtime import tf_keras
-from mlc.models.tf_scorer import TfScorer
+from mlc.models.tf_backend.internals import vectorizer_state
+from mlc.models.tf_backend.logistic_head import fit_logistic, folded_weights
+from mlc.models.tf_backend.mlp import ACTIVATIONS, make_mlp, make_vectorizer, vectorize, vocabulary_size
+from mlc.models.tf_backend.runtime import tf_keras
+from mlc.models.tf_backend.scorer import TfScorer
+from mlc.models.tf_backend.tfidf import SparseTfIdf
 from mlc.models.weights import DenseWeights, ModelWeights
 from mlc.pipeline.training_data import ColumnOptions, load_labelled
 
@@ -86,7 +86,7 @@ def test_fit_reaches_the_optimum_of_the_stated_objective(rows):
 def test_fit_in_chunks_of_rows_matches_the_full_batch(rows, monkeypatch):
     """Above FULL_BATCH_ROWS each step takes one chunk of a shuffled partition of the rows; with chunks of a
     quarter of the rows, the fit lands where the full-batch fit does (same objective, stochastic steps)."""
-    import mlc.models.logistic_head as linear
+    import mlc.models.tf_backend.logistic_head as linear
 
     texts, label_lists, _ = rows
     labels = label_vocabulary(label_lists)
@@ -105,7 +105,7 @@ def test_fit_in_chunks_of_rows_matches_the_full_batch(rows, monkeypatch):
 
 def test_chunks_partition_the_rows(rows):
     """Every row lands in exactly one chunk, with its own entries and targets; each transpose is the chunk's."""
-    from mlc.models.logistic_head import shuffled_chunks
+    from mlc.models.tf_backend.logistic_head import shuffled_chunks
 
     texts, label_lists, _ = rows
     labels = label_vocabulary(label_lists)

@@ -50,7 +50,7 @@ def test_metrics_on_a_hand_computed_case():
 
 
 def test_binary_accuracy_matches_keras():
-    from mlc.models.tf_runtime import tf_keras
+    from mlc.models.tf_backend.runtime import tf_keras
 
     _, keras = tf_keras()
     rng = np.random.default_rng(0)

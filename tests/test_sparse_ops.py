@@ -6,9 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlc.models.index_pairs import stack_pairs
-from mlc.models.mlp import make_mlp
-from mlc.models.sparse_ops import (
+from mlc.models.tf_backend.index_pairs import stack_pairs
+from mlc.models.tf_backend.internals import fused_adam
+from mlc.models.tf_backend.mlp import make_mlp
+from mlc.models.tf_backend.runtime import tf_keras
+from mlc.models.tf_backend.sparse_ops import (
     count_repeats_by_columns,
     count_repeats_by_rows,
     sparse_matmul,
@@ -16,8 +18,6 @@ from mlc.models.sparse_ops import (
     sparse_matmul_transposed,
     trainable_sparse_matmul,
 )
-from mlc.models.tf_internals import fused_adam
-from mlc.models.tf_runtime import tf_keras
 
 
 def _batch(rows: int = 16, width: int = 300, seed: int = 0):

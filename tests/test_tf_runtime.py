@@ -8,7 +8,7 @@ import sys
 PROBE = (
     "import gc, sys\n"
     "if sys.argv[1] == 'off': gc.disable()\n"
-    "from mlc.models.tf_runtime import tensorflow\n"
+    "from mlc.models.tf_backend.runtime import tensorflow\n"
     "before = gc.get_freeze_count()\n"
     "tf = tensorflow()\n"
     "print(gc.isenabled(), before, gc.get_freeze_count(), int(tf.constant(2) * 3))\n"

@@ -10,12 +10,12 @@ import sys
 
 import pytest
 
-from mlc.models.tf_runtime import usable_cores
-from mlc.pipeline.runner import op_threads
+from mlc.models.cores import usable_cores
+from mlc.models.tf_backend.runner import op_threads
 
 PROBE = """
 import sys
-from mlc.models.tf_runtime import limit_op_threads, tf_keras
+from mlc.models.tf_backend.runtime import limit_op_threads, tf_keras
 first = limit_op_threads(int(sys.argv[1]))
 tf, _ = tf_keras()
 tf.constant(1.0) + 1.0  # the runtime is up now

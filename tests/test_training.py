@@ -38,7 +38,7 @@ def test_model_directory_is_complete(model_dir):
 
 def test_reloaded_model_gives_the_same_probabilities(model_dir, labelled_csv):
     """The safe-mode reload of model.keras, run as saved (dense TF-IDF), equals the sparse fast path."""
-    from mlc.models.tf_runtime import tf_keras
+    from mlc.models.tf_backend.runtime import tf_keras
 
     tf, keras = tf_keras()
     texts = read_table(labelled_csv).column("summaries").to_pylist()[:200]
@@ -91,7 +91,7 @@ def test_example_settings_model_has_no_scaling_and_matches_keras(tmp_path, label
     give the dense Keras model's probabilities through the sparse path."""
     import zipfile
 
-    from mlc.models.tf_runtime import tf_keras
+    from mlc.models.tf_backend.runtime import tf_keras
 
     tf, _ = tf_keras()
     target = tmp_path / "example"
@@ -147,7 +147,7 @@ def test_default_model_holds_the_scaling_layer(model_dir):
 def test_default_model_folds_the_logistic_head_into_its_layers_at_the_chosen_share(model_dir):
     """By default the head's share is chosen from SHARES on the tuning rows: one more unit per label in each
     hidden layer, still three Dense layers, and the output layer weighs the head's units by the share recorded."""
-    from mlc.models.logistic_head import SHARES
+    from mlc.models.tf_backend.logistic_head import SHARES
 
     model = Model.load(model_dir)
     metadata = json.loads((model_dir / "metadata.json").read_text())

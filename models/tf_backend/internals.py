@@ -77,7 +77,7 @@ def check_keras(keras: ModuleType) -> None:
 def csr_ops() -> ModuleType:
     """TensorFlow's CSR sparse-matrix ops (checked by `check_tensorflow`)."""
     if not _csr:
-        from mlc.models.tf_runtime import tensorflow
+        from mlc.models.tf_backend.runtime import tensorflow
 
         tensorflow()
     return _csr[0]
@@ -95,7 +95,7 @@ def vectorizer_state(layer: Any) -> tuple[list[str], np.ndarray]:
 def fused_adam(learning_rate: Any, weight_decay: float = 0.0) -> Any:
     """Keras's Adam (AdamW when `weight_decay` > 0) whose per-variable update is TensorFlow's one-pass fused
     kernel instead of about eight element-wise ops: the same arithmetic, far fewer passes over the wide kernel."""
-    from mlc.models.tf_runtime import tf_keras
+    from mlc.models.tf_backend.runtime import tf_keras
 
     tf, keras = tf_keras()
     base = keras.optimizers.AdamW if weight_decay > 0 else keras.optimizers.Adam

@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from mlc.models.sparse_ops import transposed
-from mlc.models.tf_internals import csr_ops
-from mlc.models.tf_runtime import tensorflow
+from mlc.models.tf_backend.internals import csr_ops
+from mlc.models.tf_backend.runtime import tensorflow
+from mlc.models.tf_backend.sparse_ops import transposed
 
 STEPS = 500
 LEARNING_RATE = 3.0  # with the cosine decay

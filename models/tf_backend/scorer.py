@@ -1,5 +1,6 @@
-"""Label probabilities from numpy weights with TensorFlow, on sparse TF-IDF: the non-zeros only, never the dense
-`rows x vocabulary` matrix the saved Keras model would build, with the same probabilities to float rounding.
+"""The TensorFlow backend's scorer (`mlc.models.scorer.Scorer`): label probabilities from numpy weights on sparse
+TF-IDF, the non-zeros only, never the dense `rows x vocabulary` matrix the saved Keras model would build, with the
+same probabilities to float rounding. Graph functions inside, numpy at the edges.
 """
 
 from __future__ import annotations
@@ -10,17 +11,19 @@ from typing import Any
 import numpy as np
 
 from mlc.models.errors import ModelError
-from mlc.models.features import OOV_COLUMN, NgramTfIdf, SparseTfIdf, TfIdfEntries
-from mlc.models.index_pairs import stack_pairs
-from mlc.models.scaling import row_scale, sublinear_values
-from mlc.models.sparse_ops import (
+from mlc.models.features import OOV_COLUMN
+from mlc.models.predictions import Predictions
+from mlc.models.tf_backend.index_pairs import stack_pairs
+from mlc.models.tf_backend.runtime import device_summary, gpu_count, tensorflow
+from mlc.models.tf_backend.scaling_ops import row_scale, sublinear_values
+from mlc.models.tf_backend.sparse_ops import (
     count_repeats_by_columns,
     count_repeats_by_rows,
     sparse_matmul,
     sparse_matmul_by_columns,
     sparse_matmul_transposed,
 )
-from mlc.models.tf_runtime import gpu_count, tensorflow
+from mlc.models.tf_backend.tfidf import NgramTfIdf, SparseTfIdf, TfIdfEntries
 from mlc.models.weights import DenseWeights, ModelWeights
 
 
@@ -62,6 +65,10 @@ class TfScorer:
         self._compiled = tf.function(
             self.probabilities, input_signature=[tf.TensorSpec([None], tf.string)], autograph=False
         )
+        self._batch_functions: dict[tuple[Any, ...], Any] = {}
+
+    def device(self) -> str:
+        return device_summary()
 
     def dense_weights(self) -> list[DenseWeights]:
         """The Dense layers back as numpy arrays (copies of the tensors)."""
@@ -169,3 +176,38 @@ class TfScorer:
 
         # traced as written: autograph's source rewrite of everything this calls would only cost start-up
         return tf.autograph.experimental.do_not_convert(run)
+
+    def batch_function(
+        self, k: int, thresholds: np.ndarray, explain: int = 0, against: bool = False
+    ) -> Callable[[Any], tuple[Any, ...]]:
+        """A traceable `texts tensor -> (top-k scores, top-k indices, above-threshold mask[, explanations])` for
+        tf.data pipelines (`mlc.models.tf_backend.attributions` for the explanations)."""
+        if explain:
+            from mlc.models.tf_backend.attributions import explained_top_k_function
+
+            return explained_top_k_function(self, k, thresholds, explain, against=against)
+        return self.top_k_function(k, thresholds)
+
+    def predict(
+        self, texts: Any, k: int, thresholds: np.ndarray, explain: int = 0, against: bool = False
+    ) -> Predictions:
+        """One batch through the same graph function batch-predict maps, compiled once per settings."""
+        tf = tensorflow()
+        key = (k, thresholds.tobytes(), explain, against)
+        if key not in self._batch_functions:
+            self._batch_functions[key] = tf.function(
+                self.batch_function(k, thresholds, explain, against),
+                input_signature=[tf.TensorSpec([None], tf.string)],
+                autograph=False,
+            )
+        if hasattr(texts, "to_numpy"):  # an Arrow array
+            texts = texts.to_numpy(zero_copy_only=False)
+        batch = tf.constant(texts if isinstance(texts, np.ndarray) else list(texts), tf.string)
+        return Predictions.from_outputs(self._batch_functions[key](batch))
+
+    def runner(self, k: int, thresholds: np.ndarray, explain: int = 0) -> Any:
+        """tf.data's ordered parallel map of the batch function (`mlc.models.tf_backend.runner`)."""
+        from mlc.models.tf_backend.runner import LocalRunner, RunnerSettings
+
+        settings = RunnerSettings.for_this_machine()
+        return LocalRunner(lambda: self.batch_function(k, thresholds, explain), settings)

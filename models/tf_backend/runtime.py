@@ -15,8 +15,8 @@ import warnings
 from collections.abc import Iterator
 from types import ModuleType
 
-from mlc.models.allocator import tensorflow_allocator, tune_allocator
 from mlc.models.errors import MlcError
+from mlc.models.tf_backend.allocator import tensorflow_allocator, tune_allocator
 
 _loaded: list[tuple[ModuleType, ModuleType]] = []
 _tensorflow: list[ModuleType] = []
@@ -60,7 +60,7 @@ def _collector_paused() -> Iterator[None]:
 
 
 def tensorflow() -> ModuleType:
-    """TensorFlow alone, imported once and quietly, its internals checked (`mlc.models.tf_internals`).
+    """TensorFlow alone, imported once and quietly, its internals checked (`mlc.models.tf_backend.internals`).
 
     Unless Keras is loaded already, TensorFlow's own eager import of it is declined: the names are marked absent
     in `sys.modules` for the duration, which its __init__ tolerates; `tf_keras()` later imports Keras as usual."""
@@ -82,7 +82,7 @@ def tensorflow() -> ModuleType:
                     del sys.modules[name]
         tf.config.list_physical_devices("GPU")  # the CUDA probe logs here; do it once, quietly
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
-    from mlc.models.tf_internals import check_tensorflow
+    from mlc.models.tf_backend.internals import check_tensorflow
 
     check_tensorflow(tf)
     _tensorflow.append(tf)
@@ -99,19 +99,11 @@ def tf_keras() -> tuple[ModuleType, ModuleType]:
         import keras
     if keras.backend.backend() != "tensorflow":  # keras was imported earlier with another backend
         raise MlcError(f"Keras is on the '{keras.backend.backend()}' backend; mlc needs KERAS_BACKEND=tensorflow")
-    from mlc.models.tf_internals import check_keras
+    from mlc.models.tf_backend.internals import check_keras
 
     check_keras(keras)
     _loaded.append((tf, keras))
     return tf, keras
-
-
-def usable_cores() -> int:
-    """Cores this process may run on (its CPU affinity under taskset/cgroups), not the machine's count."""
-    try:
-        return max(len(os.sched_getaffinity(0)), 1)
-    except (AttributeError, OSError):  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
 
 
 def limit_op_threads(threads: int) -> bool:

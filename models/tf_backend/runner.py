@@ -1,10 +1,9 @@
-"""The local engine's tf.data pipeline: chunks of texts in, the model's `Predictions` out, in input order.
+"""The TensorFlow backend's runner: chunks of texts in, `Predictions` out, in input order, through tf.data.
 Slices of text go through an ordered parallel map of the model's batch function; a bounded number of rows is in
 flight (`ROWS_IN_FLIGHT`), so memory stays flat whatever the input size."""
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -14,13 +13,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from mlc.models.errors import InputError
-from mlc.models.model import Model, Predictions
-from mlc.models.tf_runtime import gpu_count, limit_op_threads, static_pipeline_options, tensorflow, usable_cores
+from mlc.models.cores import parallel_batches, usable_cores
+from mlc.models.predictions import Predictions
+from mlc.models.tf_backend.runtime import gpu_count, limit_op_threads, static_pipeline_options, tensorflow
 
 ROWS_IN_FLIGHT = 12_288  # rows whose intermediates may exist at once on a CPU, across all slices in flight
 MIN_SLICE_ROWS = 256  # a floor, so per-op overhead stays small on many cores
-MAX_PARALLEL = 64
 
 
 @dataclass(frozen=True)
@@ -39,20 +37,6 @@ class RunnerSettings:
         return cls(parallel, slice_rows(parallel, gpu=gpu_count() > 0), op_threads(parallel))
 
 
-def parallel_batches() -> int:
-    """Slices in flight at once: `MLC_PARALLEL_BATCHES`, else one per usable core plus one (at most 64)."""
-    configured = os.environ.get("MLC_PARALLEL_BATCHES")
-    if configured:
-        try:
-            value = int(configured)
-        except ValueError:
-            raise InputError(f"MLC_PARALLEL_BATCHES={configured!r} is not a whole number") from None
-        if value < 1:
-            raise InputError("MLC_PARALLEL_BATCHES must be at least 1")
-        return value
-    return min(usable_cores() + 1, MAX_PARALLEL)
-
-
 def slice_rows(parallel: int, gpu: bool) -> int | None:
     """Most rows one map call takes, so that `parallel` calls hold about `ROWS_IN_FLIGHT` rows; None (whole
     chunks) on a GPU, which wants large batches and keeps the intermediates in its own memory."""
@@ -67,14 +51,12 @@ def op_threads(parallel: int) -> int:
 
 
 class LocalRunner:
-    """The model's batch function mapped over text slices by tf.data, `settings.parallel` slices at a time."""
+    """A scorer's batch function mapped over text slices by tf.data, `settings.parallel` slices at a time."""
 
-    def __init__(
-        self, model: Model, k: int, threshold: float | None, settings: RunnerSettings, explain: int = 0
-    ) -> None:
+    def __init__(self, batch_function: Callable[[], Callable[[Any], Any]], settings: RunnerSettings) -> None:
         limit_op_threads(settings.op_threads)  # before the first tensor: TensorFlow fixes it at start-up
         self.settings = settings
-        self.batch_function = model.batch_function(k, threshold, explain)
+        self.batch_function = batch_function()
 
     def run(self, chunks: Iterator[tuple[pa.Array, Any]]) -> Iterator[tuple[Any, Predictions]]:
         """Run (text array, side data) chunks through tf.data in order; yield (side data, predictions). TensorFlow
@@ -90,7 +72,7 @@ class LocalRunner:
                 for text, side in chunks:
                     if stop.is_set():
                         return
-                    array = text.to_numpy(zero_copy_only=False)
+                    array = text.to_numpy(zero_copy_only=False) if hasattr(text, "to_numpy") else np.asarray(text)
                     starts = range(0, len(array), step) if step and len(array) > step else range(1)
                     pending.append((side, len(starts)))
                     for start in starts:
@@ -102,7 +84,7 @@ class LocalRunner:
         try:
             parts: list[Predictions] = []
             for outputs in iterator:
-                parts.append(Predictions.from_tensors(outputs))
+                parts.append(Predictions.from_outputs(outputs))
                 side, count = pending[0]
                 if len(parts) == count:
                     pending.popleft()

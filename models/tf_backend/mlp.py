@@ -12,12 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from mlc.models.features import SparseTfIdf
 from mlc.models.keras_file import vectorizer_settings
-from mlc.models.sparse_ops import sparse_input_dense
 from mlc.models.targets import label_vocabulary, multi_hot
-from mlc.models.tf_internals import fused_adam, vectorizer_state
-from mlc.models.tf_runtime import static_pipeline_options, tensorflow, tf_keras
+from mlc.models.tf_backend.internals import fused_adam, vectorizer_state
+from mlc.models.tf_backend.runtime import static_pipeline_options, tensorflow, tf_keras
+from mlc.models.tf_backend.sparse_ops import sparse_input_dense
+from mlc.models.tf_backend.tfidf import SparseTfIdf
 from mlc.models.train_config import TrainConfig
 from mlc.models.weights import DenseWeights, ModelWeights
 
@@ -70,7 +70,7 @@ def make_vectorizer(
     tf, keras = tf_keras()
     standardize: Any = "lower_and_strip_punctuation"
     if split_punctuation:
-        from mlc.models.keras_layers import lower_and_split_punctuation
+        from mlc.models.tf_backend.keras_layers import lower_and_split_punctuation
 
         standardize = lower_and_split_punctuation
     layer = keras.layers.TextVectorization(

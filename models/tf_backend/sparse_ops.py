@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from mlc.models.index_pairs import pair_keys, split_keys, stack_pairs
-from mlc.models.tf_internals import csr_ops
-from mlc.models.tf_runtime import tensorflow, tf_keras
+from mlc.models.tf_backend.index_pairs import pair_keys, split_keys, stack_pairs
+from mlc.models.tf_backend.internals import csr_ops
+from mlc.models.tf_backend.runtime import tensorflow, tf_keras
 
 
 def _unless_no_rows(n_rows: Any, product: Callable[[], Any], kernel: Any) -> Any:

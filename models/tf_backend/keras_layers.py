@@ -1,14 +1,16 @@
 """mlc's one Keras layer, `mlc>TfIdfScaling`, and its standardize function, `mlc>lower_and_split_punctuation`,
-registered on import: `import mlc.models.keras_layers` before `keras.saving.load_model(path, safe_mode=True)` opens any
-mlc model. The arithmetic is `mlc.models.scaling`'s and `mlc.models.features`'."""
+registered on import: `import mlc.models.tf_backend.keras_layers` before
+`keras.saving.load_model(path, safe_mode=True)` opens any mlc model. The arithmetic is `scaling_ops`'s and `tfidf`'s."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from mlc.models.features import SPLIT_PUNCTUATION, standardize_texts
-from mlc.models.scaling import CLASS_NAME, EPSILON, row_scale, sublinear_values
-from mlc.models.tf_runtime import tf_keras
+from mlc.models.features import SPLIT_PUNCTUATION
+from mlc.models.scaling import CLASS_NAME, EPSILON
+from mlc.models.tf_backend.runtime import tf_keras
+from mlc.models.tf_backend.scaling_ops import row_scale, sublinear_values
+from mlc.models.tf_backend.tfidf import standardize_texts
 
 tf, keras = tf_keras()
 

@@ -10,13 +10,20 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from mlc.models.logistic_head import ABSENT_LOGIT, EVEN_SHARE, SHARES, LogitParts, fit_logistic, folded_weights
 from mlc.models.metadata import ModelMetadata, versions
-from mlc.models.mlp import EpochHook, MlpFit, train_mlp
 from mlc.models.model import Model
 from mlc.models.splits import combination_key, stratified_folds
 from mlc.models.targets import label_shares, multi_hot
-from mlc.models.tf_scorer import TfScorer
+from mlc.models.tf_backend.logistic_head import (
+    ABSENT_LOGIT,
+    EVEN_SHARE,
+    SHARES,
+    LogitParts,
+    fit_logistic,
+    folded_weights,
+)
+from mlc.models.tf_backend.mlp import EpochHook, MlpFit, train_mlp
+from mlc.models.tf_backend.scorer import TfScorer
 from mlc.models.thresholds import Thresholds, micro_f1, tune_thresholds
 from mlc.models.train_config import TrainConfig
 from mlc.models.weights import DenseWeights, ModelWeights

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from mlc.models.errors import ModelError
-from mlc.models.tf_runtime import tensorflow
-from mlc.models.tf_scorer import TfScorer
+from mlc.models.tf_backend.runtime import tensorflow
+from mlc.models.tf_backend.scorer import TfScorer
 
 CHUNK_FLOATS = 1 << 22  # gathered first-layer rows held at once per slice: rows x terms x hidden units
 WIDTH_STEP = 64  # a chunk's terms per row, rounded up to a multiple of this

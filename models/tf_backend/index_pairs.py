@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from mlc.models.tf_runtime import tensorflow
+from mlc.models.tf_backend.runtime import tensorflow
 
 _LOW_FIRST = sys.byteorder == "little"  # which half of an int64 `tf.bitcast` puts first
 _LOW_BITS = 0xFFFFFFFF

@@ -1,0 +1,231 @@
+"""The JAX backend's scorer (`mlc.models.scorer.Scorer`): TF-IDF rows from `mlc.models.vectorizer` (numpy and
+pyarrow), then the sparse first layer, the dense layers, top-k and explanations as jitted JAX functions on the
+model's numpy weights, on a GPU when JAX sees one. Needs no TensorFlow.
+
+Shapes are padded to a few sizes (`padded_size`) so that each is compiled once; padding rows and entries are zeros
+and are cut off before anything leaves."""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from mlc.models.cores import parallel_batches
+from mlc.models.errors import ModelError
+from mlc.models.features import OOV_COLUMN
+from mlc.models.predictions import Predictions
+from mlc.models.vectorizer import NgramVectorizer, SparseRows
+from mlc.models.weights import DenseWeights, ModelWeights
+
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # take GPU memory as needed, not 75% up front
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+from jax.experimental import sparse as jsparse  # noqa: E402
+
+ACTIVATIONS = {
+    "relu": jax.nn.relu,
+    "sigmoid": jax.nn.sigmoid,
+    "tanh": jnp.tanh,
+    "softmax": jax.nn.softmax,
+    "linear": lambda x: x,
+}
+STEPS_PER_DOUBLING = 4  # padded sizes: 4 per power of two, so padding costs at most a quarter more
+MIN_PADDED = 64
+EXPLAIN_FLOATS = 1 << 23  # gathered first-layer rows held at once when explaining: rows x terms x hidden units
+WIDTH_STEP = 64  # a row's terms, padded to a multiple of this when explaining
+
+
+def padded_size(n: int) -> int:
+    """The smallest of MIN_PADDED * 2**(i / STEPS_PER_DOUBLING) (rounded up to a multiple of 8) that holds n."""
+    if n <= MIN_PADDED:
+        return MIN_PADDED
+    exponent = np.ceil(np.log2(n / MIN_PADDED) * STEPS_PER_DOUBLING) / STEPS_PER_DOUBLING
+    size = int(np.ceil(MIN_PADDED * 2**exponent / 8) * 8)
+    return size if size >= n else size + 8
+
+
+class JaxScorer:
+    """One model's weights as JAX arrays on the default device; texts in, numpy out."""
+
+    def __init__(self, weights: ModelWeights) -> None:
+        names = [d.activation for d in weights.dense]
+        unknown = [name for name in names if name not in ACTIVATIONS]
+        if unknown:
+            raise ModelError(f"the jax backend cannot score activation(s) {unknown}")
+        self.vectorizer = NgramVectorizer(weights.vectorizer, weights.vocabulary, weights.idf, weights.scaling)
+        if weights.dense[0].kernel.shape[0] != self.vectorizer.width:
+            raise ModelError("model's first layer does not match its vectorizer's vocabulary size")
+        self.activations = names
+        self.n_outputs = weights.n_outputs
+        self.gpus = len([d for d in jax.devices() if d.platform == "gpu"])
+        self.layers = [(jnp.asarray(d.kernel), jnp.asarray(d.bias)) for d in weights.dense]
+
+    def device(self) -> str:
+        return f"GPU x{self.gpus}" if self.gpus else "CPU"
+
+    def dense_weights(self) -> list[DenseWeights]:
+        return [DenseWeights(np.asarray(k), np.asarray(b), a) for (k, b), a in zip(self.layers, self.activations)]
+
+    def scores(self, texts: Sequence[str], batch_size: int = 4096) -> np.ndarray:
+        if not len(texts):
+            return np.zeros((0, self.n_outputs), dtype=np.float32)
+        parts = []
+        for start in range(0, len(texts), batch_size):
+            rows = self.vectorizer(texts[start : start + batch_size])
+            parts.append(
+                np.asarray(_probabilities(self.layers, tuple(self.activations), *_padded(rows)))[: rows.n_rows]
+            )
+        return np.concatenate(parts)
+
+    def predict(
+        self, texts: Any, k: int, thresholds: np.ndarray, explain: int = 0, against: bool = False
+    ) -> Predictions:
+        rows = self.vectorizer(texts)
+        k = min(k, self.n_outputs)
+        limits = jnp.asarray(thresholds, dtype=jnp.float32)
+        if not explain:
+            outputs = _top_k(self.layers, tuple(self.activations), k, limits, *_padded(rows))
+            return Predictions.from_outputs(np.asarray(o)[: rows.n_rows] for o in outputs)
+        self._check_explainable()
+        parts = [
+            self._explained(rows.rows(start, stop), k, limits, explain, against)
+            for start, stop in _explain_chunks(rows, explain, int(self.layers[0][0].shape[1]))
+        ]
+        return Predictions.concat(parts) if parts else self._explained(rows, k, limits, explain, against)
+
+    def _explained(self, rows: SparseRows, k: int, limits: Any, n: int, against: bool) -> Predictions:
+        width = max(int(rows.row_lengths.max(initial=0)), n)
+        width = -(-width // WIDTH_STEP) * WIDTH_STEP
+        n_pad = padded_size(rows.n_rows + 1)
+        columns = np.zeros((n_pad, width), dtype=np.int32)
+        values = np.zeros((n_pad, width), dtype=np.float32)
+        row_of = np.repeat(np.arange(rows.n_rows), rows.row_lengths)
+        place = np.arange(len(rows.columns)) - rows.indptr[row_of]
+        columns[row_of, place] = rows.columns
+        values[row_of, place] = rows.values
+        outputs = _explained_top_k(
+            self.layers, tuple(self.activations), k, n, against, limits, *_padded(rows, n_pad), columns, values
+        )
+        return Predictions.from_outputs(np.asarray(o)[: rows.n_rows] for o in outputs)
+
+    def _check_explainable(self) -> None:
+        if self.activations[-1] != "sigmoid" or any(a not in ("relu", "linear") for a in self.activations[:-1]):
+            raise ModelError(f"explanations need ReLU hidden layers and a sigmoid output, not {self.activations}")
+
+    def runner(self, k: int, thresholds: np.ndarray, explain: int = 0) -> ThreadRunner:
+        return ThreadRunner(partial(self.predict, k=k, thresholds=thresholds, explain=explain), parallel_batches())
+
+
+class ThreadRunner:
+    """`predict` over a stream of chunks on a thread pool, in order, `parallel` chunks in flight: vectorising
+    (numpy, pyarrow) and JAX's compiled functions release the GIL, so chunks overlap on the cores or the GPU."""
+
+    def __init__(self, predict: Any, parallel: int) -> None:
+        self.predict, self.parallel = predict, parallel
+
+    def run(self, chunks: Iterator[tuple[pa.Array, Any]]) -> Iterator[tuple[Any, Predictions]]:
+        pending: deque[tuple[Any, Future]] = deque()
+        with ThreadPoolExecutor(self.parallel, thread_name_prefix="mlc-jax") as pool:
+            try:
+                for text, side in chunks:
+                    pending.append((side, pool.submit(self.predict, text)))
+                    if len(pending) >= self.parallel:
+                        side, future = pending.popleft()
+                        yield side, future.result()
+                while pending:
+                    side, future = pending.popleft()
+                    yield side, future.result()
+            finally:
+                for _, future in pending:
+                    future.cancel()
+
+
+def _explain_chunks(rows: SparseRows, n: int, units: int) -> list[tuple[int, int]]:
+    """Row ranges whose gathered kernel rows (rows x padded terms x units) stay within about EXPLAIN_FLOATS."""
+    widest = -(-max(int(rows.row_lengths.max(initial=0)), n) // WIDTH_STEP) * WIDTH_STEP
+    step = max(EXPLAIN_FLOATS // (widest * units), 1)
+    return [(start, min(start + step, rows.n_rows)) for start in range(0, rows.n_rows, step)]
+
+
+def _padded(rows: SparseRows, n_pad: int | None = None) -> tuple[Any, Any, Any]:
+    """(data, indices, indptr) padded to compiled sizes: at least one padding row, which holds every padding entry
+    (zeros in column 0), so real rows are untouched."""
+    n_pad = n_pad or padded_size(rows.n_rows + 1)
+    entries = len(rows.columns)
+    e_pad = padded_size(entries)
+    data = np.zeros(e_pad, dtype=np.float32)
+    data[:entries] = rows.values
+    indices = np.zeros(e_pad, dtype=np.int32)
+    indices[:entries] = rows.columns
+    indptr = np.full(n_pad + 1, entries, dtype=np.int32)
+    indptr[: rows.n_rows + 1] = rows.indptr
+    indptr[-1] = e_pad
+    return data, indices, indptr
+
+
+def _first_layer(layers: list, data: Any, indices: Any, indptr: Any) -> Any:
+    kernel, bias = layers[0]
+    matrix = jsparse.BCSR((data, indices, indptr), shape=(indptr.shape[0] - 1, kernel.shape[0]))
+    return matrix @ kernel + bias
+
+
+@partial(jax.jit, static_argnums=(1,))
+def _probabilities(layers: list, activations: tuple, data: Any, indices: Any, indptr: Any) -> Any:
+    hidden = ACTIVATIONS[activations[0]](_first_layer(layers, data, indices, indptr))
+    for (kernel, bias), name in zip(layers[1:], activations[1:]):
+        hidden = ACTIVATIONS[name](hidden @ kernel + bias)
+    return hidden
+
+
+@partial(jax.jit, static_argnums=(1, 2))
+def _top_k(layers: list, activations: tuple, k: int, limits: Any, data: Any, indices: Any, indptr: Any) -> tuple:
+    probabilities = _probabilities(layers, activations, data, indices, indptr)
+    values, top = jax.lax.top_k(probabilities, k)
+    return values, top.astype(jnp.int32), probabilities >= limits
+
+
+@partial(jax.jit, static_argnums=(1, 2, 3, 4))
+def _explained_top_k(
+    layers: list,
+    activations: tuple,
+    k: int,
+    n: int,
+    against: bool,
+    limits: Any,
+    data: Any,
+    indices: Any,
+    indptr: Any,
+    columns: Any,
+    values: Any,
+) -> tuple:
+    """Top-k as `_top_k`, and per top label the n entries with the largest `value * kernel[column] . gradient`
+    (gradient x input through the ReLU layers, `docs/explanations.md`), columns and weights, -inf where none."""
+    before = _first_layer(layers, data, indices, indptr)
+    masks = []
+    for (kernel, bias), name in zip(layers[1:], activations):
+        masks.append((before > 0) if name == "relu" else jnp.ones_like(before, dtype=bool))
+        before = ACTIVATIONS[name](before) @ kernel + bias
+    probabilities = jax.nn.sigmoid(before)
+    scores, top = jax.lax.top_k(probabilities, k)
+    gradient = layers[-1][0].T[top]  # [rows, k, units of the last hidden layer]
+    for (kernel, _), mask in zip(reversed(layers[1:-1]), reversed(masks[1:])):
+        gradient = jnp.einsum("rku,vu->rkv", gradient * mask[:, None, :], kernel)
+    gradient = gradient * masks[0][:, None, :]
+    weights = jnp.einsum("rtu,rku->rkt", layers[0][0][columns], gradient) * values[:, None, :]
+    shown = (columns > OOV_COLUMN)[:, None, :]
+    found = _top_terms(jnp.where(shown, weights, -jnp.inf), columns, n)
+    if against:
+        found += _top_terms(jnp.where(shown, -weights, -jnp.inf), columns, n)
+    return (scores, top.astype(jnp.int32), probabilities >= limits, *found)
+
+
+def _top_terms(weights: Any, columns: Any, n: int) -> tuple[Any, Any]:
+    values, where = jax.lax.top_k(weights, n)
+    return jnp.take_along_axis(columns[:, None, :], where, axis=2), values
