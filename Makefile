@@ -11,7 +11,7 @@ DATA_ARG := $(if $(DATA),--data $(DATA),)
 $(BIN)/mlc: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev,ray]"
+	$(BIN)/pip install --quiet -e ".[tensorflow,jax,dev,ray]"
 	touch $(BIN)/mlc
 
 install: $(BIN)/mlc

@@ -25,6 +25,11 @@ from mlc.models.vectorizer import NgramVectorizer, SparseRows
 from mlc.models.weights import DenseWeights, ModelWeights
 
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # take GPU memory as needed, not 75% up front
+if "xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", ""):
+    # one thread per CPU op: the runner keeps one batch per core in flight (BENCHMARKS.md, backends)
+    os.environ["XLA_FLAGS"] = (
+        os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    ).strip()
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 from jax.experimental import sparse as jsparse  # noqa: E402
