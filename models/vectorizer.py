@@ -27,6 +27,7 @@ from mlc.models.features import (
 from mlc.models.scaling import EPSILON, Scaling
 
 ASCII_WHITESPACE = b" \t\n\v\f\r"  # what `tf.strings.split` breaks on
+SPACE = ord(" ")
 
 
 @dataclass
@@ -54,6 +55,7 @@ class SparseRows:
 def _byte_tables(name: Any) -> tuple[np.ndarray, np.ndarray | None]:
     """(byte -> byte after standardize, bytes standardize deletes or None) for one of the supported names."""
     mapping = np.arange(256, dtype=np.uint8)
+    mapping[list(ASCII_WHITESPACE)] = SPACE
     punctuation = np.array([c for c in range(128) if re.fullmatch(STRIP_PUNCTUATION, chr(c))], dtype=np.int64)
     if name in ("lower", "lower_and_strip_punctuation", SPLIT_PUNCTUATION):
         mapping[ord("A") : ord("Z") + 1] += ord("a") - ord("A")
@@ -64,10 +66,6 @@ def _byte_tables(name: Any) -> tuple[np.ndarray, np.ndarray | None]:
         deleted = np.zeros(256, dtype=bool)
         deleted[punctuation] = True
     return mapping, deleted
-
-
-_SPACE = np.zeros(256, dtype=bool)
-_SPACE[list(ASCII_WHITESPACE)] = True
 
 
 def text_array(texts: Any) -> pa.Array:
@@ -121,22 +119,18 @@ class NgramVectorizer:
             kept = ~self.deleted[raw]
             offsets = np.concatenate([[0], np.cumsum(kept)])[offsets]
             raw = raw[kept]
-        text = self.byte_map[raw]
-        space = _SPACE[text]
-        size = len(text)
-        breaks = np.zeros(size + 1, dtype=bool)  # where one text ends and the next begins
-        breaks[offsets] = True
-        after_space = np.ones(size, dtype=bool)
-        after_space[1:] = space[:-1]
-        before_space = np.ones(size, dtype=bool)
-        before_space[:-1] = space[1:]
-        starts = np.flatnonzero(~space & (after_space | breaks[:size]))
-        ends = np.flatnonzero(~space & (before_space | breaks[1:])) + 1
-        rows = np.searchsorted(offsets, starts, side="right") - 1
+        text = self.byte_map[raw]  # whitespace is a space from here on
+        word = text != SPACE
+        edges = np.ones(len(text) + 1, dtype=bool)  # between byte i-1 and byte i: a word may start or end there
+        np.not_equal(word[1:], word[:-1], out=edges[1:-1])
+        edges[offsets] = True  # where one text ends and the next begins
+        starts = np.flatnonzero(edges[:-1] & word)
+        ends = np.flatnonzero(edges[1:] & word) + 1
+        rows = np.repeat(np.arange(n), np.diff(np.searchsorted(starts, offsets)))
         token_offsets = np.zeros(len(starts) + 1, dtype=np.int64)
         np.cumsum(ends - starts, out=token_offsets[1:])
         tokens = pa.Array.from_buffers(
-            pa.large_binary(), len(starts), [None, pa.py_buffer(token_offsets), pa.py_buffer(text[~space])]
+            pa.large_binary(), len(starts), [None, pa.py_buffer(token_offsets), pa.py_buffer(text[word])]
         )
         return tokens, rows, n
 
@@ -158,7 +152,8 @@ class NgramVectorizer:
         starts = np.flatnonzero(first_of_run)
         counts = np.diff(np.append(starts, len(keys))).astype(np.float32)
         distinct = keys[starts]
-        entry_rows, columns = distinct // self.width, (distinct % self.width).astype(np.int32)
+        entry_rows = distinct // self.width
+        columns = (distinct - entry_rows * self.width).astype(np.int32)
         idf = self.idf[columns]
         if self.scaling is not None and self.scaling.sublinear:
             values = idf * (1.0 + np.log(counts))

@@ -76,13 +76,18 @@ def test_vectoriser_gives_the_saved_keras_layers_rows(model_dir, labelled_csv):
     assert not found[-len(HOSTILE) :][:3].any()  # empty, only spaces, only punctuation: no n-grams at all
 
 
-def test_vectoriser_on_the_real_rows(tmp_path_factory, shared_abstracts_csv):
+@pytest.fixture(scope="module")
+def real_model_dir(tmp_path_factory, shared_abstracts_csv) -> Path:
+    """A model of the real rows: their vocabulary, not the test corpus's."""
     from conftest import train_small
 
-    model_dir = train_small(shared_abstracts_csv, tmp_path_factory.mktemp("real") / "model")
+    return train_small(shared_abstracts_csv, tmp_path_factory.mktemp("real") / "model")
+
+
+def test_vectoriser_on_the_real_rows(real_model_dir, shared_abstracts_csv):
     texts = _texts(shared_abstracts_csv, "summaries", 800)
     np.testing.assert_allclose(
-        _vectorised_rows(model_dir, texts), _saved_keras_rows(model_dir, texts), rtol=1e-5, atol=1e-6
+        _vectorised_rows(real_model_dir, texts), _saved_keras_rows(real_model_dir, texts), rtol=1e-5, atol=1e-6
     )
 
 
@@ -113,11 +118,8 @@ def test_jax_scorer_equals_tensorflow(model_dir, labelled_csv):
     _assert_same_predictions(model_dir, _texts(labelled_csv, "summaries", 400) + HOSTILE)
 
 
-def test_jax_scorer_equals_tensorflow_on_the_real_rows(tmp_path_factory, shared_abstracts_csv):
-    from conftest import train_small
-
-    model_dir = train_small(shared_abstracts_csv, tmp_path_factory.mktemp("real") / "model")
-    _assert_same_predictions(model_dir, _texts(shared_abstracts_csv, "summaries", 800))
+def test_jax_scorer_equals_tensorflow_on_the_real_rows(real_model_dir, shared_abstracts_csv):
+    _assert_same_predictions(real_model_dir, _texts(shared_abstracts_csv, "summaries", 800))
 
 
 def test_empty_batches_and_padding():
