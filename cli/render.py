@@ -26,7 +26,7 @@ def report_table(report: dict[str, Any], limit: int = 15) -> Table:
     given labels and every drifted one."""
     table = Table(
         title=f"model {report['model_id']}: {report['tagged_rows']} of {report['rows']} rows tagged, "
-        f"{report['rows_per_second']:,.0f} rows/s",
+        f"{report['rows_per_second']:,.0f} rows/s overall",
         title_justify="left",
     )
     for name in ("label", "share", "top-1", "training", "drift"):

@@ -11,7 +11,7 @@ import typer
 
 from mlc.cli import options as opt
 from mlc.cli.options import DEFAULT_MODEL_DIR
-from mlc.cli.progress import _row_progress
+from mlc.cli.progress import RATE_LABEL, RunProgress
 from mlc.cli.render import console, err_console
 
 if TYPE_CHECKING:
@@ -102,6 +102,12 @@ def batch_predict_command(
     gpus_per_worker: Annotated[float, typer.Option(min=0.0, help="--engine ray: GPUs per actor.")] = 0.0,
     backend: opt.Backend = None,
     quiet: opt.Quiet = False,
+    progress_interval: Annotated[
+        float,
+        typer.Option(
+            min=0.0, help="Without a terminal (cron, a log): seconds between progress lines on stderr; 0: none."
+        ),
+    ] = 30.0,
 ) -> None:
     """Tag files with their top-k labels and probabilities, streaming, in large batches."""
     from mlc.models.errors import UsageError
@@ -128,11 +134,7 @@ def batch_predict_command(
     )
     tolerance = DriftTolerance.parse(drift_tolerance)
     reporting = options.count_labels
-    notify = (
-        (lambda message: None)
-        if quiet
-        else (lambda message: err_console.print(message, markup=False, highlight=False, soft_wrap=True))
-    )
+    progress = RunProgress(quiet, progress_interval)
 
     def on_failure(message: str) -> None:
         err_console.print(f"mlc: error: {message}", markup=False, highlight=False, soft_wrap=True)
@@ -150,21 +152,23 @@ def batch_predict_command(
             out_dir,
             options,
             RayOptions(ray_address, workers, gpus_per_worker),
-            notify=notify,
+            notify=progress.notify,
             on_failure=on_failure,
         )
     else:
-        with _row_progress(quiet) as on_rows:
+        with progress:
             summary = batch_predict(
                 inputs,
                 model_dir,
                 output=output,
                 out_dir=out_dir,
                 options=options,
-                on_rows=on_rows,
-                notify=notify,
+                on_rows=progress.on_rows,
+                notify=progress.notify,
                 on_failure=on_failure,
+                on_file=progress.on_file,
             )
+            progress.finish(summary.rows_per_second)
     done = [f for f in summary.files if not f.skipped and f.error is None]
     skipped = [f for f in summary.files if f.skipped]
     failed_before = sum(1 for f in skipped if f.failed_before)
@@ -172,7 +176,7 @@ def batch_predict_command(
         f"{len(done)} file(s), {len(skipped)} "
         f"skipped{f' ({failed_before} unchanged since they failed)' if failed_before else ''}, "
         f"{len(summary.failed)} failed, {summary.rows} rows, {summary.bad_rows} bad rows, "
-        f"{summary.rows_per_second:,.0f} rows/s on {summary.device}; outputs: "
+        f"{summary.rows_per_second:,.0f} {RATE_LABEL} on {summary.device}; outputs: "
         f"{', '.join(f.target for f in done) or 'none'}",
         markup=False,
         highlight=False,

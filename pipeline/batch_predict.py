@@ -34,6 +34,7 @@ from mlc.pipeline.file_plan import (
     plan_jobs,
     record_failure,
 )
+from mlc.pipeline.input_size import InputSize, input_size
 from mlc.pipeline.output_schema import OutputSchema
 from mlc.pipeline.readers import ReadOptions, detect_format, read_batches
 from mlc.pipeline.run_report import DriftTolerance, LabelCounts, run_report
@@ -123,6 +124,7 @@ def batch_predict(
     on_rows: Callable[[int], None] = lambda n: None,
     notify: Notify = lambda message: None,
     on_failure: Notify = lambda message: None,
+    on_file: Callable[[str, InputSize], None] = lambda source, size: None,
 ) -> PredictSummary:
     """Tag every input; each output appears under its final name only once it is complete. An input that fails is
     reported to `on_failure` and the others are still tagged, unless `options.fail_fast`."""
@@ -151,7 +153,7 @@ def batch_predict(
         summary.files = tag_each_file(
             jobs,
             lambda job: [] if job.target == STDOUT else [Path(job.target)],
-            lambda job: _tag_file(model, runner, schema, job, options, on_rows, notify),
+            lambda job: _tag_file(model, runner, schema, job, options, on_rows, notify, on_file),
             options,
             notify,
             on_failure,
@@ -300,9 +302,11 @@ def _tag_file(
     options: PredictOptions,
     on_rows: Callable[[int], None],
     notify: Notify,
+    on_file: Callable[[str, InputSize], None],
 ) -> FileSummary:
     result = FileSummary(job.source, job.target)
     fmt = output_format(job.target, options.output_format)
+    on_file(job.source, input_size(job.source, detect_format(job.source, options.input_format)))
     gzip = job.target.lower().endswith(".gz")
     batches = read_batches(job.source, ReadOptions(input_format=options.input_format))
     counts = LabelCounts(len(model.labels)) if options.count_labels else None

@@ -12,7 +12,7 @@ from mlc.models.metrics import evaluate_scores
 from mlc.models.model import Model
 from mlc.models.model_dir import default_model_dir
 from mlc.models.scorer import require_backend
-from mlc.models.tf_backend.mlp import EpochHook
+from mlc.models.tf_backend.mlp import EpochHook, StepHook
 from mlc.models.train_config import TrainConfig
 from mlc.pipeline.batch_predict import TaggingModel
 from mlc.pipeline.readers import regular_file
@@ -34,6 +34,7 @@ def train(
     quiet: bool = True,
     on_epoch: EpochHook | None = None,
     on_fold: Callable[[int, int], None] | None = None,
+    on_step: StepHook = lambda step: None,
     **settings: Any,
 ) -> Model:
     """Train on a labelled file (default: the Keras example's dataset, downloaded once) and save the model in
@@ -47,10 +48,12 @@ def train(
     except (TypeError, ValueError) as error:
         raise UsageError(str(error)) from error
     columns = ColumnOptions(text_column, labels_column, title_column, label_sep, input_format)
+    on_step("reading the data")
     path, source = resolve_data(None if data is None else str(data), quiet=quiet)
     with regular_file(path) as readable:  # a pipe is read once: its bytes are both the data and their hash
         labelled = load_labelled(Path(readable), columns, source=source)
         data_sha256 = file_sha256(Path(readable))
+    on_step(f"splitting {len(labelled.texts):,} rows")
     split = prepare(labelled, test_size=test_size, seed=config.seed)
     model = Model.fit(
         split.train.texts,
@@ -61,7 +64,9 @@ def train(
         threshold_folds=threshold_folds,
         on_epoch=on_epoch,
         on_fold=on_fold,
+        on_step=on_step,
     )
+    on_step(f"scoring the {len(split.test.texts):,} test rows")
     test_scores = model.scores(split.test.texts)
     test_metrics = evaluate_scores(split.test.labels, test_scores, model.labels, threshold=model.thresholds())
     at_half = evaluate_scores(split.test.labels, test_scores, model.labels, threshold=0.5)
@@ -75,5 +80,6 @@ def train(
         "test_at_0.5": {k: at_half[k] for k in ("micro_f1", "macro_f1", "subset_accuracy")},
     }
     target = default_model_dir() if model_dir is None else Path(model_dir)
+    on_step(f"writing {target}")
     model.save(target)
     return TaggingModel.load(target)  # what is on disk, as `mlc.load` gives it

@@ -22,7 +22,7 @@ from mlc.models.tf_backend.logistic_head import (
     fit_logistic,
     folded_weights,
 )
-from mlc.models.tf_backend.mlp import EpochHook, MlpFit, train_mlp
+from mlc.models.tf_backend.mlp import EpochHook, MlpFit, StepHook, train_mlp
 from mlc.models.tf_backend.scorer import TfScorer
 from mlc.models.thresholds import Thresholds, micro_f1, tune_thresholds
 from mlc.models.train_config import TrainConfig
@@ -70,11 +70,13 @@ def fit_parts(
     val_labels: Sequence[Sequence[str]],
     config: TrainConfig,
     on_epoch: EpochHook | None = None,
+    on_step: StepHook = lambda step: None,
 ) -> FittedParts:
     """Train the MLP, then the logistic head on the same TF-IDF rows unless `linear_share` is 0."""
-    mlp, matrix = train_mlp(train_texts, train_labels, val_texts, val_labels, config, on_epoch)
+    mlp, matrix = train_mlp(train_texts, train_labels, val_texts, val_labels, config, on_epoch, on_step)
     head = None
     if config.linear_share != 0:
+        on_step("logistic head")
         head = fit_logistic(matrix, multi_hot(train_labels, mlp.labels), config.linear_c, seed=config.seed)
     return FittedParts(mlp, head, config)
 
@@ -89,10 +91,11 @@ def fit(
     threshold_folds: int | None = None,
     on_epoch: EpochHook | None = None,
     on_fold: FoldHook | None = None,
+    on_step: StepHook = lambda step: None,
 ) -> Model:
     """The model `mlc train` saves: MLP and head on the training rows, the head's share and the thresholds tuned on
     the validation rows (plus out-of-fold training rows while the validation split is small, `threshold_folds`)."""
-    parts = fit_parts(train_texts, train_labels, val_texts, val_labels, config, on_epoch)
+    parts = fit_parts(train_texts, train_labels, val_texts, val_labels, config, on_epoch, on_step)
     labels = parts.mlp.labels
     truth = multi_hot(val_labels, labels)
     logits = parts.logit_parts(val_texts)
@@ -102,10 +105,13 @@ def fit(
         positions = stratified_folds(
             [combination_key(row) for row in train_labels], k, np.random.default_rng(config.seed)
         )
-        oof = out_of_fold_logits(train_texts, train_labels, positions, val_texts, val_labels, labels, config, on_fold)
+        oof = out_of_fold_logits(
+            train_texts, train_labels, positions, val_texts, val_labels, labels, config, on_fold, on_step, on_epoch
+        )
         truth = np.vstack([multi_hot(train_labels, labels), truth])
         logits = LogitParts.stack([oof, logits])
         where = f"out-of-fold scores of {len(train_texts)} training rows ({k} models) and {where}"
+    on_step("thresholds: tuning on " + where)
     share, tuned, share_note = choose_share(truth, logits, config.linear_share)
     metadata = ModelMetadata(
         hyperparameters={**config.as_dict(), "max_tokens": parts.mlp.max_tokens, "ngrams": 2, "linear_share": share},
@@ -145,12 +151,15 @@ def out_of_fold_logits(
     labels: Sequence[str],
     config: TrainConfig,
     on_fold: FoldHook | None = None,
+    on_step: StepHook = lambda step: None,
+    on_epoch: EpochHook | None = None,
 ) -> LogitParts:
     """[len(texts), len(labels)] logits of each part: row i scored by the model trained without the fold holding i
     (seed `config.seed + j + 1` for fold j, so it is not the final model's twin)."""
     mlp = np.full((len(texts), len(labels)), ABSENT_LOGIT, dtype=np.float32)
     head = None if config.linear_share == 0 else mlp.copy()
     for j, fold in enumerate(folds):
+        on_step(f"thresholds: cross-fitting model {j + 1}/{len(folds)}")
         held = set(fold)
         rest = [i for i in range(len(texts)) if i not in held]
         parts = fit_parts(
@@ -159,6 +168,7 @@ def out_of_fold_logits(
             val_texts,
             val_labels,
             replace(config, seed=config.seed + j + 1),
+            on_epoch,
         )
         logits = parts.logit_parts([texts[i] for i in fold])
         mlp[list(fold)] = aligned(logits.mlp, parts.mlp.labels, labels, ABSENT_LOGIT)

@@ -24,6 +24,7 @@ from mlc.models.weights import DenseWeights, ModelWeights
 HIDDEN_UNITS = (512, 256)
 ACTIVATIONS = ("relu", "relu", "sigmoid")
 EpochHook = Callable[[int, dict[str, float]], None]
+StepHook = Callable[[str], None]  # told what training starts doing next, for progress
 
 
 @dataclass
@@ -104,12 +105,14 @@ def train_mlp(
     val_labels: Sequence[Sequence[str]],
     config: TrainConfig,
     on_epoch: EpochHook | None = None,
+    on_step: StepHook = lambda step: None,
 ) -> tuple[MlpFit, Any]:
     """Fit the example's model, early-stopped on validation loss with the best epoch's weights restored. Returns the
     fit and the training rows' TF-IDF (a SparseTensor), which the logistic head trains on as well."""
     tf, keras = tf_keras()
     keras.utils.set_random_seed(config.seed)
     labels = label_vocabulary(train_labels)
+    on_step(f"vocabulary of {len(train_texts):,} training rows")
     max_tokens = config.max_tokens or vocabulary_size(train_texts)
     vectorizer = make_vectorizer(train_texts, max_tokens, split_punctuation=config.split_punctuation)
     vocabulary, idf = vectorizer_state(vectorizer)
@@ -125,7 +128,9 @@ def train_mlp(
         loss="binary_crossentropy",
         metrics=["binary_accuracy"],
     )
+    on_step(f"TF-IDF rows ({len(vocabulary):,} n-grams)")
     train_matrix = vectorize(features, train_texts)
+    on_step(f"network: up to {config.epochs} epochs")
     callbacks: list[Any] = [
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)
     ]
