@@ -16,7 +16,7 @@ import numpy as np
 from mlc.models.errors import InputError
 from mlc.models.metadata import ModelMetadata
 from mlc.models.predictions import Predictions, rounded_weight
-from mlc.models.scorer import Runner, Scorer, backend_name, make_scorer
+from mlc.models.scorer import Runner, Scorer, backend_name, make_scorer, scorer_class
 from mlc.models.weights import ModelWeights
 
 if TYPE_CHECKING:
@@ -150,6 +150,8 @@ class Model:
 
     def runner(self, k: int, threshold: float | None = None, explain: int = 0) -> Runner:
         """The backend's runner for a stream of text chunks (`mlc.models.scorer.Runner`)."""
+        if self._scorer is None:
+            scorer_class(self.backend).before_streaming()  # before the library starts, which building the scorer does
         self.prepare(k, threshold, explain)
         return self.scorer.runner(k, self.thresholds(threshold), explain)
 

@@ -61,6 +61,12 @@ class Scorer(Protocol):
         """The Dense layers as numpy arrays, as fitted."""
         ...
 
+    @classmethod
+    def before_streaming(cls) -> None:
+        """Process-wide settings a runner needs that the library fixes when it starts (TensorFlow's threads per
+        op), called before the first scorer of a process that streams is built."""
+        ...
+
 
 # name -> (module, class, the extra that installs its library)
 BACKENDS = {
@@ -82,10 +88,15 @@ def backend_name(name: str | None = None) -> str:
 
 def make_scorer(name: str, weights: ModelWeights) -> Scorer:
     """The named backend's scorer for these weights; its library is imported here, not before."""
+    return scorer_class(name)(weights)
+
+
+def scorer_class(name: str) -> type[Scorer]:
+    """The named backend's scorer class; its library is imported here, not before."""
     name = backend_name(name)
     require_backend(name, f"the {name} backend")
     module, cls, _ = BACKENDS[name]
-    return getattr(importlib.import_module(module), cls)(weights)
+    return getattr(importlib.import_module(module), cls)
 
 
 def require_backend(name: str, purpose: str) -> None:

@@ -75,6 +75,10 @@ class JaxScorer:
     def device(self) -> str:
         return f"GPU x{self.gpus}" if self.gpus else "CPU"
 
+    @classmethod
+    def before_streaming(cls) -> None:
+        """Nothing: XLA's threads per op are set when this module is imported."""
+
     def dense_weights(self) -> list[DenseWeights]:
         return [DenseWeights(np.asarray(k), np.asarray(b), a) for (k, b), a in zip(self.layers, self.activations)]
 

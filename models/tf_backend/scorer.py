@@ -14,7 +14,7 @@ from mlc.models.errors import ModelError
 from mlc.models.features import OOV_COLUMN
 from mlc.models.predictions import Predictions
 from mlc.models.tf_backend.index_pairs import stack_pairs
-from mlc.models.tf_backend.runtime import device_summary, gpu_count, tensorflow
+from mlc.models.tf_backend.runtime import device_summary, gpu_count, limit_op_threads, tensorflow
 from mlc.models.tf_backend.scaling_ops import row_scale, sublinear_values
 from mlc.models.tf_backend.sparse_ops import (
     count_repeats_by_columns,
@@ -69,6 +69,15 @@ class TfScorer:
 
     def device(self) -> str:
         return device_summary()
+
+    @classmethod
+    def before_streaming(cls) -> None:
+        """Each op on as few threads as keep every core busy while the runner's slices run side by side; TensorFlow
+        fixes this when its runtime starts, so before the first tensor."""
+        from mlc.models.cores import parallel_batches
+        from mlc.models.tf_backend.runner import op_threads
+
+        limit_op_threads(op_threads(parallel_batches()))
 
     def dense_weights(self) -> list[DenseWeights]:
         """The Dense layers back as numpy arrays (copies of the tensors)."""
