@@ -10,7 +10,7 @@ import typer
 
 from mlc.cli import options as opt
 from mlc.cli.options import DEFAULT_MODEL_DIR
-from mlc.cli.progress import TrainSteps, _epoch_progress
+from mlc.cli.progress import TrainProgress
 from mlc.cli.render import compare_table, console, metrics_table, per_label_table, steps_table
 
 
@@ -121,8 +121,7 @@ def train_command(
         if value is not None
     }
     started = time.perf_counter()
-    steps = TrainSteps(quiet)
-    with _epoch_progress(epochs, quiet) as on_epoch:
+    with TrainProgress(epochs, quiet) as progress:
         model = train(
             data,
             model_dir,
@@ -135,8 +134,8 @@ def train_command(
             threshold_folds=threshold_folds,
             example_settings=example_settings,
             quiet=quiet,
-            on_epoch=on_epoch,
-            on_step=steps,
+            on_epoch=progress.epoch,
+            on_step=progress.step,
             max_tokens=max_tokens,
             epochs=epochs,
             batch_size=batch_size,
@@ -146,7 +145,6 @@ def train_command(
             lr_schedule=lr_schedule,
             **chosen,
         )
-    steps.done()
     metadata = model.metadata
     console.print(steps_table(metadata.steps))
     console.print(metrics_table(metadata.metrics["test"], f"Test split ({metadata.steps['test']} rows)"))

@@ -1,4 +1,5 @@
-"""What a person sees while a command runs: the epoch bar of `mlc train`, the row bar of batch-predict and enqueue."""
+"""What a person sees while a command runs: `mlc train`'s steps and epochs, batch-predict's bar and log lines,
+enqueue's row count."""
 
 from __future__ import annotations
 
@@ -13,72 +14,70 @@ if TYPE_CHECKING:
     from mlc.pipeline.input_size import InputSize
 
 
-class _epoch_progress:
-    """A rich progress bar over epochs on stderr, handed to the train loop as a plain callback."""
+class TrainProgress:
+    """`mlc train` on stderr, so no phase is silent. On a terminal: a line per step as it starts (time since the
+    command began), and below them one live line for the step under way, its spinner and time, which becomes the
+    epoch bar while a network trains. Without a terminal: a line per step once it is done, with its duration, so a
+    run that fails still ends in its one error line. Nothing with `quiet`."""
 
-    def __init__(self, epochs: int, quiet: bool) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        show = not quiet and err_console.is_terminal
-        self.progress = (
-            None
-            if not show
-            else Progress(
-                TextColumn("train"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.description}"),
-                TimeElapsedColumn(),
-                console=err_console,
-                transient=False,
-            )
-        )
-        self.epochs = epochs
-
-    def __enter__(self):  # type: ignore[no-untyped-def]
-        if self.progress is None:
-            return None
-        task = self.progress.add_task("", total=self.epochs)
-
-        def on_epoch(epoch: int, logs: dict[str, float]) -> None:
-            self.progress.start()  # type: ignore[union-attr]  # first epoch: data is read, training runs
-            shown = "  ".join(
-                f"{k} {v:.4f}" for k, v in logs.items() if k in ("loss", "val_loss", "val_binary_accuracy")
-            )
-            self.progress.update(task, completed=epoch, description=shown)  # type: ignore[union-attr]
-
-        return on_epoch
-
-    def __exit__(self, *exc: object) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-
-
-class TrainSteps:
-    """`mlc train`'s steps on stderr, with the time since the command began, so no phase is silent: on a terminal
-    each as it starts (above the epoch bar); in a log each once it is done, with its duration, so a run that fails
-    still ends in its one error line. Nothing with `quiet`."""
-
-    def __init__(self, quiet: bool, terminal: bool | None = None) -> None:
-        self.quiet = quiet
+    def __init__(self, epochs: int, quiet: bool, terminal: bool | None = None) -> None:
+        self.epochs, self.quiet = epochs, quiet
         self.terminal = err_console.is_terminal if terminal is None else terminal
         self.started = time.monotonic()
         self.current: tuple[str, float] | None = None
+        self.live: Any = None
+        self.task: Any = None
 
-    def __call__(self, step: str) -> None:
+    def __enter__(self) -> TrainProgress:
+        if not self.quiet and self.terminal:
+            from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self.live = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TimeElapsedColumn(),
+                console=err_console,
+                transient=True,
+            )
+            self.task = self.live.add_task("starting", total=None)
+            self.live.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live is not None:
+            self.live.stop()
+        elif exc[0] is None:
+            self.done()
+
+    def step(self, name: str) -> None:
+        """A step starts (`on_step`)."""
         now = time.monotonic()
-        if self.terminal:
-            self._print(f"[{_clock(now - self.started)}] {step}")
+        if self.live is not None:
+            self._print(f"[{_clock(now - self.started)}] {name}")
+            self.live.reset(self.task, total=None, description=name)
+        elif self.terminal:
+            self._print(f"[{_clock(now - self.started)}] {name}")
         else:
             self.done()
-            self.current = (step, now)
+        self.current = (name, now)
+
+    def epoch(self, epoch: int, logs: dict[str, float]) -> None:
+        """An epoch ended (`on_epoch`): the live line shows it as a bar, under the step's name."""
+        if self.live is None:
+            return
+        shown = "  ".join(f"{k} {v:.4f}" for k, v in logs.items() if k in ("loss", "val_loss", "val_binary_accuracy"))
+        name = self.current[0].split(":")[0] if self.current else "network"
+        self.live.update(
+            self.task, total=self.epochs, completed=epoch, description=f"{name}: epoch {epoch}/{self.epochs}  {shown}"
+        )
 
     def done(self) -> None:
-        """The step under way has ended (the next one starts, or training returned)."""
+        """Without a terminal: the step under way has ended; its line, with how long it took."""
         if self.current is not None and not self.terminal:
-            step, began = self.current
+            name, began = self.current
             now = time.monotonic()
-            self._print(f"[{_clock(now - self.started)}] {step}: done in {now - began:.1f}s")
+            self._print(f"[{_clock(now - self.started)}] {name}: done in {now - began:.1f}s")
         self.current = None
 
     def _print(self, line: str) -> None:
@@ -175,10 +174,17 @@ class RunProgress:
             self.last_line = time.monotonic()
             err_console.print(self.line(), markup=False, highlight=False, soft_wrap=True)
 
-    def finish(self, rows_per_second: float) -> None:
-        """The bar's last state shows the run's rate as the summary and the report give it."""
+    def finish(self, rows_per_second: float, last_file_done: bool = True) -> None:
+        """The bar's last state shows the run's rate as the summary and the report give it, and the last file as
+        done when it was tagged to its end."""
         if self.bar is not None:
-            self.bar.update(self.task, rate=_short(rows_per_second), elapsed=_clock(time.monotonic() - self.started))
+            total = self.size.total if self.size is not None else None
+            done = (
+                {"completed": total} if total and last_file_done else {}
+            )  # read to its end: a gzip trailer is not counted as read
+            self.bar.update(
+                self.task, rate=_short(rows_per_second), elapsed=_clock(time.monotonic() - self.started), **done
+            )
 
     def rate(self) -> float:
         elapsed = time.monotonic() - self.started

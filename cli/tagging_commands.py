@@ -168,7 +168,7 @@ def batch_predict_command(
                 on_failure=on_failure,
                 on_file=progress.on_file,
             )
-            progress.finish(summary.rows_per_second)
+            progress.finish(summary.rows_per_second, not summary.files or summary.files[-1].error is None)
     done = [f for f in summary.files if not f.skipped and f.error is None]
     skipped = [f for f in summary.files if f.skipped]
     failed_before = sum(1 for f in skipped if f.failed_before)

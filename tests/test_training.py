@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -181,9 +182,18 @@ def test_mlc_train_in_python_and_on_the_command_line_make_the_same_model(labelle
     fitted = mlc.train(labelled_csv, tmp_path / "python", epochs=2, seed=5, threshold_folds=0)
     shell = cli(
         "train", "--data", labelled_csv, "--model-dir", tmp_path / "cli", "--epochs", "2", "--seed", "5",
-        "--threshold-folds", "0", "--quiet",
+        "--threshold-folds", "0",
     )  # fmt: skip
     assert shell.code == 0, shell.stderr
+    # without a terminal, each step is logged once done, with its time: no phase of a long run is silent
+    logged = [line.split("] ", 1)[1] for line in shell.stderr.splitlines() if line.startswith("[")]
+    assert [re.sub(r"[\d,.]+", "N", line.split(":")[0].split(" /")[0]) for line in logged] == [
+        "reading the data", "splitting N rows", "vocabulary of N training rows", "TF-IDF rows (N n-grams)",
+        "network", "logistic head", "thresholds", "scoring the N test rows", "writing",
+    ]  # fmt: skip
+    assert (
+        all(re.search(r": done in [\d.]+s$", line) for line in logged) and f"writing {tmp_path / 'cli'}" in logged[-1]
+    )
     python, command_line = (json.loads((tmp_path / d / "metadata.json").read_text()) for d in ("python", "cli"))
     assert python.keys() == command_line.keys() and python["label_shares"] == command_line["label_shares"]
     assert python["label_shares"] and python["data"]["sha256"] == command_line["data"]["sha256"]
