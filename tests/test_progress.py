@@ -33,17 +33,23 @@ def summary_rate(stderr: str) -> int:
     return int(found[-1].replace(",", ""))
 
 
-def test_a_log_gets_progress_lines_with_share_and_time_left(cli, model_dir, make_corpus, tmp_path):
-    source = make_corpus(20_000)
+def logged_run(cli, model_dir, source, tmp_path) -> tuple:
+    """batch-predict without a terminal, a progress line per batch: (result, its progress lines, their shares)."""
     result = cli(
         "batch-predict", source, "-m", model_dir, "-o", tmp_path / "out.parquet", "--batch-size", "1000",
         "--progress-interval", "0.000001",
     )  # fmt: skip
     assert result.code == 0, result.stderr
     lines = progress_lines(result.stderr)
+    shares = [int(m.group(1)) for line in lines if (m := re.search(r"(\d+)% of its", line))]
+    return result, lines, shares
+
+
+def test_a_log_gets_progress_lines_with_share_and_time_left(cli, model_dir, make_corpus, tmp_path):
+    source = make_corpus(20_000)
+    result, lines, shares = logged_run(cli, model_dir, source, tmp_path)
     assert len(lines) >= 5, result.stderr  # one per batch at this interval
     assert all(f"progress: {source}: " in line and "of its 20,000 rows" in line for line in lines)
-    shares = [int(re.search(r"(\d+)% of its", line).group(1)) for line in lines]
     assert shares == sorted(shares) and shares[-1] == 100
     assert any("left" in line for line in lines) and all("rows/s overall" in line for line in lines)
     # the message about the text column is a line of its own, before any progress line
@@ -58,15 +64,9 @@ def test_text_inputs_count_the_bytes_read(cli, model_dir, make_corpus, tmp_path,
         packed = tmp_path / f"corpus{suffix}"
         packed.write_bytes(gzip.compress(source.read_bytes()))
         source = packed
-    result = cli(
-        "batch-predict", source, "-m", model_dir, "-o", tmp_path / "out.parquet", "--batch-size", "1000",
-        "--progress-interval", "0.000001",
-    )  # fmt: skip
-    assert result.code == 0, result.stderr
-    lines = progress_lines(result.stderr)
+    result, lines, shares = logged_run(cli, model_dir, source, tmp_path)
     size = os.path.getsize(source)  # compressed bytes for gzip: what the reader takes from the file
     assert lines and all(f"of its {size:,} bytes" in line for line in lines), result.stderr
-    shares = [int(re.search(r"(\d+)% of its", line).group(1)) for line in lines]
     assert shares == sorted(shares) and shares[-1] == 100  # a reader reads ahead of the rows tagged
 
 
