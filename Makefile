@@ -22,13 +22,14 @@ demo: install
 	$(BIN)/mlc info $(MODEL)
 	$(BIN)/mlc batch-predict examples/abstracts.jsonl --model-dir $(MODEL) -o -
 
-# What .ci/run calls: every test, slow and service-backed ones included.
+# What .ci/run calls: every test, slow and service-backed ones included, one worker per core (a module's tests
+# stay on one worker, so what a module sets up is made once).
 test: install
-	$(BIN)/python -m pytest -q -rs --durations=15
+	$(BIN)/python -m pytest -q -rs --durations=15 -n auto --dist loadfile
 
 # The edit-test loop: the tests not marked slow (no Redis, Ray or process faults).
 check: install
-	$(BIN)/python -m pytest -q -rs -m "not slow"
+	$(BIN)/python -m pytest -q -rs -m "not slow" -n auto --dist loadfile
 
 lint: install
 	$(BIN)/ruff check .

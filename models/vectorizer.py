@@ -81,30 +81,14 @@ def text_array(texts: Any) -> pa.Array:
     return texts
 
 
-class NgramVectorizer:
-    """Callable `texts -> SparseRows` for the vectorizer settings `ngram_settings_supported` accepts."""
+class Tokenizer:
+    """Callable `texts -> (tokens, row of each, number of rows)`: TextVectorization's standardize (one of the
+    supported names) and whitespace split, on the texts' UTF-8 bytes."""
 
-    def __init__(
-        self, settings: dict[str, Any], vocabulary: list[str], idf: np.ndarray, scaling: Scaling | None = None
-    ) -> None:
-        if not ngram_settings_supported(settings):
-            raise ModelError(
-                f"this model's vectorizer ({settings.get('standardize')!r}, split {settings.get('split')!r}, "
-                f"ngrams {settings.get('ngrams')!r}) has no TensorFlow-free form; score it with --backend tensorflow"
-            )
-        self.byte_map, self.deleted = _byte_tables(standardize_name(settings.get("standardize")))
-        self.bigrams = settings.get("ngrams") not in (None, 1)
-        words, word_columns, pair_keys, pair_columns = ngram_tables(vocabulary)
-        self.n_words = len(words)
-        self.words = pa.array([w.encode() for w in words], pa.large_binary())
-        self.word_columns = np.append(word_columns, OOV_COLUMN).astype(np.int64)  # id n_words: unknown word
-        self.pair_keys = pa.array(pair_keys, pa.int64())
-        self.pair_columns = np.append(pair_columns, OOV_COLUMN).astype(np.int64)  # index len: unknown bigram
-        self.width = len(vocabulary)
-        self.idf = np.asarray(idf, dtype=np.float32)
-        self.scaling = scaling if scaling is not None and scaling.active else None
+    def __init__(self, standardize: Any) -> None:
+        self.byte_map, self.deleted = _byte_tables(standardize_name(standardize))
 
-    def tokens(self, texts: Any) -> tuple[pa.Array, np.ndarray, int]:
+    def __call__(self, texts: Any) -> tuple[pa.Array, np.ndarray, int]:
         """(the tokens as UTF-8 bytes, the row of each, the number of rows): standardize and split."""
         array = text_array(texts)
         n = len(array)
@@ -134,16 +118,40 @@ class NgramVectorizer:
         )
         return tokens, rows, n
 
+
+class NgramVectorizer:
+    """Callable `texts -> SparseRows` for the vectorizer settings `ngram_settings_supported` accepts."""
+
+    def __init__(
+        self, settings: dict[str, Any], vocabulary: list[str], idf: np.ndarray, scaling: Scaling | None = None
+    ) -> None:
+        if not ngram_settings_supported(settings):
+            raise ModelError(
+                f"this model's vectorizer ({settings.get('standardize')!r}, split {settings.get('split')!r}, "
+                f"ngrams {settings.get('ngrams')!r}) has no TensorFlow-free form; score it with --backend tensorflow"
+            )
+        self.tokens = Tokenizer(settings.get("standardize"))
+        self.bigrams = settings.get("ngrams") not in (None, 1)
+        words, word_columns, pair_keys, pair_columns = ngram_tables(vocabulary)
+        self.n_words = len(words)
+        self.words = pa.array([w.encode() for w in words], pa.large_binary())
+        self.word_columns = np.append(word_columns, OOV_COLUMN).astype(np.int64)  # id n_words: unknown word
+        self.pair_keys = pa.array(pair_keys, pa.int64())
+        self.pair_columns = np.append(pair_columns, OOV_COLUMN).astype(np.int64)  # index len: unknown bigram
+        self.width = len(vocabulary)
+        self.idf = np.asarray(idf, dtype=np.float32)
+        self.scaling = scaling if scaling is not None and scaling.active else None
+
     def __call__(self, texts: Any) -> SparseRows:
         tokens, rows, n = self.tokens(texts)
-        ids = _positions(tokens, self.words)
+        ids = positions_in(tokens, self.words)
         columns = self.word_columns[ids]
         entry_rows = rows
         if self.bigrams and len(ids) > 1:
             has_next = rows[1:] == rows[:-1]  # the bigram starting at token i, when token i+1 is in its row
             first, second = ids[:-1][has_next], ids[1:][has_next]
             keys = np.where((first < self.n_words) & (second < self.n_words), first * self.n_words + second, -1)
-            found = _positions(pa.array(keys), self.pair_keys)
+            found = positions_in(pa.array(keys), self.pair_keys)
             columns = np.concatenate([columns, self.pair_columns[found]])
             entry_rows = np.concatenate([rows, rows[:-1][has_next]])
         keys = np.sort(entry_rows * self.width + columns)  # equal (row, column) pairs side by side, rows in order
@@ -167,7 +175,7 @@ class NgramVectorizer:
         return SparseRows(indptr, columns, values.astype(np.float32), n)
 
 
-def _positions(values: pa.Array, value_set: pa.Array) -> np.ndarray:
+def positions_in(values: pa.Array, value_set: pa.Array) -> np.ndarray:
     """Each value's index in `value_set` (a hash lookup), or len(value_set) where it is not there."""
     found = pc.fill_null(pc.index_in(values, value_set=value_set), len(value_set))
     return found.to_numpy(zero_copy_only=False).astype(np.int64)

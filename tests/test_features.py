@@ -186,13 +186,15 @@ def test_training_dataset_is_static_complete_and_reshuffled():
     from mlc.models.scaling import Scaling
     from mlc.models.tf_backend.mlp import make_vectorizer, training_dataset, vectorize
     from mlc.models.tf_backend.runtime import tf_keras
+    from mlc.models.vectorizer import NgramVectorizer
 
     tf, _ = tf_keras()
     texts = [f"{TRAINING[i % 4]} row{i}" for i in range(40)]
     targets = np.eye(40, dtype=np.float32)  # row i's target marks i: order and pairing are both visible
     vectorizer = make_vectorizer(texts, 200)
-    features = SparseTfIdf(vectorizer.get_config(), *vectorizer_state(vectorizer), Scaling(True, True))
-    expected = dense(features, texts, tf)
+    settings, (vocabulary, idf) = vectorizer.get_config(), vectorizer_state(vectorizer)
+    expected = dense(SparseTfIdf(settings, vocabulary, idf, Scaling(True, True)), texts, tf)
+    features = NgramVectorizer(settings, vocabulary, idf, Scaling(True, True))
 
     def epoch(data) -> tuple[list[int], np.ndarray]:
         order, rows = [], []

@@ -15,6 +15,7 @@ from mlc.models.tf_backend.mlp import ACTIVATIONS, make_mlp, make_vectorizer, ve
 from mlc.models.tf_backend.runtime import tf_keras
 from mlc.models.tf_backend.scorer import TfScorer
 from mlc.models.tf_backend.tfidf import SparseTfIdf
+from mlc.models.vectorizer import NgramVectorizer
 from mlc.models.weights import DenseWeights, ModelWeights
 from mlc.pipeline.training_data import ColumnOptions, load_labelled
 
@@ -44,6 +45,12 @@ def _features(vectorizer, scaling: Scaling) -> SparseTfIdf:
     return SparseTfIdf(vectorizer.get_config(), *vectorizer_state(vectorizer), scaling)
 
 
+def _rows(vectorizer, scaling: Scaling, texts: list[str]):
+    """The texts' TF-IDF rows as training computes them: one SparseTensor."""
+    settings = vectorizer_settings(vectorizer.get_config())
+    return vectorize(NgramVectorizer(settings, *vectorizer_state(vectorizer), scaling), texts)
+
+
 def _dense_weights(mlp) -> list:
     _, keras = tf_keras()
     return [layer.get_weights() for layer in mlp.layers if isinstance(layer, keras.layers.Dense)]
@@ -69,7 +76,7 @@ def test_fit_reaches_the_optimum_of_the_stated_objective(rows):
     labels = label_vocabulary(label_lists)
     y = multi_hot(label_lists, labels).astype(np.float64)
     vectorizer = make_vectorizer(texts, vocabulary_size(texts), split_punctuation=True)
-    x_sparse = vectorize(_features(vectorizer, Scaling(True, True)), texts)
+    x_sparse = _rows(vectorizer, Scaling(True, True), texts)
     x = _dense(x_sparse)
     c = 10.0
     kernel, bias = fit_logistic(x_sparse, y, c, steps=2000)
@@ -92,7 +99,7 @@ def test_fit_in_chunks_of_rows_matches_the_full_batch(rows, monkeypatch):
     labels = label_vocabulary(label_lists)
     y = multi_hot(label_lists, labels)
     vectorizer = make_vectorizer(texts, vocabulary_size(texts), split_punctuation=True)
-    x = vectorize(_features(vectorizer, Scaling(True, True)), texts)
+    x = _rows(vectorizer, Scaling(True, True), texts)
     full_kernel, full_bias = fit_logistic(x, y, 10.0, steps=1000)
     monkeypatch.setattr(linear, "FULL_BATCH_ROWS", 120)
     monkeypatch.setattr(linear, "MIN_CHUNK_ROWS", 60)
@@ -110,7 +117,7 @@ def test_chunks_partition_the_rows(rows):
     texts, label_lists, _ = rows
     labels = label_vocabulary(label_lists)
     y = multi_hot(label_lists, labels)
-    x = vectorize(_features(make_vectorizer(texts, 3000, split_punctuation=True), Scaling(True, True)), texts)
+    x = _rows(make_vectorizer(texts, 3000, split_punctuation=True), Scaling(True, True), texts)
     rng_order = np.random.default_rng(5).permutation(len(texts))
     chunks = shuffled_chunks(x, y, 70, np.random.default_rng(5))
     assert [int(c[0].dense_shape[0]) for c in chunks] == [70, 70, 70, 30]

@@ -152,9 +152,9 @@ def test_bad_rows_as_locally_and_strict_names_the_row(ray_local, model_dir, tmp_
 def test_killed_worker_is_replaced_and_nothing_is_lost(ray_local, model_dir, make_corpus, tmp_path):
     from mlc.pipeline.ray_engine import RayOptions, ray_batch_predict
 
-    # 1M rows (the corpus test_load makes, cached per session): 200k finished before the actors were seen once
-    # the pipeline got faster, and the kill never happened.
-    source = str(make_corpus(1_000_000))
+    # 300k rows (the corpus test_load makes, cached per session): the first actor is killed as soon as its process
+    # shows, while it starts or tags its first batches, long before the rows run out.
+    source = str(make_corpus(300_000))
     outcome: dict = {}
 
     def run() -> None:
@@ -178,13 +178,13 @@ def test_killed_worker_is_replaced_and_nothing_is_lost(ray_local, model_dir, mak
                 victim = workers[0]
             except ProcessLookupError:
                 earlier.add(workers[0])
-        time.sleep(0.2)
+        time.sleep(0.05)
     thread.join(timeout=600)
     assert victim is not None, "no tagging actor seen"
     assert "error" not in outcome, outcome.get("error")
-    assert outcome["summary"].rows == 1_000_000
-    rows = _ray_rows(tmp_path / "out", "corpus_1000000", "parquet")
-    assert rows.num_rows == 1_000_000 and rows.column("id").to_pylist() == sorted(set(rows.column("id").to_pylist()))
+    assert outcome["summary"].rows == 300_000
+    rows = _ray_rows(tmp_path / "out", "corpus_300000", "parquet")
+    assert rows.num_rows == 300_000 and rows.column("id").to_pylist() == sorted(set(rows.column("id").to_pylist()))
 
 
 def _tagging_actor_pids() -> list[int]:

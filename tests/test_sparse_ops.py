@@ -36,7 +36,11 @@ def test_sparse_matmul_gradient_equals_dense():
         ours = tf.reduce_sum(tf.sin(trainable_sparse_matmul(sparse, kernel)))
         reference = tf.reduce_sum(tf.sin(dense @ kernel))
     np.testing.assert_allclose(ours.numpy(), reference.numpy(), rtol=1e-5)
-    np.testing.assert_allclose(tape.gradient(ours, kernel).numpy(), tape.gradient(reference, kernel).numpy(), atol=1e-5)
+    gradient = tape.gradient(ours, kernel)  # the rows of the batch's columns only
+    assert isinstance(gradient, tf.IndexedSlices)
+    np.testing.assert_allclose(
+        tf.convert_to_tensor(gradient).numpy(), tape.gradient(reference, kernel).numpy(), atol=1e-5
+    )
 
 
 @pytest.mark.parametrize("rows, empty", [(0, False), (1, False), (37, False), (5, True)])
@@ -144,3 +148,29 @@ def test_fused_training_equals_stock_keras(weight_decay):
     for a, b in zip(ours.get_weights(), stock.get_weights()):
         np.testing.assert_allclose(a, b, atol=1e-4)
     assert not np.allclose(ours.get_weights()[0], make_mlp(dense.shape[1], 5).get_weights()[0])  # it trained
+
+
+def test_first_layer_updates_only_the_rows_a_batch_touches():
+    """The first kernel's gradient is the batch's columns only (IndexedSlices), and Adam moves those rows alone, as
+    "lazy" Adam does for embeddings: a row the batch does not touch keeps its weights, whatever earlier batches did."""
+    tf, keras = tf_keras()
+    sparse, dense = _batch(rows=32, seed=3)
+    targets = (np.random.default_rng(4).random((32, 5)) < 0.3).astype(np.float32)
+    first, second = dense[:16], dense[16:]
+    model = make_mlp(dense.shape[1], 5)
+    model.compile(optimizer=fused_adam(1e-2), loss="binary_crossentropy")
+    model.train_on_batch(tf.sparse.from_dense(first), targets[:16])
+    before = model.get_weights()[0]
+    model.train_on_batch(tf.sparse.from_dense(second), targets[16:])
+    after = model.get_weights()[0]
+    touched = np.flatnonzero(second.any(axis=0))
+    untouched = np.flatnonzero(~second.any(axis=0) & first.any(axis=0))  # moved by the first batch only
+    assert len(untouched) and len(touched)
+    np.testing.assert_array_equal(after[untouched], before[untouched])
+    assert not np.allclose(after[touched], before[touched])
+    kernel = tf.Variable(before)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(trainable_sparse_matmul(tf.sparse.from_dense(second), kernel))
+    gradient = tape.gradient(loss, kernel)
+    assert isinstance(gradient, tf.IndexedSlices)
+    assert sorted(gradient.indices.numpy().tolist()) == touched.tolist()

@@ -94,7 +94,7 @@ def vectorizer_state(layer: Any) -> tuple[list[str], np.ndarray]:
 
 def fused_adam(learning_rate: Any, weight_decay: float = 0.0) -> Any:
     """Keras's Adam (AdamW when `weight_decay` > 0) whose per-variable update is TensorFlow's one-pass fused
-    kernel instead of about eight element-wise ops: the same arithmetic, far fewer passes over the wide kernel."""
+    kernel instead of about eight element-wise ops; a sparse gradient (the first layer's) updates only its rows."""
     from mlc.models.tf_backend.runtime import tf_keras
 
     tf, keras = tf_keras()
@@ -102,13 +102,26 @@ def fused_adam(learning_rate: Any, weight_decay: float = 0.0) -> Any:
 
     class FusedAdam(base):  # type: ignore[misc, valid-type]
         def update_step(self, gradient: Any, variable: Any, learning_rate: Any) -> Any:
-            if self.amsgrad or isinstance(gradient, tf.IndexedSlices):
+            if self.amsgrad:
                 return super().update_step(gradient, variable, learning_rate)
             dtype = variable.dtype
             step = tf.cast(self.iterations + 1, dtype)
             beta_1 = tf.cast(self.beta_1, dtype)
             beta_2 = tf.cast(self.beta_2, dtype)
             index = self._get_variable_index(variable)
+            if isinstance(gradient, tf.IndexedSlices):
+                return _lazy_adam_rows(
+                    tf,
+                    gradient,
+                    variable,
+                    self._momentums[index],
+                    self._velocities[index],
+                    tf.cast(learning_rate, dtype),
+                    beta_1,
+                    beta_2,
+                    step,
+                    tf.cast(self.epsilon, dtype),
+                )
             tf.raw_ops.ResourceApplyAdam(
                 var=_handle(variable),
                 m=_handle(self._momentums[index]),
@@ -126,6 +139,32 @@ def fused_adam(learning_rate: Any, weight_decay: float = 0.0) -> Any:
     if weight_decay > 0:
         return FusedAdam(learning_rate, weight_decay=weight_decay)
     return FusedAdam(learning_rate)
+
+
+def _lazy_adam_rows(
+    tf: Any, gradient: Any, variable: Any, m: Any, v: Any, lr: Any, beta_1: Any, beta_2: Any, step: Any, epsilon: Any
+) -> None:
+    """Adam on the rows a sparse gradient names, the others left as they are (as "lazy" Adam does for embeddings):
+    the wide first kernel's update costs the batch's rows, not the whole kernel, at every step."""
+    rows, where = tf.unique(gradient.indices)
+    grad = tf.cond(  # a gather's gradient names each row once already: no summing then
+        tf.size(rows) == tf.size(where),
+        lambda: gradient.values,
+        lambda: tf.math.unsorted_segment_sum(gradient.values, where, tf.size(rows)),
+    )
+    # gathered through the handle: reading the whole variable would make every scatter below copy it first
+    m_rows = (
+        beta_1 * tf.raw_ops.ResourceGather(resource=_handle(m), indices=rows, dtype=grad.dtype) + (1 - beta_1) * grad
+    )
+    v_rows = beta_2 * tf.raw_ops.ResourceGather(resource=_handle(v), indices=rows, dtype=grad.dtype) + (
+        1 - beta_2
+    ) * tf.square(grad)
+    alpha = lr * tf.sqrt(1 - tf.pow(beta_2, step)) / (1 - tf.pow(beta_1, step))
+    tf.raw_ops.ResourceScatterUpdate(resource=_handle(m), indices=rows, updates=m_rows)
+    tf.raw_ops.ResourceScatterUpdate(resource=_handle(v), indices=rows, updates=v_rows)
+    tf.raw_ops.ResourceScatterSub(
+        resource=_handle(variable), indices=rows, updates=alpha * m_rows / (tf.sqrt(v_rows) + epsilon)
+    )
 
 
 def _handle(variable: Any) -> Any:

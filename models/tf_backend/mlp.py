@@ -1,24 +1,26 @@
 """The Keras example's MLP, built and trained on sparse TF-IDF batches: vectorizer, Dense 512 -> 256 -> labels.
 
-Keras is used for what it does well here (TextVectorization's adapt, the fit loop, early stopping); the result
-leaves as numpy (`MlpFit`), so nothing downstream holds a Keras object.
+Keras runs the fit loop and early stopping; the vocabulary, IDF and TF-IDF rows come from numpy (as Keras's
+TextVectorization computes them). The result leaves as numpy (`MlpFit`), so nothing downstream holds a Keras object.
 """
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from mlc.models.keras_file import vectorizer_settings
+from mlc.models.features import SPLIT_PUNCTUATION
 from mlc.models.targets import label_vocabulary, multi_hot
-from mlc.models.tf_backend.internals import fused_adam, vectorizer_state
+from mlc.models.tf_backend.internals import fused_adam
 from mlc.models.tf_backend.runtime import static_pipeline_options, tensorflow, tf_keras
 from mlc.models.tf_backend.sparse_ops import sparse_input_dense
-from mlc.models.tf_backend.tfidf import SparseTfIdf
 from mlc.models.train_config import TrainConfig
+from mlc.models.vectorizer import NgramVectorizer
+from mlc.models.vocabulary import learn_vocabulary
 from mlc.models.weights import DenseWeights, ModelWeights
 
 HIDDEN_UNITS = (512, 256)
@@ -66,8 +68,8 @@ def vocabulary_size(texts: Sequence[str]) -> int:
 def make_vectorizer(
     texts: Sequence[str], max_tokens: int, *, split_punctuation: bool = False, batch_size: int = 1024
 ) -> Any:
-    """`TextVectorization(max_tokens, ngrams=2, output_mode="tf_idf")` adapted on the training texts; with
-    `split_punctuation`, standardized by mlc's registered `lower_and_split_punctuation` instead of Keras's own."""
+    """Keras's own `TextVectorization(max_tokens, ngrams=2, output_mode="tf_idf")` adapted on the texts (the
+    example's way; `learn_vocabulary` gives its vocabulary and IDF faster); `split_punctuation` as in `mlc train`."""
     tf, keras = tf_keras()
     standardize: Any = "lower_and_strip_punctuation"
     if split_punctuation:
@@ -114,11 +116,10 @@ def train_mlp(
     labels = label_vocabulary(train_labels)
     on_step(f"vocabulary of {len(train_texts):,} training rows")
     max_tokens = config.max_tokens or vocabulary_size(train_texts)
-    vectorizer = make_vectorizer(train_texts, max_tokens, split_punctuation=config.split_punctuation)
-    vocabulary, idf = vectorizer_state(vectorizer)
-    settings = vectorizer_settings(vectorizer.get_config())
-    features = SparseTfIdf(settings, vocabulary, idf, config.scaling)
-    mlp = make_mlp(features.vocabulary_size, len(labels), config.dropout)
+    settings = vectorizer_settings(max_tokens, config.split_punctuation)
+    vocabulary, idf = learn_vocabulary(train_texts, settings, max_tokens)
+    features = NgramVectorizer(settings, vocabulary, idf, config.scaling)
+    mlp = make_mlp(features.width, len(labels), config.dropout)
     learning_rate: Any = config.learning_rate
     if config.lr_schedule == "cosine":
         steps = config.epochs * -(-len(train_texts) // config.batch_size)
@@ -150,6 +151,8 @@ def train_mlp(
     val_loss = history.get("val_loss", [])
     epochs_run = len(history.get("loss", []))
     dense = [tuple(layer.get_weights()) for layer in mlp.layers if isinstance(layer, keras.layers.Dense)]
+    del mlp, fitted, callbacks  # the model, its optimizer's moments and the callbacks that hold it: freed here
+    gc.collect()
     fit = MlpFit(
         settings,
         vocabulary,
@@ -164,20 +167,51 @@ def train_mlp(
 
 
 def training_dataset(matrix: Any, targets: np.ndarray, batch_size: int, shuffle_seed: int | None) -> Any:
-    """(sparse TF-IDF, multi-hot) batches from rows vectorised once, reshuffled each epoch when `shuffle_seed` is
-    given; autotune off, as in prediction."""
+    """(sparse TF-IDF, multi-hot) batches of rows vectorised once, reshuffled each epoch when `shuffle_seed` is
+    given; autotune off, as in prediction. Row numbers are shuffled and each batch gathers its rows' entries, so
+    the pipeline holds no copy of the rows (a shuffle buffer of sparse rows would hold them all again)."""
     tf = tensorflow()
-    data = tf.data.Dataset.from_tensor_slices((matrix, targets))
+    n = int(matrix.dense_shape[0])
+    indptr = tf.constant(np.searchsorted(matrix.indices[:, 0].numpy(), np.arange(n + 1)).astype(np.int64))
+    columns, values, width = matrix.indices[:, 1], matrix.values, matrix.dense_shape[1]
+    targets = tf.constant(targets, tf.float32)
+
+    def rows_of(ids: Any) -> tuple[Any, Any]:
+        starts, ends = tf.gather(indptr, ids), tf.gather(indptr, ids + 1)
+        entries = tf.ragged.range(starts, ends).flat_values
+        batch_rows = tf.repeat(tf.range(tf.size(ids, out_type=tf.int64)), ends - starts)
+        indices = tf.stack([batch_rows, tf.gather(columns, entries)], axis=1)
+        shape = tf.stack([tf.size(ids, out_type=tf.int64), width])
+        return tf.SparseTensor(indices, tf.gather(values, entries), shape), tf.gather(targets, ids)
+
+    order = tf.data.Dataset.range(n)
     if shuffle_seed is not None:
-        data = data.shuffle(len(targets), seed=shuffle_seed, reshuffle_each_iteration=True)
-    return data.batch(batch_size).prefetch(2).with_options(static_pipeline_options())
+        order = order.shuffle(n, seed=shuffle_seed, reshuffle_each_iteration=True)
+    return order.batch(batch_size).map(rows_of).prefetch(2).with_options(static_pipeline_options())
 
 
-def vectorize(features: SparseTfIdf, texts: Sequence[str], chunk: int = 2048) -> Any:
-    """All rows' TF-IDF as one canonical SparseTensor, computed in chunks."""
+def vectorize(features: NgramVectorizer, texts: Sequence[str], chunk: int = 8192) -> Any:
+    """All rows' TF-IDF as one canonical SparseTensor, vectorised in chunks of rows (bounded scratch memory)."""
     tf = tensorflow()
-    parts = [features(tf.constant(list(texts[i : i + chunk]))) for i in range(0, len(texts), chunk)]
-    return tf.sparse.concat(0, parts) if len(parts) > 1 else parts[0]
+    parts = [features(texts[i : i + chunk]) for i in range(0, len(texts), chunk)]
+    lengths = np.concatenate([part.row_lengths for part in parts]) if parts else np.zeros(0, np.int64)
+    rows = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+    columns = np.concatenate([part.columns for part in parts]).astype(np.int64) if parts else rows
+    values = np.concatenate([part.values for part in parts]) if parts else np.zeros(0, np.float32)
+    return tf.SparseTensor(np.stack([rows, columns], axis=1), values, [len(lengths), features.width])
+
+
+def vectorizer_settings(max_tokens: int, split_punctuation: bool) -> dict[str, Any]:
+    """The TextVectorization settings `mlc train` writes: uni+bigrams of whitespace tokens, TF-IDF, standardized by
+    mlc's `lower_and_split_punctuation` or Keras's `lower_and_strip_punctuation`."""
+    standardize = SPLIT_PUNCTUATION if split_punctuation else "lower_and_strip_punctuation"
+    return {
+        "standardize": standardize,
+        "split": "whitespace",
+        "ngrams": 2,
+        "output_mode": "tf_idf",
+        "max_tokens": max_tokens,
+    }
 
 
 def _EpochCallback(keras: Any, hook: EpochHook) -> Any:

@@ -113,18 +113,27 @@ def transposed(x: Any) -> Any:
 
 
 def trainable_sparse_matmul(x: Any, kernel: Any) -> Any:
-    """`x @ kernel` for a SparseTensor batch, differentiable in `kernel` (inputs are data, never trained)."""
+    """`x @ kernel` for a SparseTensor batch, differentiable in `kernel` (inputs are data, never trained). Only the
+    kernel rows of the batch's columns are read, gathered through the variable, so the kernel's gradient is
+    `IndexedSlices` of those rows: the wide kernel is never read, nor its gradient written, whole at a step."""
     tf = tensorflow()
+    columns, compact = tf.unique(x.indices[:, 1])
+    variable = getattr(kernel, "value", None)  # a Keras variable's tf.Variable: tf.gather reads rows through it
+    variable = kernel if variable is None or callable(variable) else variable
+    rows = tf.gather(variable, columns)
+    n_rows = x.dense_shape[0]
+    indices = tf.stack([x.indices[:, 0], tf.cast(compact, tf.int64)], axis=1)
+    shape = tf.stack([n_rows, tf.cast(tf.size(columns), tf.int64)])
 
     @tf.custom_gradient
     def product(k: Any) -> Any:
         def gradient(dy: Any) -> Any:
-            xt = transposed(x)
+            xt = transposed(tf.SparseTensor(indices, x.values, shape))
             return sparse_matmul(xt.indices, xt.values, xt.dense_shape, dy)
 
-        return sparse_matmul(x.indices, x.values, x.dense_shape, k), gradient
+        return sparse_matmul(indices, x.values, shape, k), gradient
 
-    return product(tf.convert_to_tensor(kernel))
+    return product(rows)
 
 
 def sparse_input_dense(units: int, activation: str, name: str) -> Any:
