@@ -14,17 +14,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
-import subprocess
 import sys
 import tempfile
-import time
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from train_scale import measured
 
 from mlc.pipeline.labels import parse_label_column
 
@@ -63,16 +61,11 @@ def train(data: Path, model_dir: Path, *extra: str) -> dict:
         "--quiet",
         *extra,
     ]
-    started = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{proc.stderr.read().decode() if proc.stderr else ''}")
+    seconds, rss_mb = measured(command)
     metadata = json.loads((model_dir / "metadata.json").read_text())
     return {
         "seconds": seconds,
-        "rss_mb": usage.ru_maxrss / 1024,
+        "rss_mb": rss_mb,
         "epochs": metadata["training"]["epochs_run"],
         "train_rows": metadata["steps"]["train"],
         "max_tokens": metadata["hyperparameters"]["max_tokens"],
