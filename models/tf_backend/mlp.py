@@ -116,7 +116,7 @@ def train_mlp(
     labels = label_vocabulary(train_labels)
     on_step(f"vocabulary of {len(train_texts):,} training rows")
     max_tokens = config.max_tokens or vocabulary_size(train_texts)
-    settings = vectorizer_settings(max_tokens, config.split_punctuation)
+    settings = training_vectorizer_settings(max_tokens, config.split_punctuation)
     vocabulary, idf = learn_vocabulary(train_texts, settings, max_tokens)
     features = NgramVectorizer(settings, vocabulary, idf, config.scaling)
     mlp = make_mlp(features.width, len(labels), config.dropout)
@@ -201,7 +201,7 @@ def vectorize(features: NgramVectorizer, texts: Sequence[str], chunk: int = 8192
     return tf.SparseTensor(np.stack([rows, columns], axis=1), values, [len(lengths), features.width])
 
 
-def vectorizer_settings(max_tokens: int, split_punctuation: bool) -> dict[str, Any]:
+def training_vectorizer_settings(max_tokens: int, split_punctuation: bool) -> dict[str, Any]:
     """The TextVectorization settings `mlc train` writes: uni+bigrams of whitespace tokens, TF-IDF, standardized by
     mlc's `lower_and_split_punctuation` or Keras's `lower_and_strip_punctuation`."""
     standardize = SPLIT_PUNCTUATION if split_punctuation else "lower_and_strip_punctuation"
