@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mlc.models.errors import InputError
 from mlc.models.vectorizer import Tokenizer, positions_in, text_array
 
 OOV_TOKEN = "[UNK]"
@@ -39,7 +40,7 @@ def learn_vocabulary(
     keep = (keys != oov) | (oov == len(words))  # Keras drops its own OOV token from the counts
     keys, count, documents = keys[keep], count[keep], documents[keep]
     if len(keys) == 0:
-        raise ValueError("the training texts hold no words to learn a vocabulary from")
+        raise InputError("no training text holds a word to learn a vocabulary from")
     size = len(keys) if max_tokens is None else min(max(max_tokens - 1, 0), len(keys))
     if size < len(keys):  # only n-grams as frequent as the size-th most frequent can be chosen
         cutoff = np.partition(count, len(count) - size)[len(count) - size]

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mlc.models.errors import UsageError
+from mlc.models.errors import InputError, UsageError
 from mlc.models.metrics import evaluate_scores
 from mlc.models.model import Model
 from mlc.models.model_dir import default_model_dir
@@ -55,17 +55,20 @@ def train(
         data_sha256 = file_sha256(Path(readable))
     on_step(f"splitting {len(labelled.texts):,} rows")
     split = prepare(labelled, test_size=test_size, seed=config.seed)
-    model = Model.fit(
-        split.train.texts,
-        split.train.labels,
-        split.validation.texts,
-        split.validation.labels,
-        config,
-        threshold_folds=threshold_folds,
-        on_epoch=on_epoch,
-        on_fold=on_fold,
-        on_step=on_step,
-    )
+    try:
+        model = Model.fit(
+            split.train.texts,
+            split.train.labels,
+            split.validation.texts,
+            split.validation.labels,
+            config,
+            threshold_folds=threshold_folds,
+            on_epoch=on_epoch,
+            on_fold=on_fold,
+            on_step=on_step,
+        )
+    except InputError as error:  # about the training rows: name the file and the text column
+        raise InputError(f"{source}: text column {labelled.columns['text']!r}: {error}") from error
     on_step(f"scoring the {len(split.test.texts):,} test rows")
     test_scores = model.scores(split.test.texts)
     test_metrics = evaluate_scores(split.test.labels, test_scores, model.labels, threshold=model.thresholds())

@@ -12,6 +12,8 @@ from mlc.models.keras_file import load_keras_model
 from mlc.models.model import Model
 from mlc.pipeline.readers import read_table
 
+from helpers import assert_one_line_error
+
 pytestmark = pytest.mark.slow
 
 
@@ -209,3 +211,12 @@ def test_mlc_train_in_python_and_on_the_command_line_make_the_same_model(labelle
     )
     model.save(tmp_path / "from-lists")
     assert json.loads((tmp_path / "from-lists" / "metadata.json").read_text())["label_shares"]
+
+
+def test_training_texts_without_words_are_one_line_naming_the_file_and_column(cli, tmp_path):
+    data = tmp_path / "punctuation.csv"
+    rows = [f'title {i},"!!! ... ?",\'["{"ab"[i % 2]}"]\'' for i in range(60)]
+    data.write_text("titles,summaries,terms\n" + "\n".join(rows) + "\n")
+    result = cli("train", "--data", data, "--model-dir", tmp_path / "model", "--quiet")
+    assert_one_line_error(result, 3, str(data), "'summaries'", "no training text holds a word")
+    assert not (tmp_path / "model").exists()

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 from test_features import HOSTILE, TRAINING
 
+from mlc.models.errors import InputError
 from mlc.models.features import SPLIT_PUNCTUATION
 from mlc.models.vocabulary import OOV_TOKEN, learn_vocabulary
 
@@ -72,5 +73,5 @@ def test_unigrams_only_and_the_oov_token_first():
 
 
 def test_texts_without_words_are_refused():
-    with pytest.raises(ValueError, match="no words"):
+    with pytest.raises(InputError, match="no training text holds a word"):
         learn_vocabulary(["", "  ", "..."], {"standardize": "lower_and_strip_punctuation", "ngrams": 2}, 100)
