@@ -2,7 +2,7 @@
 and Annif.
 
 Each pipeline runs as its own process on the same input in the same run; wall time covers start-up, model
-load, read, predict and write. Peak RSS is the child's maximum resident set (wait4). Inputs come from
+load, read, predict and write. Peak RSS is the child's maximum resident set (wait4, bench/peak_rss.py). Inputs come from
 ../shared/tools/make_corpus.py; the baseline holds every row densely, so it runs only up to --baseline-max-rows.
 
     python ../shared/tools/make_corpus.py --rows 100000  --out /tmp/corpus_100k.parquet
@@ -21,24 +21,17 @@ import platform
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
+from peak_rss import measured
 
 HERE = Path(__file__).resolve().parent
 
 
 def run(command: list[str]) -> tuple[float, float]:
     """(wall seconds, peak RSS in MB) of one child process; fails loudly if the child fails."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - started
-    stderr = proc.stderr.read().decode() if proc.stderr else ""
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{stderr}")
-    return seconds, usage.ru_maxrss / 1024
+    return measured(command)
 
 
 def machine() -> str:

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
+from peak_rss import measured
 
 SYLLABLES = [c + v for c in "bcdfghklmnprstvz" for v in ("a", "e", "i", "o", "u", "ai", "ou")]
 FIELDS = ["vor", "kel", "tam", "sib", "ru", "dap", "lom", "ne"]
@@ -80,17 +79,6 @@ def write_corpus(path: Path, rows: int, seed: int = 0, words: int = 60_000, labe
     titles = [" ".join(vocabulary[ids[a : a + 8]]).capitalize() for a in starts]
     terms = [str([names[j] for j in sorted(set(row))]) for row in own.tolist()]
     pacsv.write_csv(pa.table({"titles": titles, "summaries": summaries, "terms": terms}), path)
-
-
-def measured(command: list[str]) -> tuple[float, float]:
-    """(wall seconds, peak RSS in MB) of one child process; it must succeed."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{proc.stderr.read().decode() if proc.stderr else ''}")
-    return seconds, usage.ru_maxrss / 1024
 
 
 def run(name: str, data: Path, scratch: Path, epochs: int) -> dict:

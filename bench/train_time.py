@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from train_scale import measured
+from peak_rss import measured
 
 from mlc.pipeline.labels import parse_label_column
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import os
 import re
-import resource
 import signal
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -18,26 +18,19 @@ from helpers import RESULTS, STREAM, assert_exactly_once, consumer, enqueue, fin
 
 pytestmark = pytest.mark.slow
 GIB = 1 << 30
+LAUNCHER = Path(__file__).with_name("peak_rss.py")
 
 
 def _run_limited(data_limit: int, *args: object) -> tuple[subprocess.CompletedProcess, int]:
     """`mlc ARGS` with RLIMIT_DATA set (heap and private anonymous mappings, i.e. the memory the process really
     allocates; RLIMIT_AS cannot be used: TensorFlow's shared libraries alone map more than 2 GiB of address space),
-    and its peak RSS in bytes."""
-
-    def limit() -> None:
-        resource.setrlimit(resource.RLIMIT_DATA, (data_limit, data_limit))
-
-    command = [sys.executable, "-m", "mlc.cli.app", *map(str, args)]
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(command, stdout=out, stderr=err, preexec_fn=limit)
-        _, status, usage = os.wait4(proc.pid, 0)  # the child's own peak RSS, which Popen.wait would not give
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read().decode(), err.read().decode()
-    return subprocess.CompletedProcess(
-        command, os.waitstatus_to_exitcode(status), stdout, stderr
-    ), usage.ru_maxrss * 1024
+    and its peak RSS in bytes, measured by a small launcher (peak_rss.py) rather than by this large process."""
+    with tempfile.TemporaryDirectory() as scratch:
+        report = os.path.join(scratch, "peak")
+        command = [sys.executable, str(LAUNCHER), str(data_limit), report, sys.executable, "-m", "mlc.cli.app"]
+        done = subprocess.run([*command, *map(str, args)], capture_output=True, text=True)
+        with open(report) as peak:
+            return done, int(peak.read())
 
 
 def test_memory_stays_flat_in_the_rows_so_a_million_fit_in_2_gib(model_dir, make_corpus, tmp_path):
