@@ -176,7 +176,7 @@ def batch_predict_command(
         f"{len(done)} file(s), {len(skipped)} "
         f"skipped{f' ({failed_before} unchanged since they failed)' if failed_before else ''}, "
         f"{len(summary.failed)} failed, {summary.rows} rows, {summary.bad_rows} bad rows, "
-        f"{summary.rows_per_second:,.0f} {RATE_LABEL} on {summary.device}; outputs: "
+        f"{summary.rows_per_second:,.0f} {RATE_LABEL}{f' on {summary.device}' if summary.device else ''}; outputs: "
         f"{', '.join(f.target for f in done) or 'none'}",
         markup=False,
         highlight=False,

@@ -140,12 +140,18 @@ class Model:
         """The n-grams of the TF-IDF layer, by column (column 0 is the out-of-vocabulary token)."""
         return self._weights.vocabulary
 
-    def prepare(self, k: int, threshold: float | None = None, explain: int = 0) -> None:
-        """Check prediction options and build the scorer, so that bad options or a model the backend cannot score
-        fail before any input is read or any queue is touched."""
+    def check_options(self, k: int, threshold: float | None = None, explain: int = 0) -> None:
+        """Fail on bad prediction options, or a backend that is not installed, without starting the backend."""
         _check_k(k)
         _check_explain(explain)
         self.thresholds(threshold)
+        if self._scorer is None:
+            scorer_class(self.backend)
+
+    def prepare(self, k: int, threshold: float | None = None, explain: int = 0) -> None:
+        """Check prediction options and build the scorer, so that bad options or a model the backend cannot score
+        fail before any input is read or any queue is touched."""
+        self.check_options(k, threshold, explain)
         self.scorer  # noqa: B018  built here, once
 
     def runner(self, k: int, threshold: float | None = None, explain: int = 0) -> Runner:

@@ -83,7 +83,7 @@ def plan_jobs(
     if output is not None:
         if len(sources) > 1:
             raise InputError(f"{len(sources)} inputs but one -o file; use --out-dir for several inputs")
-        return [FileJob(sources[0], output)]
+        return [_not_in_place(FileJob(sources[0], output))]
     jobs: list[FileJob] = []
     seen: dict[str, str] = {}
     for source in sources:
@@ -100,8 +100,22 @@ def plan_jobs(
         if str(target) in seen:
             raise InputError(f"{source} and {seen[str(target)]} would both write {target}")
         seen[str(target)] = source
-        jobs.append(FileJob(source, str(target)))
+        jobs.append(_not_in_place(FileJob(source, str(target))))
     return jobs
+
+
+def _not_in_place(job: FileJob) -> FileJob:
+    """Refuse an output that is its own input (`--out-dir` the input's folder, `-o` the input, or a link to it):
+    the finished output would replace the rows it was made from."""
+    if job.source == STDIN or job.target == STDOUT or is_uri(job.source) or is_stream(job.source):
+        return job
+    try:
+        same = os.path.samefile(job.source, job.target)
+    except OSError:  # either does not exist (yet): the same path only if they resolve alike
+        same = Path(job.source).resolve() == Path(job.target).resolve()
+    if same:
+        raise InputError(f"{job.source}: its output would replace it; give another -o file or --out-dir")
+    return job
 
 
 def is_up_to_date(source: str, outputs: Sequence[Path]) -> bool:

@@ -283,6 +283,43 @@ def test_prediction_never_imports_keras(model_dir, abstracts, tmp_path):
     assert result.stdout.split() == ["50", "0", "tensorflow", "True"]
 
 
+NO_BACKEND_PROBE = """
+import sys
+from pathlib import Path
+from mlc.models.errors import InputError
+from mlc.pipeline.batch_predict import PredictOptions, batch_predict
+folder, model = Path(sys.argv[1]), Path(sys.argv[2])
+for name in ("absent.csv", "no_text.csv"):
+    try:
+        batch_predict([str(folder / name)], model, output=str(folder / "refused.csv"))
+    except InputError as error:
+        print(error.message.split(": ", 1)[1].split(";")[0])
+empty = batch_predict([str(folder / "empty.csv")], model, out_dir=folder / "out")
+skip = PredictOptions(skip_existing=True)
+again = batch_predict([str(folder / "empty.csv")], model, out_dir=folder / "out", options=skip)
+print(empty.rows, again.files[0].skipped, repr(empty.device), "tensorflow" in sys.modules)
+"""
+
+
+def test_inputs_refused_empty_or_up_to_date_never_start_the_backend(model_dir, tmp_path):
+    """The backend starts when the first rows are ready to score: a missing file, a file without a text column, a
+    header-only file and an input whose output is up to date fail or finish in a fraction of its start-up."""
+    import subprocess
+    import sys
+
+    (tmp_path / "no_text.csv").write_text("id,title\n1,Deep nets\n")
+    (tmp_path / "empty.csv").write_text("id,abstract\n")
+    result = subprocess.run(
+        [sys.executable, "-c", NO_BACKEND_PROBE, str(tmp_path), str(model_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.splitlines() == ["no such file", "no text column", "0 True '' False"], result.stdout
+    assert not (tmp_path / "refused.csv").exists()
+
+
 def test_an_empty_inputs_output_has_the_schema_of_any_other(model_dir, tmp_path):
     """A header-only CSV and a zero-row Parquet give the columns and types a non-empty input gives, for every
     combination of the options that shape the output, so a folder of daily outputs reads as one dataset."""

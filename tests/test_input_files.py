@@ -149,3 +149,26 @@ def test_one_bad_file_in_an_inbox_stops_neither_this_run_nor_the_next(cli, model
     )
     assert_one_line_error(fail_fast, 3, "b2.parquet")
     assert sorted(p.name for p in (tmp_path / "ff").iterdir() if not p.name.startswith(".")) == ["a.jsonl"]
+
+
+def test_an_output_that_would_replace_its_input_is_refused(cli, model_dir, tmp_path):
+    """--out-dir the input's own folder in the input's format, -o the input, or -o a link to it: the finished
+    output would replace the rows it was made from, so the run is refused before anything is read or written."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    source = inbox / "new.csv"
+    source.write_text("id,abstract\n1,Deep nets for images.\n")
+    (inbox / "link.csv").symlink_to(source)
+    for where in (
+        ["--out-dir", inbox],
+        ["-o", source],
+        ["-o", inbox / "link.csv"],
+        ["-o", inbox / ".." / "inbox/new.csv"],
+    ):
+        result = cli("batch-predict", source, "--model-dir", model_dir, *where)
+        assert_one_line_error(result, 3, f"{source}: its output would replace it")
+    assert source.read_text() == "id,abstract\n1,Deep nets for images.\n"
+    assert sorted(p.name for p in inbox.iterdir()) == ["link.csv", "new.csv"]
+    beside = cli("batch-predict", source, "--model-dir", model_dir, "--out-dir", inbox, "--output-format", "jsonl")
+    assert beside.code == 0, beside.stderr  # the same folder in another format is another file
+    assert [row["id"] for row in _rows(inbox / "new.jsonl")] == ["1"]  # CSV values stay text
