@@ -201,7 +201,7 @@ def ray_batch_predict(
     ray = import_ray()
     jobs = plan_jobs(expand_inputs(inputs), None, out_dir, options.output_format, options.input_format)
     model = Model.load(model_dir, options.backend)  # a bad model dir fails here, before Ray starts, as locally
-    model.prepare(options.top_k, options.threshold, options.explain)
+    model.check_options(options.top_k, options.threshold, options.explain)  # the workers score: no backend here
     options = replace(options, backend=model.backend)  # the workers score with the backend chosen here
     model_files = {name: (Path(model_dir) / name).read_bytes() for name in REQUIRED_FILES}
     _init(ray, ray_options)

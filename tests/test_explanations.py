@@ -18,6 +18,7 @@ from mlc.models.features import STRIP_PUNCTUATION
 from mlc.models.model import Model
 from mlc.models.tf_backend.logistic_head import folded_weights
 from mlc.models.weights import DenseWeights
+from mlc.pipeline.batch_predict import PredictOptions, batch_predict
 from mlc.pipeline.readers import read_table
 
 from helpers import assert_one_line_error
@@ -91,12 +92,11 @@ def _terms(why: list) -> list:
 
 
 def test_why_is_the_same_in_every_format_and_in_python(model_dir, model, labelled_csv, tmp_path, cli):
-    outputs = {}
-    for fmt in ("parquet", "jsonl", "csv"):
-        target = tmp_path / f"out.{fmt}"
-        result = cli("batch-predict", labelled_csv, "-m", model_dir, "-o", target, "--explain", "4", "--quiet")
-        assert result.code == 0, result.stderr
-        outputs[fmt] = target
+    outputs = {fmt: tmp_path / f"out.{fmt}" for fmt in ("parquet", "jsonl", "csv")}
+    result = cli("batch-predict", labelled_csv, "-m", model_dir, "-o", outputs["parquet"], "--explain", "4", "--quiet")
+    assert result.code == 0, result.stderr
+    for fmt in ("jsonl", "csv"):  # the same pipeline in this process: each writer's form of `why`
+        batch_predict([str(labelled_csv)], model_dir, output=str(outputs[fmt]), options=PredictOptions(explain=4))
     parquet = pq.read_table(outputs["parquet"]).column("why").to_pylist()
     jsonl = [json.loads(line)["why"] for line in outputs["jsonl"].read_text().splitlines()]
     csv = [json.loads(cell) for cell in read_table(outputs["csv"]).column("why").to_pylist()]

@@ -42,10 +42,13 @@ def test_outputs_carry_the_model_id(model_dir, labelled_csv, tmp_path, cli):
     assert json.loads(meta[b"mlc.thresholds"])["default"] == model.metadata.threshold
     assert meta[b"mlc.version"]
     assert "model_id" not in pq.read_schema(parquet).names  # a column only when asked for
-    for fmt in ("csv", "jsonl", "parquet"):
+    target = tmp_path / "with_id.csv"
+    done = cli("batch-predict", labelled_csv, "-m", model_dir, "-o", target, "--with-model-id", "--quiet")
+    assert done.code == 0, done.stderr
+    assert set(read_table(target).column("model_id").to_pylist()) == {model.id}
+    for fmt in ("jsonl", "parquet"):  # the same pipeline in this process, each writer
         target = tmp_path / f"with_id.{fmt}"
-        done = cli("batch-predict", labelled_csv, "-m", model_dir, "-o", target, "--with-model-id", "--quiet")
-        assert done.code == 0, done.stderr
+        batch_predict([str(labelled_csv)], model_dir, output=str(target), options=PredictOptions(with_model_id=True))
         assert set(read_table(target).column("model_id").to_pylist()) == {model.id}
 
 
