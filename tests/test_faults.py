@@ -50,7 +50,7 @@ def test_kill_9_mid_file_then_skip_existing_completes(model_dir, labelled_csv, m
     inbox.mkdir()
     (inbox / "a.csv").write_bytes(labelled_csv.read_bytes())
     big = inbox / "b.parquet"
-    big.write_bytes(make_corpus(300_000).read_bytes())
+    big.write_bytes(make_corpus(100_000).read_bytes())  # long enough to be killed while it is written
     out = tmp_path / "out"
     run = (
         "batch-predict",
@@ -82,7 +82,7 @@ def test_kill_9_mid_file_then_skip_existing_completes(model_dir, labelled_csv, m
     assert rerun.returncode == 0, rerun.stderr
     assert "a.csv: skipped" in rerun.stderr and "removed, left by an interrupted run" in rerun.stderr
     assert (out / "a.parquet").stat().st_mtime_ns == first_done
-    assert pq.read_metadata(out / "b.parquet").num_rows == 300_000
+    assert pq.read_metadata(out / "b.parquet").num_rows == 100_000
     assert sorted(p.name for p in out.iterdir()) == ["a.parquet", "b.parquet"]  # no temp, no lock file left
 
 
