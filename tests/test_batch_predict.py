@@ -259,16 +259,18 @@ import sys
 from pathlib import Path
 from mlc.pipeline.batch_predict import batch_predict
 summary = batch_predict([sys.argv[1]], Path(sys.argv[2]), output=sys.argv[3])
-loaded = sorted(m for m in sys.modules if m == "keras" or m.startswith(("keras.", "tf_keras")))
+loaded = sorted(m for m in sys.modules if m in ("keras", "jax") or m.startswith(("keras.", "tf_keras", "jax.")))
 from mlc.models.tf_backend.runtime import tf_keras
-tf, keras = tf_keras()  # Keras still imports afterwards, on TensorFlow
-print(summary.rows, len(loaded), keras.backend.backend(), hasattr(keras.optimizers, "Adam"))
+tf, keras = tf_keras()  # Keras still imports afterwards, on TensorFlow; so does JAX where installed
+import importlib.util
+jax_works = importlib.util.find_spec("jax") is None or float(__import__("jax.numpy").numpy.ones(2).sum()) == 2.0
+print(summary.rows, len(loaded), keras.backend.backend(), hasattr(keras.optimizers, "Adam"), jax_works)
 """
 
 
-def test_prediction_never_imports_keras(model_dir, abstracts, tmp_path):
-    """Start-up: TensorFlow's __init__ imports all of Keras unless declined; prediction reads the
-    model file as data and needs none of it. Training in the same process afterwards still gets Keras."""
+def test_prediction_never_imports_keras_or_jax(model_dir, abstracts, tmp_path):
+    """Start-up: TensorFlow's __init__ imports all of Keras, and JAX where installed, unless declined; prediction
+    reads the model file as data and needs neither. Training in the same process afterwards still gets Keras."""
     import subprocess
     import sys
 
@@ -280,7 +282,7 @@ def test_prediction_never_imports_keras(model_dir, abstracts, tmp_path):
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.split() == ["50", "0", "tensorflow", "True"]
+    assert result.stdout.split() == ["50", "0", "tensorflow", "True", "True"]
 
 
 NO_BACKEND_PROBE = """

@@ -21,8 +21,9 @@ from mlc.models.tf_backend.allocator import tensorflow_allocator, tune_allocator
 _loaded: list[tuple[ModuleType, ModuleType]] = []
 _tensorflow: list[ModuleType] = []
 
-# What `import tensorflow` imports from Keras only for SavedModel registrations prediction never uses.
-_KERAS_EAGER_IMPORTS = ("keras.src.optimizers", "tf_keras.src.optimizers")
+# What `import tensorflow` imports eagerly for parts mlc never uses: Keras for SavedModel registrations, JAX for
+# TFLite conversion (its own ImportError fallbacks cover both).
+_DECLINED_IMPORTS = ("keras.src.optimizers", "tf_keras.src.optimizers", "jax")
 
 
 @contextlib.contextmanager
@@ -62,15 +63,15 @@ def _collector_paused() -> Iterator[None]:
 def tensorflow() -> ModuleType:
     """TensorFlow alone, imported once and quietly, its internals checked (`mlc.models.tf_backend.internals`).
 
-    Unless Keras is loaded already, TensorFlow's own eager import of it is declined: the names are marked absent
-    in `sys.modules` for the duration, which its __init__ tolerates; `tf_keras()` later imports Keras as usual."""
+    Unless loaded already, TensorFlow's own eager imports of Keras and JAX are declined: the names are marked absent
+    in `sys.modules` for the duration, which it tolerates; `tf_keras()` later imports Keras as usual."""
     if _tensorflow:
         return _tensorflow[0]
     os.environ["KERAS_BACKEND"] = "tensorflow"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     tune_allocator()  # before TensorFlow allocates anything
     tensorflow_allocator()
-    declined = [name for name in _KERAS_EAGER_IMPORTS if name not in sys.modules]
+    declined = [name for name in _DECLINED_IMPORTS if name not in sys.modules]
     with quiet_native_stderr(), _collector_paused():
         try:
             for name in declined:
