@@ -23,8 +23,10 @@ demo: install
 	$(BIN)/mlc batch-predict examples/abstracts.jsonl --model-dir $(MODEL) -o -
 
 # What .ci/run calls: every test, slow and service-backed ones included, one worker per core (a module's tests
-# stay on one worker, so what a module sets up is made once).
+# stay on one worker, so what a module sets up is made once). mlc's own bytecode is written first: where
+# PYTHONDONTWRITEBYTECODE is set, each of the hundreds of processes the tests start would compile it again.
 test: install
+	$(BIN)/python -m compileall -q cli pipeline models __init__.py
 	$(BIN)/python -m pytest -q -rs --durations=15 -n auto --dist loadfile
 
 # The edit-test loop: the tests not marked slow (no Redis, Ray or process faults).
