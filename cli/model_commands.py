@@ -10,6 +10,7 @@ import typer
 
 from mlc.cli import options as opt
 from mlc.cli.options import DEFAULT_MODEL_DIR
+from mlc.cli.pandas_probe import decline_pandas_probe
 from mlc.cli.progress import TrainProgress
 from mlc.cli.render import compare_table, console, metrics_table, per_label_table, steps_table
 
@@ -104,6 +105,7 @@ def train_command(
     quiet: opt.Quiet = False,
 ) -> None:
     """Train the Keras example's model and write a model directory."""
+    decline_pandas_probe()
     import time
 
     from mlc.pipeline.training import train
@@ -176,6 +178,7 @@ def evaluate_command(
     backend: opt.Backend = None,
 ) -> None:
     """Score a model on labelled data: binary accuracy and the metrics that judge a multi-label tagger."""
+    decline_pandas_probe()
     from mlc.models.atomic import write_whole
     from mlc.pipeline.evaluation import run_evaluate
     from mlc.pipeline.training_data import ColumnOptions

@@ -8,6 +8,7 @@ import typer
 
 from mlc.cli import options as opt
 from mlc.cli.options import DEFAULT_MODEL_DIR
+from mlc.cli.pandas_probe import decline_pandas_probe
 from mlc.cli.progress import _row_progress
 from mlc.cli.render import err_console
 
@@ -25,6 +26,7 @@ def enqueue_command(
     quiet: opt.Quiet = False,
 ) -> None:
     """Push the rows of files onto a Redis stream, one message per row, in pipelined batches."""
+    decline_pandas_probe()
     from mlc.pipeline.redis_queue import enqueue, redact
 
     with _row_progress(quiet) as on_rows:
@@ -85,6 +87,7 @@ def consume_command(
     backend: opt.Backend = None,
 ) -> None:
     """Tag messages from a Redis stream with a consumer group; results to --results-stream, at least once."""
+    decline_pandas_probe()
     from mlc.pipeline.redis_queue import ConsumeOptions, consume, redact
 
     options = ConsumeOptions(

@@ -11,6 +11,7 @@ import typer
 
 from mlc.cli import options as opt
 from mlc.cli.options import DEFAULT_MODEL_DIR
+from mlc.cli.pandas_probe import decline_pandas_probe
 from mlc.cli.progress import RATE_LABEL, RunProgress
 from mlc.cli.render import console, err_console
 
@@ -110,6 +111,7 @@ def batch_predict_command(
     ] = 30.0,
 ) -> None:
     """Tag files with their top-k labels and probabilities, streaming, in large batches."""
+    decline_pandas_probe()
     from mlc.models.errors import UsageError
     from mlc.pipeline.batch_predict import PredictOptions, batch_predict
     from mlc.pipeline.run_report import DriftTolerance
@@ -227,6 +229,7 @@ def explain_command(
     backend: opt.Backend = None,
 ) -> None:
     """Why a text gets its labels: per top label, the n-grams that raised its score most and those that lowered it."""
+    decline_pandas_probe()
     from mlc.cli.render import explanation_tables
     from mlc.models.errors import InputError
     from mlc.models.model import Model

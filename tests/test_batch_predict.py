@@ -285,6 +285,30 @@ def test_prediction_never_imports_keras_or_jax(model_dir, abstracts, tmp_path):
     assert result.stdout.split() == ["50", "0", "tensorflow", "True", "True"]
 
 
+CLI_IMPORTS_PROBE = """
+import atexit, sys
+atexit.register(lambda: print(sorted(m for m in ("pandas", "keras", "jax") if m in sys.modules)))
+sys.argv = ["mlc", *sys.argv[1:]]
+from mlc.cli.app import main
+main()
+"""
+
+
+def test_the_command_line_tags_parquet_without_importing_pandas(model_dir, abstracts, tmp_path):
+    """Start-up: pyarrow imports pandas on its first conversion of Python values only to ask whether they are
+    pandas objects; the command line declines that probe (JSON Lines output, written through pandas, still
+    imports it: the CLI tests that write .jsonl read those rows back)."""
+    import subprocess
+    import sys
+
+    source = write_input(abstracts.slice(0, 20), tmp_path / "in.parquet")
+    command = [sys.executable, "-c", CLI_IMPORTS_PROBE, "batch-predict", str(source), "-m", str(model_dir)]
+    done = subprocess.run([*command, "-o", str(tmp_path / "out.parquet")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "[]"
+    assert pq.read_table(tmp_path / "out.parquet").num_rows == 20
+
+
 NO_BACKEND_PROBE = """
 import sys
 from pathlib import Path
