@@ -25,6 +25,11 @@ import json, sys, time
 started = time.perf_counter()
 marks = {}
 import mlc.pipeline.batch_predict
+try:  # as the command line does, in trees that have it
+    from mlc.cli.pandas_probe import decline_pandas_probe
+    decline_pandas_probe()
+except ImportError:
+    pass
 marks["import mlc (CLI, pipeline)"] = time.perf_counter()
 from mlc.models.tf_backend.runtime import tensorflow
 tensorflow()

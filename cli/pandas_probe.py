@@ -1,4 +1,4 @@
-"""pyarrow's first conversion of Python values imports pandas (a third of a second) only to ask whether they are
+"""pyarrow's first conversion of Python values imports pandas, a slow import, only to ask whether they are
 pandas objects. The command line never hands it any, so its commands answer that probe "no" without the import;
 pyarrow still imports pandas where a command asks it for pandas (JSON Lines output)."""
 
@@ -9,7 +9,7 @@ from importlib.abc import MetaPathFinder
 
 
 class _Declined(MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):  # noqa: ANN001, ANN201 - the finder protocol
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
         if name == "pandas":
             raise ImportError("pandas declined for pyarrow's probe")
         return None

@@ -111,7 +111,8 @@ def batch_predict_command(
     ] = 30.0,
 ) -> None:
     """Tag files with their top-k labels and probabilities, streaming, in large batches."""
-    decline_pandas_probe()
+    if engine != "ray":  # Ray Data imports and uses pandas itself
+        decline_pandas_probe()
     from mlc.models.errors import UsageError
     from mlc.pipeline.batch_predict import PredictOptions, batch_predict
     from mlc.pipeline.run_report import DriftTolerance
