@@ -153,9 +153,9 @@ def test_bad_rows_as_locally_and_strict_names_the_row(ray_local, model_dir, tmp_
 def test_killed_worker_is_replaced_and_nothing_is_lost(ray_local, model_dir, make_corpus, tmp_path):
     from mlc.pipeline.ray_engine import RayOptions, ray_batch_predict
 
-    # 100k rows (a corpus test_load uses too, made once per session): the first actor is killed as soon as its
-    # process shows, while it starts or tags its first batches, long before the rows run out.
-    source = str(make_corpus(100_000))
+    # 30k rows: the first actor is killed as soon as its process shows, while it starts or tags its first batches,
+    # long before the rows run out.
+    source = str(make_corpus(30_000))
     outcome: dict = {}
 
     def run() -> None:
@@ -183,9 +183,9 @@ def test_killed_worker_is_replaced_and_nothing_is_lost(ray_local, model_dir, mak
     thread.join(timeout=600)
     assert victim is not None, "no tagging actor seen"
     assert "error" not in outcome, outcome.get("error")
-    assert outcome["summary"].rows == 100_000
-    rows = _ray_rows(tmp_path / "out", "corpus_100000", "parquet")
-    assert rows.num_rows == 100_000 and rows.column("id").to_pylist() == sorted(set(rows.column("id").to_pylist()))
+    assert outcome["summary"].rows == 30_000
+    rows = _ray_rows(tmp_path / "out", "corpus_30000", "parquet")
+    assert rows.num_rows == 30_000 and rows.column("id").to_pylist() == sorted(set(rows.column("id").to_pylist()))
 
 
 def _tagging_actor_pids() -> list[int]:
