@@ -53,7 +53,10 @@ def write_keras_file(weights: ModelWeights, path: Path) -> None:
     layers = []
     for i, dense in enumerate(weights.dense):
         name = "probabilities" if i == len(weights.dense) - 1 else f"dense_{i}"
-        layer = keras.layers.Dense(dense.kernel.shape[1], activation=dense.activation, name=name)
+        # zeros: the weights are set next, and a random start would cost several kernel-sized temporaries first
+        layer = keras.layers.Dense(
+            dense.kernel.shape[1], activation=dense.activation, name=name, kernel_initializer="zeros"
+        )
         hidden = layer(hidden)
         layers.append((layer, dense))
     for layer, dense in layers:

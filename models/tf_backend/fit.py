@@ -4,6 +4,7 @@ rows, from `AUTO_FOLDS` more models thrown away after: every tuning row is score
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -20,13 +21,15 @@ from mlc.models.tf_backend.logistic_head import (
     SHARES,
     LogitParts,
     fit_logistic,
+    folded_hidden,
+    folded_output,
     folded_weights,
 )
 from mlc.models.tf_backend.mlp import EpochHook, MlpFit, StepHook, train_mlp
 from mlc.models.tf_backend.scorer import TfScorer
 from mlc.models.thresholds import Thresholds, micro_f1, tune_thresholds
 from mlc.models.train_config import TrainConfig
-from mlc.models.weights import DenseWeights, ModelWeights
+from mlc.models.weights import ModelWeights
 
 AUTO_FOLDS = 5
 CROSS_FIT_BELOW = 500  # validation rows; a judgement: by then the split holds hundreds of each frequent label
@@ -50,17 +53,25 @@ class FittedParts:
 
     def logit_parts(self, texts: Sequence[str]) -> LogitParts:
         """Each part's logits for `texts` in one pass: the folds at share 0 and 1 differ only in the output layer, so
-        one output layer holding both gives both."""
+        one output layer holding both gives both (and the wide hidden layers are folded once)."""
         if self.head is None:
-            return LogitParts(TfScorer(self.weights(0.0).with_logits()).scores(list(texts)), None)
-        mlp_only, head_only = self.weights(0.0), self.weights(1.0)
-        last_mlp, last_head = mlp_only.dense[-1], head_only.dense[-1]
-        both = DenseWeights(
-            np.hstack([last_mlp.kernel, last_head.kernel]), np.concatenate([last_mlp.bias, last_head.bias]), "linear"
-        )
-        logits = TfScorer(replace(mlp_only, dense=[*mlp_only.dense[:-1], both])).scores(list(texts))
+            return LogitParts(_scores(self.weights(0.0).with_logits(), texts), None)
+        hidden = folded_hidden(self.mlp.dense, *self.head, unit_rows=self.config.normalize)
+        outputs = [folded_output(self.mlp.dense, *self.head, s, self.config.normalize) for s in (0.0, 1.0)]
+        both = (np.hstack([k for k, _ in outputs]), np.concatenate([b for _, b in outputs]))
+        logits = _scores(self.mlp.weights([*hidden, both], self.config.scaling).with_logits(), texts)
         n = len(self.mlp.labels)
         return LogitParts(logits[:, :n], logits[:, n:])
+
+
+def _scores(weights: ModelWeights, texts: Sequence[str]) -> np.ndarray:
+    """`weights`' outputs for `texts` from a scorer made for this one call and freed right after: its traced
+    function refers back to it, so without a collection its copy of the weights would outlive it."""
+    scorer = TfScorer(weights)
+    outputs = scorer.scores(list(texts))
+    del scorer
+    gc.collect()
+    return outputs
 
 
 def fit_parts(

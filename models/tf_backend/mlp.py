@@ -132,9 +132,8 @@ def train_mlp(
     on_step(f"TF-IDF rows ({len(vocabulary):,} n-grams)")
     train_matrix = vectorize(features, train_texts)
     on_step(f"network: up to {config.epochs} epochs")
-    callbacks: list[Any] = [
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True)
-    ]
+    best = _BestWeights(keras)
+    callbacks: list[Any] = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience), best]
     if on_epoch is not None:
         callbacks.append(_EpochCallback(keras, on_epoch))
     fitted = mlp.fit(
@@ -150,8 +149,8 @@ def train_mlp(
     history = {name: [float(v) for v in values] for name, values in fitted.history.items()}
     val_loss = history.get("val_loss", [])
     epochs_run = len(history.get("loss", []))
-    dense = [tuple(layer.get_weights()) for layer in mlp.layers if isinstance(layer, keras.layers.Dense)]
-    del mlp, fitted, callbacks  # the model, its optimizer's moments and the callbacks that hold it: freed here
+    dense = best.dense or _dense_weights(keras, mlp)
+    del mlp, fitted, callbacks, best  # the model, its optimizer's moments and the callbacks that hold it: freed here
     gc.collect()
     fit = MlpFit(
         settings,
@@ -212,6 +211,34 @@ def training_vectorizer_settings(max_tokens: int, split_punctuation: bool) -> di
         "output_mode": "tf_idf",
         "max_tokens": max_tokens,
     }
+
+
+def _dense_weights(keras: Any, model: Any) -> list[tuple[np.ndarray, ...]]:
+    """Each Dense layer's (kernel, bias) as numpy arrays of their own: an array that shared TensorFlow's buffer would
+    hold it in TensorFlow's allocator for as long as the array lives."""
+    layers = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    return [tuple(np.array(weight, copy=True) for weight in layer.get_weights()) for layer in layers]
+
+
+def _BestWeights(keras: Any) -> Any:
+    class BestWeights(keras.callbacks.Callback):
+        """The Dense weights of the epoch with the lowest validation loss so far (Keras's `restore_best_weights`
+        without its second copy of the weights and its final write back into a model about to be dropped)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.loss = np.inf
+            self.dense: list[tuple[np.ndarray, ...]] = []
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            loss = (logs or {}).get("val_loss")
+            improved = loss is not None and float(loss) < self.loss
+            if improved or not self.dense:  # as Keras: the first epoch's weights stand until one is better
+                self.loss = float(loss) if improved else self.loss
+                self.dense = []  # the previous best is freed before the copy is made
+                self.dense = _dense_weights(keras, self.model)
+
+    return BestWeights()
 
 
 def _EpochCallback(keras: Any, hook: EpochHook) -> Any:

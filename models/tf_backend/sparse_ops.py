@@ -121,19 +121,35 @@ def trainable_sparse_matmul(x: Any, kernel: Any) -> Any:
     variable = getattr(kernel, "value", None)  # a Keras variable's tf.Variable: tf.gather reads rows through it
     variable = kernel if variable is None or callable(variable) else variable
     rows = tf.gather(variable, columns)
-    n_rows = x.dense_shape[0]
     indices = tf.stack([x.indices[:, 0], tf.cast(compact, tf.int64)], axis=1)
-    shape = tf.stack([n_rows, tf.cast(tf.size(columns), tf.int64)])
+    shape = tf.stack([x.dense_shape[0], tf.cast(tf.size(columns), tf.int64)])
+    return _rows_product()(indices, x.values, shape, rows)
 
-    @tf.custom_gradient
-    def product(k: Any) -> Any:
-        def gradient(dy: Any) -> Any:
-            xt = transposed(tf.SparseTensor(indices, x.values, shape))
-            return sparse_matmul(xt.indices, xt.values, xt.dense_shape, dy)
 
-        return sparse_matmul(indices, x.values, shape, k), gradient
+_product: list[Any] = []
 
-    return product(rows)
+
+def _rows_product() -> Any:
+    """`(indices, values, shape, rows) -> x @ rows` with the gradient `x^T @ dy` in `rows`, one graph function for
+    the process: `tf.custom_gradient` in a graph registers its closure in TensorFlow's global registry for good,
+    so inside a model's own traced step it would keep that step's graph, and the model's variables, alive."""
+    if not _product:
+        tf = tensorflow()
+
+        @tf.function(reduce_retracing=True)
+        def product(indices: Any, values: Any, shape: Any, rows: Any) -> Any:
+            @tf.custom_gradient
+            def attached(r: Any) -> Any:
+                def gradient(dy: Any) -> Any:
+                    xt = transposed(tf.SparseTensor(indices, values, shape))
+                    return sparse_matmul(xt.indices, xt.values, xt.dense_shape, dy)
+
+                return sparse_matmul(indices, values, shape, r), gradient
+
+            return attached(rows)
+
+        _product.append(product)
+    return _product[0]
 
 
 def sparse_input_dense(units: int, activation: str, name: str) -> Any:
