@@ -117,8 +117,8 @@ def main() -> None:
         "--first-repeat",
         type=int,
         default=0,
-        help="number the repeats from here: `--first-repeat 3 --repeats 3` runs repeats 3-5 (fresh folds and seeds; "
-        "TensorFlow keeps memory of every model it trained, so long runs go in parts)",
+        help="number the repeats from here: `--first-repeat 3 --repeats 3` runs repeats 3-5 (fresh folds and seeds), "
+        "so a long run can go in parts",
     )
     parser.add_argument("--text-column")
     parser.add_argument("--labels-column")
