@@ -48,9 +48,11 @@ def stock_keras_fit(texts, label_lists, val_texts, val_labels, config: TrainConf
     model = keras.Model(inputs, keras.layers.Dense(len(labels), activation="sigmoid")(hidden))
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="binary_crossentropy")
     model.fit(
-        training_dataset(vectorize(features, texts), multi_hot(label_lists, labels), config.batch_size, config.seed),
+        training_dataset(
+            vectorize(features, texts), features.width, multi_hot(label_lists, labels), config.batch_size, config.seed
+        ),
         validation_data=training_dataset(
-            vectorize(features, val_texts), multi_hot(val_labels, labels), config.batch_size, None
+            vectorize(features, val_texts), features.width, multi_hot(val_labels, labels), config.batch_size, None
         ),
         epochs=config.epochs,
         shuffle=False,

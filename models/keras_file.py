@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ STANDARDIZE = (*KERAS_STANDARDIZE, SPLIT_PUNCTUATION)
 # HDF5's own structures: generous for any model Keras writes, and still refuses a member that claims gigabytes.
 BYTES_PER_PARAMETER = 3 * 8
 HDF5_OVERHEAD = 2**20
+KERAS_MEMBERS = ("metadata.json", "config.json", "model.weights.h5")  # in the order Keras writes them
 
 
 def write_keras_file(weights: ModelWeights, path: Path) -> None:
@@ -61,7 +63,22 @@ def write_keras_file(weights: ModelWeights, path: Path) -> None:
         layers.append((layer, dense))
     for layer, dense in layers:
         layer.set_weights([dense.kernel, dense.bias])
-    keras.Model(texts, hidden, name="mlc_end_to_end").save(path)
+    model = keras.Model(texts, hidden, name="mlc_end_to_end")
+    # Saved unzipped, then zipped member by member: Keras zips through a weights file assembled in memory
+    with tempfile.TemporaryDirectory(dir=Path(path).parent, prefix=".unzipped-") as unzipped:
+        members = Path(unzipped) / "model"
+        model.save(members, zipped=False)
+        zip_directory(members, Path(path))
+
+
+def zip_directory(directory: Path, path: Path) -> None:
+    """`directory`'s files as the zip archive `path`, stored as Keras stores them: Keras's own members first, each
+    copied in chunks."""
+    first = [directory / name for name in KERAS_MEMBERS]
+    rest = sorted(p for p in directory.rglob("*") if p.is_file() and p not in first)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for file in [p for p in first if p.is_file()] + rest:
+            archive.write(file, file.relative_to(directory).as_posix())
 
 
 def load_keras_model(path: Path) -> Any:

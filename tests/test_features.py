@@ -203,11 +203,11 @@ def test_training_dataset_is_static_complete_and_reshuffled():
             rows.append(tf.sparse.to_dense(tf.sparse.reorder(x)).numpy())
         return order, np.concatenate(rows)
 
-    shuffled = training_dataset(vectorize(features, texts), targets, 16, shuffle_seed=3)
+    shuffled = training_dataset(vectorize(features, texts), features.width, targets, 16, shuffle_seed=3)
     assert shuffled.options().autotune.enabled is False
     (first, x1), (second, x2) = epoch(shuffled), epoch(shuffled)
     assert sorted(first) == sorted(second) == list(range(40)) and first != second
     np.testing.assert_allclose(x1, expected[first], atol=1e-6)
     np.testing.assert_allclose(x2, expected[second], atol=1e-6)
-    plain = training_dataset(vectorize(features, texts), targets, 16, shuffle_seed=None)
+    plain = training_dataset(vectorize(features, texts), features.width, targets, 16, shuffle_seed=None)
     assert plain.options().autotune.enabled is False and epoch(plain)[0] == list(range(40))

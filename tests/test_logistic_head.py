@@ -11,7 +11,14 @@ from mlc.models.scaling import Scaling
 from mlc.models.targets import label_vocabulary, multi_hot
 from mlc.models.tf_backend.internals import vectorizer_state
 from mlc.models.tf_backend.logistic_head import fit_logistic, folded_weights
-from mlc.models.tf_backend.mlp import ACTIVATIONS, make_mlp, make_vectorizer, vectorize, vocabulary_size
+from mlc.models.tf_backend.mlp import (
+    ACTIVATIONS,
+    make_mlp,
+    make_vectorizer,
+    sparse_tensor,
+    vectorize,
+    vocabulary_size,
+)
 from mlc.models.tf_backend.runtime import tf_keras
 from mlc.models.tf_backend.scorer import TfScorer
 from mlc.models.tf_backend.tfidf import SparseTfIdf
@@ -48,7 +55,8 @@ def _features(vectorizer, scaling: Scaling) -> SparseTfIdf:
 def _rows(vectorizer, scaling: Scaling, texts: list[str]):
     """The texts' TF-IDF rows as training computes them: one SparseTensor."""
     settings = vectorizer_settings(vectorizer.get_config())
-    return vectorize(NgramVectorizer(settings, *vectorizer_state(vectorizer), scaling), texts)
+    features = NgramVectorizer(settings, *vectorizer_state(vectorizer), scaling)
+    return sparse_tensor(vectorize(features, texts), features.width)
 
 
 def _dense_weights(mlp) -> list:

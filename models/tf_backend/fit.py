@@ -21,14 +21,14 @@ from mlc.models.tf_backend.logistic_head import (
     SHARES,
     LogitParts,
     fit_logistic,
-    folded_hidden,
-    folded_output,
     folded_weights,
+    linear_logits,
 )
-from mlc.models.tf_backend.mlp import EpochHook, MlpFit, StepHook, train_mlp
+from mlc.models.tf_backend.mlp import EpochHook, MlpFit, StepHook, sparse_tensor, train_mlp, vectorize
 from mlc.models.tf_backend.scorer import TfScorer
 from mlc.models.thresholds import Thresholds, micro_f1, tune_thresholds
 from mlc.models.train_config import TrainConfig
+from mlc.models.vectorizer import NgramVectorizer
 from mlc.models.weights import ModelWeights
 
 AUTO_FOLDS = 5
@@ -52,16 +52,13 @@ class FittedParts:
         return self.mlp.weights(folded, self.config.scaling)
 
     def logit_parts(self, texts: Sequence[str]) -> LogitParts:
-        """Each part's logits for `texts` in one pass: the folds at share 0 and 1 differ only in the output layer, so
-        one output layer holding both gives both (and the wide hidden layers are folded once)."""
+        """Each part's logits for `texts`, part by part: the MLP as trained, and the head on the same TF-IDF rows
+        (what the folded model computes at share 0 and 1, without a folded copy of the wide first layer)."""
+        mlp = _scores(self.mlp.weights(self.mlp.dense, self.config.scaling).with_logits(), texts)
         if self.head is None:
-            return LogitParts(_scores(self.weights(0.0).with_logits(), texts), None)
-        hidden = folded_hidden(self.mlp.dense, *self.head, unit_rows=self.config.normalize)
-        outputs = [folded_output(self.mlp.dense, *self.head, s, self.config.normalize) for s in (0.0, 1.0)]
-        both = (np.hstack([k for k, _ in outputs]), np.concatenate([b for _, b in outputs]))
-        logits = _scores(self.mlp.weights([*hidden, both], self.config.scaling).with_logits(), texts)
-        n = len(self.mlp.labels)
-        return LogitParts(logits[:, :n], logits[:, n:])
+            return LogitParts(mlp, None)
+        features = NgramVectorizer(self.mlp.vectorizer, self.mlp.vocabulary, self.mlp.idf, self.config.scaling)
+        return LogitParts(mlp, linear_logits(sparse_tensor(vectorize(features, texts), features.width), *self.head))
 
 
 def _scores(weights: ModelWeights, texts: Sequence[str]) -> np.ndarray:
@@ -84,10 +81,11 @@ def fit_parts(
     on_step: StepHook = lambda step: None,
 ) -> FittedParts:
     """Train the MLP, then the logistic head on the same TF-IDF rows unless `linear_share` is 0."""
-    mlp, matrix = train_mlp(train_texts, train_labels, val_texts, val_labels, config, on_epoch, on_step)
+    mlp, rows = train_mlp(train_texts, train_labels, val_texts, val_labels, config, on_epoch, on_step)
     head = None
     if config.linear_share != 0:
         on_step("logistic head")
+        matrix = sparse_tensor(rows, len(mlp.vocabulary))
         head = fit_logistic(matrix, multi_hot(train_labels, mlp.labels), config.linear_c, seed=config.seed)
     return FittedParts(mlp, head, config)
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from mlc.models.tf_backend.internals import csr_ops
 from mlc.models.tf_backend.runtime import tensorflow
-from mlc.models.tf_backend.sparse_ops import transposed
+from mlc.models.tf_backend.sparse_ops import sparse_matmul, transposed
 
 STEPS = 500
 LEARNING_RATE = 3.0  # with the cosine decay
@@ -46,6 +46,12 @@ def fit_logistic(
             part, part_t, part_y = chunks[step % len(chunks)]
             state = run(part, part_t, part_y, state, tf.constant(step), tf.constant(1))
     return state[0].numpy(), state[1].numpy()
+
+
+def linear_logits(x: Any, kernel: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """`x @ kernel + bias` for a canonical SparseTensor [n, V]: the head's logits, [n, L]."""
+    tf = tensorflow()
+    return (sparse_matmul(x.indices, x.values, x.dense_shape, tf.constant(kernel)) + bias).numpy()
 
 
 def shuffled_chunks(x: Any, targets: np.ndarray, size: int, rng: np.random.Generator) -> list[tuple[Any, Any, Any]]:
@@ -119,57 +125,32 @@ def folded_weights(
     """The three (kernel, bias) pairs whose output logit is `(1 - share) * MLP's + share * (x @ kernel + bias)`: one
     more unit per label in each hidden layer computing `x @ w_j + |w_j| + 1`, positive (so ReLU passes it) when rows
     have unit norm (`unit_rows`); otherwise two units a label, relu(z) and relu(-z)."""
-    return [*folded_hidden(dense, kernel, bias, unit_rows), folded_output(dense, kernel, bias, share, unit_rows)]
-
-
-def folded_hidden(
-    dense: Sequence[tuple[np.ndarray, np.ndarray]], kernel: np.ndarray, bias: np.ndarray, unit_rows: bool = True
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """`folded_weights`' two hidden layers: the same at every share, so several shares can share one copy."""
     if len(dense) != 3:
         raise ValueError(f"expected the example's three Dense layers, found {len(dense)}")
-    (k1, b1), (k2, b2), _ = dense
-    if unit_rows:
-        extra_kernel, extra_bias = kernel, _shift(kernel)
-    else:
-        extra_kernel, extra_bias = np.hstack([kernel, -kernel]), np.concatenate([bias, -bias])
-    extra = extra_kernel.shape[1]
-    second = np.block(
-        [
-            [k2, np.zeros((k2.shape[0], extra), np.float32)],
-            [np.zeros((extra, k2.shape[1]), np.float32), np.eye(extra, dtype=np.float32)],
-        ]
-    )
-    layers = [
-        (np.hstack([k1, extra_kernel]), np.concatenate([b1, extra_bias])),
-        (second, np.concatenate([b2, np.zeros(extra, np.float32)])),
-    ]
-    return [(k.astype(np.float32, copy=False), b.astype(np.float32, copy=False)) for k, b in layers]
-
-
-def folded_output(
-    dense: Sequence[tuple[np.ndarray, np.ndarray]],
-    kernel: np.ndarray,
-    bias: np.ndarray,
-    share: float,
-    unit_rows: bool = True,
-) -> tuple[np.ndarray, np.ndarray]:
-    """`folded_weights`' output layer at `share`."""
-    k3, b3 = dense[2]
+    (k1, b1), (k2, b2), (k3, b3) = dense
     labels = kernel.shape[1]
     eye = np.eye(labels, dtype=np.float32)
     if unit_rows:
-        out_rows, out_bias = share * eye, share * (bias - _shift(kernel))
+        shift = np.linalg.norm(kernel, axis=0) + 1.0  # > |x @ w_j| when |x| <= 1
+        extra_kernel, extra_bias, out_rows, out_bias = kernel, shift, share * eye, share * (bias - shift)
     else:
+        extra_kernel, extra_bias = np.hstack([kernel, -kernel]), np.concatenate([bias, -bias])
         out_rows, out_bias = share * np.vstack([eye, -eye]), np.zeros(labels, np.float32)
-    return (
-        np.vstack([(1 - share) * k3, out_rows]).astype(np.float32),
-        ((1 - share) * b3 + out_bias).astype(np.float32),
-    )
-
-
-def _shift(kernel: np.ndarray) -> np.ndarray:
-    return np.linalg.norm(kernel, axis=0) + 1.0  # > |x @ w_j| when |x| <= 1
+    extra = extra_kernel.shape[1]
+    weights = [
+        (np.hstack([k1, extra_kernel]), np.concatenate([b1, extra_bias])),
+        (
+            np.block(
+                [
+                    [k2, np.zeros((k2.shape[0], extra), np.float32)],
+                    [np.zeros((extra, k2.shape[1]), np.float32), np.eye(extra, dtype=np.float32)],
+                ]
+            ),
+            np.concatenate([b2, np.zeros(extra, np.float32)]),
+        ),
+        (np.vstack([(1 - share) * k3, out_rows]), (1 - share) * b3 + out_bias),
+    ]
+    return [(k.astype(np.float32, copy=False), b.astype(np.float32, copy=False)) for k, b in weights]
 
 
 @dataclass

@@ -19,7 +19,7 @@ from mlc.models.tf_backend.internals import fused_adam
 from mlc.models.tf_backend.runtime import static_pipeline_options, tensorflow, tf_keras
 from mlc.models.tf_backend.sparse_ops import sparse_input_dense
 from mlc.models.train_config import TrainConfig
-from mlc.models.vectorizer import NgramVectorizer
+from mlc.models.vectorizer import NgramVectorizer, SparseRows
 from mlc.models.vocabulary import learn_vocabulary
 from mlc.models.weights import DenseWeights, ModelWeights
 
@@ -108,9 +108,9 @@ def train_mlp(
     config: TrainConfig,
     on_epoch: EpochHook | None = None,
     on_step: StepHook = lambda step: None,
-) -> tuple[MlpFit, Any]:
+) -> tuple[MlpFit, SparseRows]:
     """Fit the example's model, early-stopped on validation loss with the best epoch's weights restored. Returns the
-    fit and the training rows' TF-IDF (a SparseTensor), which the logistic head trains on as well."""
+    fit and the training rows' TF-IDF (CSR), which the logistic head trains on as well."""
     tf, keras = tf_keras()
     keras.utils.set_random_seed(config.seed)
     labels = label_vocabulary(train_labels)
@@ -130,16 +130,17 @@ def train_mlp(
         metrics=["binary_accuracy"],
     )
     on_step(f"TF-IDF rows ({len(vocabulary):,} n-grams)")
-    train_matrix = vectorize(features, train_texts)
+    train_rows = vectorize(features, train_texts)
     on_step(f"network: up to {config.epochs} epochs")
     best = _BestWeights(keras)
     callbacks: list[Any] = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience), best]
     if on_epoch is not None:
         callbacks.append(_EpochCallback(keras, on_epoch))
+    width = features.width
     fitted = mlp.fit(
-        training_dataset(train_matrix, multi_hot(train_labels, labels), config.batch_size, config.seed),
+        training_dataset(train_rows, width, multi_hot(train_labels, labels), config.batch_size, config.seed),
         validation_data=training_dataset(
-            vectorize(features, val_texts), multi_hot(val_labels, labels), config.batch_size, None
+            vectorize(features, val_texts), width, multi_hot(val_labels, labels), config.batch_size, None
         ),
         epochs=config.epochs,
         callbacks=callbacks,
@@ -162,42 +163,51 @@ def train_mlp(
         best_epoch=int(np.argmin(val_loss)) + 1 if val_loss else epochs_run,
         epochs_run=epochs_run,
     )
-    return fit, train_matrix
+    return fit, train_rows
 
 
-def training_dataset(matrix: Any, targets: np.ndarray, batch_size: int, shuffle_seed: int | None) -> Any:
-    """(sparse TF-IDF, multi-hot) batches of rows vectorised once, reshuffled each epoch when `shuffle_seed` is
-    given; autotune off, as in prediction. Row numbers are shuffled and each batch gathers its rows' entries, so
-    the pipeline holds no copy of the rows (a shuffle buffer of sparse rows would hold them all again)."""
+def training_dataset(
+    rows: SparseRows, width: int, targets: np.ndarray, batch_size: int, shuffle_seed: int | None
+) -> Any:
+    """(sparse TF-IDF [batch, width], multi-hot) batches of rows vectorised once, reshuffled each epoch when
+    `shuffle_seed` is given; autotune off, as in prediction. Row numbers are shuffled and each batch gathers its rows'
+    entries from the CSR arrays, so the pipeline holds the rows once, at 8 bytes an entry."""
     tf = tensorflow()
-    n = int(matrix.dense_shape[0])
-    indptr = tf.constant(np.searchsorted(matrix.indices[:, 0].numpy(), np.arange(n + 1)).astype(np.int64))
-    columns, values, width = matrix.indices[:, 1], matrix.values, matrix.dense_shape[1]
+    indptr, columns, values = tf.constant(rows.indptr), tf.constant(rows.columns), tf.constant(rows.values)
     targets = tf.constant(targets, tf.float32)
 
     def rows_of(ids: Any) -> tuple[Any, Any]:
         starts, ends = tf.gather(indptr, ids), tf.gather(indptr, ids + 1)
         entries = tf.ragged.range(starts, ends).flat_values
         batch_rows = tf.repeat(tf.range(tf.size(ids, out_type=tf.int64)), ends - starts)
-        indices = tf.stack([batch_rows, tf.gather(columns, entries)], axis=1)
-        shape = tf.stack([tf.size(ids, out_type=tf.int64), width])
+        indices = tf.stack([batch_rows, tf.cast(tf.gather(columns, entries), tf.int64)], axis=1)
+        shape = tf.stack([tf.size(ids, out_type=tf.int64), tf.constant(width, tf.int64)])
         return tf.SparseTensor(indices, tf.gather(values, entries), shape), tf.gather(targets, ids)
 
-    order = tf.data.Dataset.range(n)
+    order = tf.data.Dataset.range(rows.n_rows)
     if shuffle_seed is not None:
-        order = order.shuffle(n, seed=shuffle_seed, reshuffle_each_iteration=True)
+        order = order.shuffle(rows.n_rows, seed=shuffle_seed, reshuffle_each_iteration=True)
     return order.batch(batch_size).map(rows_of).prefetch(2).with_options(static_pipeline_options())
 
 
-def vectorize(features: NgramVectorizer, texts: Sequence[str], chunk: int = 8192) -> Any:
-    """All rows' TF-IDF as one canonical SparseTensor, vectorised in chunks of rows (bounded scratch memory)."""
-    tf = tensorflow()
+def vectorize(features: NgramVectorizer, texts: Sequence[str], chunk: int = 8192) -> SparseRows:
+    """All rows' TF-IDF in CSR form, vectorised in chunks of rows (bounded scratch memory)."""
     parts = [features(texts[i : i + chunk]) for i in range(0, len(texts), chunk)]
     lengths = np.concatenate([part.row_lengths for part in parts]) if parts else np.zeros(0, np.int64)
-    rows = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
-    columns = np.concatenate([part.columns for part in parts]).astype(np.int64) if parts else rows
+    indptr = np.zeros(len(lengths) + 1, np.int64)
+    np.cumsum(lengths, out=indptr[1:])
+    columns = np.concatenate([part.columns for part in parts]) if parts else np.zeros(0, np.int32)
     values = np.concatenate([part.values for part in parts]) if parts else np.zeros(0, np.float32)
-    return tf.SparseTensor(np.stack([rows, columns], axis=1), values, [len(lengths), features.width])
+    return SparseRows(indptr, columns, values, len(lengths))
+
+
+def sparse_tensor(rows: SparseRows, width: int) -> Any:
+    """CSR rows as a canonical SparseTensor [n, width] (20 bytes an entry), as the logistic head trains on them;
+    built by TensorFlow, in the memory its allocator keeps from the network, not in new numpy arrays."""
+    tf = tensorflow()
+    row_ids = tf.repeat(tf.range(rows.n_rows, dtype=tf.int64), tf.constant(rows.row_lengths))
+    indices = tf.stack([row_ids, tf.cast(tf.constant(rows.columns), tf.int64)], axis=1)
+    return tf.SparseTensor(indices, tf.constant(rows.values), [rows.n_rows, width])
 
 
 def training_vectorizer_settings(max_tokens: int, split_punctuation: bool) -> dict[str, Any]:
@@ -217,7 +227,22 @@ def _dense_weights(keras: Any, model: Any) -> list[tuple[np.ndarray, ...]]:
     """Each Dense layer's (kernel, bias) as numpy arrays of their own: an array that shared TensorFlow's buffer would
     hold it in TensorFlow's allocator for as long as the array lives."""
     layers = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
-    return [tuple(np.array(weight, copy=True) for weight in layer.get_weights()) for layer in layers]
+    return [tuple(_copy(weight) for weight in layer.weights) for layer in layers]
+
+
+def _copy(weight: Any, rows_per_read: int = 8192) -> np.ndarray:
+    """A Keras variable's value, copied a slab of rows at a time: after a sparse update TensorFlow copies a whole
+    variable to read it whole (copy-on-read), which for the first kernel is one more kernel at the network's peak."""
+    tf = tensorflow()
+    variable = getattr(weight, "value", None)
+    variable = weight if variable is None or callable(variable) else variable
+    if len(weight.shape) != 2:
+        return np.array(variable, copy=True)
+    out = np.empty(weight.shape, np.dtype(variable.dtype.as_numpy_dtype))
+    for start in range(0, out.shape[0], rows_per_read):
+        stop = min(start + rows_per_read, out.shape[0])
+        out[start:stop] = tf.gather(variable, tf.range(start, stop)).numpy()
+    return out
 
 
 def _BestWeights(keras: Any) -> Any:

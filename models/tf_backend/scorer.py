@@ -80,8 +80,8 @@ class TfScorer:
         limit_op_threads(op_threads(parallel_batches()))
 
     def dense_weights(self) -> list[DenseWeights]:
-        """The Dense layers back as numpy arrays (copies of the tensors)."""
-        return [DenseWeights(k.numpy(), b.numpy(), name) for (k, b, _), name in zip(self.weights, self.activations)]
+        """The Dense layers as read-only numpy views of the tensors: no second copy of a wide kernel in memory."""
+        return [DenseWeights(_view(k), _view(b), name) for (k, b, _), name in zip(self.weights, self.activations)]
 
     def first_layer(self, texts: Any) -> Any:
         """TF-IDF(texts) @ kernel, without ever forming the dense TF-IDF rows."""
@@ -220,3 +220,9 @@ class TfScorer:
 
         settings = RunnerSettings.for_this_machine()
         return LocalRunner(lambda: self.batch_function(k, thresholds, explain), settings)
+
+
+def _view(tensor: Any) -> np.ndarray:
+    array = np.asarray(tensor)  # an eager CPU tensor's buffer, shared; `.numpy()` would copy it
+    array.flags.writeable = False
+    return array
