@@ -27,11 +27,11 @@ demo: install
 # PYTHONDONTWRITEBYTECODE is set, each of the hundreds of processes the tests start would compile it again.
 test: install
 	$(BIN)/python -m compileall -q cli pipeline models __init__.py
-	$(BIN)/python -m pytest -q -rs --durations=15 -n auto --dist loadfile --no-loadscope-reorder
+	$(BIN)/python -m pytest -q -rs --durations=15 -n auto --dist loadfile
 
 # The edit-test loop: the tests not marked slow (no Redis, Ray or process faults).
 check: install
-	$(BIN)/python -m pytest -q -rs -m "not slow" -n auto --dist loadfile --no-loadscope-reorder
+	$(BIN)/python -m pytest -q -rs -m "not slow" -n auto --dist loadfile
 
 lint: install
 	$(BIN)/ruff check .

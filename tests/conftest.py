@@ -16,19 +16,6 @@ os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # Ray on 127.0.
 SHARED_DATA = Path(os.environ.get("MLC_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 
 
-# The modules that run longest, longest first: with `--no-loadscope-reorder` the workers take modules in this
-# order (a module stays on one worker), so the last module to start is a short one and both workers end together.
-LONGEST_MODULES = ("test_ray_engine", "test_training", "test_redis_queue", "test_streams", "test_input_files")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    def rank(item: pytest.Item) -> int:
-        name = Path(str(item.fspath)).stem
-        return LONGEST_MODULES.index(name) if name in LONGEST_MODULES else len(LONGEST_MODULES)
-
-    items.sort(key=rank)  # stable: the order inside a module, and of the other modules, stays as collected
-
-
 def _shared_file(name: str) -> Path:
     path = SHARED_DATA / name
     if not path.exists():
