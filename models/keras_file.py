@@ -52,23 +52,46 @@ def write_keras_file(weights: ModelWeights, path: Path) -> None:
     hidden = vectorizer(texts)
     if weights.scaling is not None and weights.scaling.active:
         hidden = make_layer(weights.idf, weights.scaling)(hidden)
-    layers = []
+    kernels = {}
     for i, dense in enumerate(weights.dense):
         name = "probabilities" if i == len(weights.dense) - 1 else f"dense_{i}"
-        # zeros: the weights are set next, and a random start would cost several kernel-sized temporaries first
+        # zeros, never set: the kernels are written below from `weights` itself, so a random start is wasted work
         layer = keras.layers.Dense(
             dense.kernel.shape[1], activation=dense.activation, name=name, kernel_initializer="zeros"
         )
         hidden = layer(hidden)
-        layers.append((layer, dense))
-    for layer, dense in layers:
-        layer.set_weights([dense.kernel, dense.bias])
+        layer.save_own_variables = _bias_only(dense.bias)
+        kernels[name] = dense.kernel
     model = keras.Model(texts, hidden, name="mlc_end_to_end")
     # Saved unzipped, then zipped member by member: Keras zips through a weights file assembled in memory
     with tempfile.TemporaryDirectory(dir=Path(path).parent, prefix=".unzipped-") as unzipped:
         members = Path(unzipped) / "model"
         model.save(members, zipped=False)
+        _write_kernels(members / "model.weights.h5", kernels)
         zip_directory(members, Path(path))
+
+
+def _bias_only(bias: np.ndarray) -> Any:
+    def save_own_variables(store: Any) -> None:
+        store["1"] = bias  # also makes the layer's group, where `_write_kernels` finds it by the layer's name
+
+    return save_own_variables
+
+
+def _write_kernels(weights_file: Path, kernels: dict[str, np.ndarray]) -> None:
+    """Each Dense kernel as weight "0" of its layer's group, written by h5py from the array itself: Keras's writer
+    first copies every weight into a new numpy array, one more first-layer kernel in memory while saving."""
+    import h5py
+
+    left = dict(kernels)
+    with h5py.File(weights_file, "a") as h5:
+        for group in h5["layers"].values():
+            variables = group.get("vars")
+            name = variables.attrs.get("name") if variables is not None else None
+            if name in left:
+                variables.create_dataset("0", data=left.pop(name))
+    if left:
+        raise ModelError(f"{weights_file}: Keras wrote no weights group for layers {sorted(left)}")
 
 
 def zip_directory(directory: Path, path: Path) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from mlc.models.tf_backend.internals import csr_ops
-from mlc.models.tf_backend.runtime import tensorflow
+from mlc.models.tf_backend.runtime import tensor_view, tensorflow
 from mlc.models.tf_backend.sparse_ops import sparse_matmul, transposed
 
 STEPS = 500
@@ -127,6 +127,7 @@ def folded_weights(
     have unit norm (`unit_rows`); otherwise two units a label, relu(z) and relu(-z)."""
     if len(dense) != 3:
         raise ValueError(f"expected the example's three Dense layers, found {len(dense)}")
+    tf = tensorflow()
     (k1, b1), (k2, b2), (k3, b3) = dense
     labels = kernel.shape[1]
     eye = np.eye(labels, dtype=np.float32)
@@ -138,7 +139,8 @@ def folded_weights(
         out_rows, out_bias = share * np.vstack([eye, -eye]), np.zeros(labels, np.float32)
     extra = extra_kernel.shape[1]
     weights = [
-        (np.hstack([k1, extra_kernel]), np.concatenate([b1, extra_bias])),
+        # the wide first layer is joined by TensorFlow, in memory its allocator holds from training already
+        (tensor_view(tf.concat([k1, extra_kernel.astype(np.float32)], axis=1)), np.concatenate([b1, extra_bias])),
         (
             np.block(
                 [

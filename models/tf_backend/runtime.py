@@ -14,6 +14,9 @@ import sys
 import warnings
 from collections.abc import Iterator
 from types import ModuleType
+from typing import Any
+
+import numpy as np
 
 from mlc.models.errors import MlcError
 from mlc.models.tf_backend.allocator import tensorflow_allocator, tune_allocator
@@ -139,3 +142,11 @@ def static_pipeline_options() -> object:
     options = tf.data.Options()
     options.autotune.enabled = False
     return options
+
+
+def tensor_view(tensor: Any) -> np.ndarray:
+    """An eager CPU tensor's buffer as a read-only numpy array, shared (`.numpy()` copies): it keeps the tensor's
+    memory in TensorFlow's allocator, already in the process, instead of adding a copy outside it."""
+    array = np.asarray(tensor)
+    array.flags.writeable = False
+    return array

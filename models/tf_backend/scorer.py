@@ -14,7 +14,7 @@ from mlc.models.errors import ModelError
 from mlc.models.features import OOV_COLUMN
 from mlc.models.predictions import Predictions
 from mlc.models.tf_backend.index_pairs import stack_pairs
-from mlc.models.tf_backend.runtime import device_summary, gpu_count, limit_op_threads, tensorflow
+from mlc.models.tf_backend.runtime import device_summary, gpu_count, limit_op_threads, tensor_view, tensorflow
 from mlc.models.tf_backend.scaling_ops import row_scale, sublinear_values
 from mlc.models.tf_backend.sparse_ops import (
     count_repeats_by_columns,
@@ -81,7 +81,10 @@ class TfScorer:
 
     def dense_weights(self) -> list[DenseWeights]:
         """The Dense layers as read-only numpy views of the tensors: no second copy of a wide kernel in memory."""
-        return [DenseWeights(_view(k), _view(b), name) for (k, b, _), name in zip(self.weights, self.activations)]
+        return [
+            DenseWeights(tensor_view(k), tensor_view(b), name)
+            for (k, b, _), name in zip(self.weights, self.activations)
+        ]
 
     def first_layer(self, texts: Any) -> Any:
         """TF-IDF(texts) @ kernel, without ever forming the dense TF-IDF rows."""
@@ -220,9 +223,3 @@ class TfScorer:
 
         settings = RunnerSettings.for_this_machine()
         return LocalRunner(lambda: self.batch_function(k, thresholds, explain), settings)
-
-
-def _view(tensor: Any) -> np.ndarray:
-    array = np.asarray(tensor)  # an eager CPU tensor's buffer, shared; `.numpy()` would copy it
-    array.flags.writeable = False
-    return array
