@@ -48,6 +48,49 @@ def test_a_model_saved_and_loaded_again_is_the_same_model(model_dir, tmp_path):
         np.testing.assert_array_equal(a.kernel, b.kernel)
 
 
+def test_mlc_writes_the_archive_keras_writes(model_dir, tmp_path):
+    """mlc saves unzipped, writes the kernels with h5py and zips; Keras's own `.save` of the same model gives the same
+    members in the same order and the same weights under the same names."""
+    import h5py
+
+    from mlc.models.keras_file import write_keras_file
+
+    ours, theirs = tmp_path / "ours.keras", tmp_path / "theirs.keras"
+    write_keras_file(Model.load(model_dir).weights, ours)
+    load_keras_model(model_dir / "model.keras").save(theirs)
+
+    def weights(path: Path) -> dict:
+        found = {}
+        with zipfile.ZipFile(path) as archive, h5py.File(archive.open("model.weights.h5"), "r") as h5:
+            h5.visititems(lambda name, item: found.update({name: item[()]} if isinstance(item, h5py.Dataset) else {}))
+            h5.visititems(lambda name, item: found.update({f"{name}@": dict(item.attrs)}))
+        return found
+
+    with zipfile.ZipFile(ours) as a, zipfile.ZipFile(theirs) as b:
+        assert a.namelist() == b.namelist()
+        # the same architecture; Keras numbers shared objects by their memory address, which differs run to run
+        assert _without_object_ids(json.loads(a.read("config.json"))) == _without_object_ids(
+            json.loads(b.read("config.json"))
+        )
+    mine, keras_own = weights(ours), weights(theirs)
+    assert mine.keys() == keras_own.keys()
+    for name, value in keras_own.items():
+        if isinstance(value, dict) and "_lookup_layer" in name:
+            assert mine[name].keys() == value.keys(), name  # the inner lookup is named by a per-process counter
+        elif isinstance(value, dict):
+            assert mine[name] == value, name
+        else:
+            np.testing.assert_array_equal(mine[name], value, err_msg=name)
+
+
+def _without_object_ids(config):
+    if isinstance(config, dict):
+        return {k: _without_object_ids(v) for k, v in config.items() if k != "shared_object_id"}
+    if isinstance(config, list):
+        return [_without_object_ids(v) for v in config]
+    return config
+
+
 def lambda_model_dir(model_dir: Path, target: Path, marker: Path) -> Path:
     """A copy of a real model directory whose model.keras carries a Lambda layer that writes `marker` if run."""
     from mlc.models.tf_backend.runtime import tf_keras

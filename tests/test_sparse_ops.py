@@ -8,7 +8,7 @@ import pytest
 
 from mlc.models.tf_backend.index_pairs import stack_pairs
 from mlc.models.tf_backend.internals import fused_adam
-from mlc.models.tf_backend.mlp import make_mlp
+from mlc.models.tf_backend.mlp import _copy, make_mlp
 from mlc.models.tf_backend.runtime import tf_keras
 from mlc.models.tf_backend.sparse_ops import (
     count_repeats_by_columns,
@@ -174,3 +174,19 @@ def test_first_layer_updates_only_the_rows_a_batch_touches():
     gradient = tape.gradient(loss, kernel)
     assert isinstance(gradient, tf.IndexedSlices)
     assert sorted(gradient.indices.numpy().tolist()) == touched.tolist()
+
+
+def test_weights_copied_in_slabs_equal_a_whole_read():
+    """After sparse updates, each Dense weight copied a slab of rows at a time (`_copy`, how the best epoch's
+    weights are kept) equals Keras's whole read."""
+    tf, keras = tf_keras()
+    _, dense = _batch(rows=32, seed=5)
+    model = make_mlp(dense.shape[1], 5)
+    model.compile(optimizer=fused_adam(1e-2), loss="binary_crossentropy")
+    targets = (np.random.default_rng(6).random((32, 5)) < 0.3).astype(np.float32)
+    model.train_on_batch(tf.sparse.from_dense(dense), targets)
+    layers = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    for rows in (7, 300, 4096):  # slabs that do not divide the rows, one slab exactly, more than the rows
+        for layer in layers:
+            for weight, whole in zip(layer.weights, layer.get_weights(), strict=True):
+                np.testing.assert_array_equal(_copy(weight, rows), whole)
