@@ -65,7 +65,7 @@ def write_keras_file(weights: ModelWeights, path: Path) -> None:
     model = keras.Model(texts, hidden, name="mlc_end_to_end")
     # Saved unzipped, then zipped member by member: Keras zips through a weights file assembled in memory
     with tempfile.TemporaryDirectory(dir=Path(path).parent, prefix=".unzipped-") as unzipped:
-        members = Path(unzipped) / "model"
+        members = Path(unzipped).resolve() / "model"  # absolute: Keras puts a relative path's assets in a temp dir
         model.save(members, zipped=False)
         _write_kernels(members / "model.weights.h5", kernels)
         zip_directory(members, Path(path))

@@ -83,6 +83,14 @@ def test_mlc_writes_the_archive_keras_writes(model_dir, tmp_path):
             np.testing.assert_array_equal(mine[name], value, err_msg=name)
 
 
+def test_a_model_written_to_a_relative_path_is_whole(model_dir, tmp_path, monkeypatch):
+    """Keras's unzipped save keeps a relative path's assets (the vocabulary) in a temporary directory of its own."""
+    monkeypatch.chdir(tmp_path)
+    model = Model.load(model_dir)
+    again = Model.load(model.save(Path("relative") / "model"))
+    assert again.weights.vocabulary == model.weights.vocabulary and again.labels == model.labels
+
+
 def _without_object_ids(config):
     if isinstance(config, dict):
         return {k: _without_object_ids(v) for k, v in config.items() if k != "shared_object_id"}
