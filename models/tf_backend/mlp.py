@@ -17,7 +17,7 @@ from mlc.models.features import SPLIT_PUNCTUATION
 from mlc.models.targets import label_vocabulary, multi_hot
 from mlc.models.tf_backend.internals import fused_adam
 from mlc.models.tf_backend.runtime import static_pipeline_options, tensorflow, tf_keras
-from mlc.models.tf_backend.sparse_ops import sparse_input_dense
+from mlc.models.tf_backend.sparse_ops import sparse_input_dense, tf_variable
 from mlc.models.train_config import TrainConfig
 from mlc.models.vectorizer import NgramVectorizer, SparseRows
 from mlc.models.vocabulary import learn_vocabulary
@@ -234,8 +234,7 @@ def _copy(weight: Any, rows_per_read: int = 8192) -> np.ndarray:
     """A Keras variable's value, copied a slab of rows at a time: after a sparse update TensorFlow copies a whole
     variable to read it whole (copy-on-read), which for the first kernel is one more kernel at the network's peak."""
     tf = tensorflow()
-    variable = getattr(weight, "value", None)
-    variable = weight if variable is None or callable(variable) else variable
+    variable = tf_variable(weight)
     if len(weight.shape) != 2:
         return np.array(variable, copy=True)
     out = np.empty(weight.shape, np.dtype(variable.dtype.as_numpy_dtype))

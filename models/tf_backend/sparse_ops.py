@@ -112,15 +112,19 @@ def transposed(x: Any) -> Any:
     return tf.sparse.reorder(tf.SparseTensor(swapped, x.values, tf.stack([x.dense_shape[1], x.dense_shape[0]])))
 
 
+def tf_variable(weight: Any) -> Any:
+    """A Keras variable's own `tf.Variable` (or `weight` itself), through which `tf.gather` reads a kernel's rows."""
+    variable = getattr(weight, "value", None)
+    return weight if variable is None or callable(variable) else variable
+
+
 def trainable_sparse_matmul(x: Any, kernel: Any) -> Any:
     """`x @ kernel` for a SparseTensor batch, differentiable in `kernel` (inputs are data, never trained). Only the
     kernel rows of the batch's columns are read, gathered through the variable, so the kernel's gradient is
     `IndexedSlices` of those rows: the wide kernel is never read, nor its gradient written, whole at a step."""
     tf = tensorflow()
     columns, compact = tf.unique(x.indices[:, 1])
-    variable = getattr(kernel, "value", None)  # a Keras variable's tf.Variable: tf.gather reads rows through it
-    variable = kernel if variable is None or callable(variable) else variable
-    rows = tf.gather(variable, columns)
+    rows = tf.gather(tf_variable(kernel), columns)
     indices = tf.stack([x.indices[:, 0], tf.cast(compact, tf.int64)], axis=1)
     shape = tf.stack([x.dense_shape[0], tf.cast(tf.size(columns), tf.int64)])
     return _rows_product()(indices, x.values, shape, rows)
