@@ -4,7 +4,6 @@ so no code from the file can run; `load_keras_model` gives the Keras object itse
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import tempfile
@@ -20,7 +19,8 @@ from mlc.models.scaling import CLASS_NAME as SCALING
 from mlc.models.scaling import REGISTERED_NAME as SCALING_NAME
 from mlc.models.scaling import Scaling
 from mlc.models.tf_backend.internals import IDF_VARIABLE, LOOKUP_GROUP, VOCABULARY_ASSET
-from mlc.models.weights import ACTIVATIONS, DenseWeights, ModelWeights
+from mlc.models.weights import ACTIVATIONS, DenseWeights, ModelWeights, aligned_array
+from mlc.models.zip_member import open_member
 
 VECTORIZER_KEYS = ("standardize", "split", "ngrams", "output_mode", "max_tokens")
 STANDARDIZE = (*KERAS_STANDARDIZE, SPLIT_PUNCTUATION)
@@ -55,10 +55,8 @@ def write_keras_file(weights: ModelWeights, path: Path) -> None:
     kernels = {}
     for i, dense in enumerate(weights.dense):
         name = "probabilities" if i == len(weights.dense) - 1 else f"dense_{i}"
-        # zeros, never set: the kernels are written below from `weights` itself, so a random start is wasted work
-        layer = keras.layers.Dense(
-            dense.kernel.shape[1], activation=dense.activation, name=name, kernel_initializer="zeros"
-        )
+        layer = keras.layers.Dense(dense.kernel.shape[1], activation=dense.activation, name=name)
+        layer.add_weight = _kernel_of_no_rows(layer.add_weight)
         hidden = layer(hidden)
         layer.save_own_variables = _bias_only(dense.bias)
         kernels[name] = dense.kernel
@@ -69,6 +67,18 @@ def write_keras_file(weights: ModelWeights, path: Path) -> None:
         model.save(members, zipped=False)
         _write_kernels(members / "model.weights.h5", kernels)
         zip_directory(members, Path(path))
+
+
+def _kernel_of_no_rows(add_weight: Any) -> Any:
+    """A Dense layer's `add_weight` that gives its kernel no rows: the file's kernels are written from the weights
+    themselves (`_write_kernels`), and a full-size variable would be one more first layer in memory."""
+
+    def add(*args: Any, name: str | None = None, shape: Any = None, **kwargs: Any) -> Any:
+        if name == "kernel":
+            shape = (0, *tuple(shape)[1:])
+        return add_weight(*args, name=name, shape=shape, **kwargs)
+
+    return add
 
 
 def _bias_only(bias: np.ndarray) -> Any:
@@ -149,8 +159,8 @@ def read_keras_file(path: Path) -> ModelWeights:
                 )
             vocabulary = _vocabulary_lines(archive.read(vocabulary_files[0]).decode("utf-8"))
             _check_weights_size(path, archive.getinfo("model.weights.h5"), layers, len(vocabulary))
-            # read whole, then parsed from memory: h5py seeking inside a zip member stream is far slower
-            with h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r") as weights:
+            # in place: h5py seeking inside zipfile's member stream is far slower, and a copy in memory doubles it
+            with open_member(path, archive, "model.weights.h5") as member, h5py.File(member, "r") as weights:
                 model = _weights(path, layers, vocabulary, weights)
             model.scaling = _scaling(config)
             return model
@@ -246,7 +256,7 @@ def _weights(path: Path, layers: list[dict[str, Any]], vocabulary: list[str], we
     width = len(vocabulary)
     for layer, name in zip(layers[2:], dense_groups):
         variables = groups[name]["vars"]
-        kernel = np.asarray(variables["0"][()], dtype=np.float32)
+        kernel = _read_kernel(variables["0"])
         bias = (
             np.asarray(variables["1"][()], dtype=np.float32)
             if "1" in variables
@@ -290,3 +300,13 @@ def activation_name(activation: Any, path: Path | None = None) -> str:
         where = f"{path}: " if path else ""
         raise ModelError(f"{where}activation {name!r} is not one mlc uses ({', '.join(ACTIVATIONS)})")
     return name
+
+
+def _read_kernel(dataset: Any) -> np.ndarray:
+    """A kernel as float32, read straight into an aligned array when it is stored as a float32 matrix, so the
+    scorer can use its memory as is (`weights.aligned_array`)."""
+    if dataset.dtype != np.float32 or len(dataset.shape) != 2 or dataset.size == 0:
+        return np.asarray(dataset[()], dtype=np.float32)
+    kernel = aligned_array(dataset.shape)
+    dataset.read_direct(kernel)
+    return kernel

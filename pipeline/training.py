@@ -3,6 +3,7 @@ the test split, record where the data came from, save. One entry, so both write 
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -85,4 +86,6 @@ def train(
     target = default_model_dir() if model_dir is None else Path(model_dir)
     on_step(f"writing {target}")
     model.save(target)
+    del model  # its weights and scorer (which its traced function refers back to), freed before the read back
+    gc.collect()
     return TaggingModel.load(target)  # what is on disk, as `mlc.load` gives it

@@ -185,3 +185,52 @@ def test_each_fitted_model_is_freed_so_cross_fitting_does_not_add_up(labelled_cs
     network_bytes = sum(fitted_and_freed() for _ in range(2))
     # one kept model holds its weights and two Adam moments: three copies of its network
     assert tf.config.experimental.get_memory_info("CPU:0")["current"] - held < network_bytes / 3
+
+
+FREED_AFTER_FIT = """
+import gc, sys
+from mlc.models.tf_backend.fit import fit
+from mlc.models.tf_backend.mlp import MlpFit
+from mlc.models.train_config import TrainConfig
+from mlc.pipeline.training_data import ColumnOptions, load_labelled
+
+assert "tensorflow" not in sys.modules  # imported inside `fit`, as in a fresh `mlc train` or `mlc.train`
+data = load_labelled(sys.argv[1], ColumnOptions())
+model = fit(data.texts[:100], data.labels[:100], data.texts[100:120], data.labels[100:120], TrainConfig(epochs=1),
+            threshold_folds=0)
+gc.collect()
+print(sum(isinstance(o, MlpFit) for o in gc.get_objects()))
+"""
+
+
+@pytest.mark.slow
+def test_the_fitted_parts_are_freed_once_fit_returns(labelled_csv):
+    """Importing TensorFlow and Keras leaves cycles that hold the importing call's frames; frozen uncollected, they
+    kept `fit`'s locals (the trained MLP's weights, a first kernel in size) for the life of the process."""
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-c", FREED_AFTER_FIT, str(labelled_csv)], capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split()[-1] == "0"
+
+
+@pytest.mark.slow
+def test_final_weights_are_the_folded_weights_made_in_the_first_kernels_memory(labelled_csv):
+    """As `fit` uses them: after the parts have scored rows, the kept model's first layer takes the MLP's first
+    kernel's memory (one first layer in memory, not two) and equals the folded weights made apart."""
+    data = load_labelled(labelled_csv, ColumnOptions())
+    parts = fit_parts(
+        data.texts[:150], data.labels[:150], data.texts[150:180], data.labels[150:180], TrainConfig(epochs=1, seed=3)
+    )
+    parts.logit_parts(data.texts[180:200])  # a scorer shares the kernel's memory, then is freed
+    expected = parts.weights(0.25)
+    address = parts.mlp.dense[0][0].ctypes.data  # not the array: holding it would keep its memory from reuse
+    kept = parts.final_weights(0.25)
+    assert kept.dense[0].kernel.ctypes.data == address
+    assert parts.mlp.dense == []  # spent: no stale view of the kernel is left to use
+    for made, apart in zip(kept.dense, expected.dense):
+        np.testing.assert_array_equal(made.kernel, apart.kernel)
+        np.testing.assert_array_equal(made.bias, apart.bias)

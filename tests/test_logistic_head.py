@@ -11,18 +11,12 @@ from mlc.models.scaling import Scaling
 from mlc.models.targets import label_vocabulary, multi_hot
 from mlc.models.tf_backend.internals import vectorizer_state
 from mlc.models.tf_backend.logistic_head import fit_logistic, folded_weights
-from mlc.models.tf_backend.mlp import (
-    ACTIVATIONS,
-    make_mlp,
-    make_vectorizer,
-    sparse_tensor,
-    vectorize,
-    vocabulary_size,
-)
+from mlc.models.tf_backend.mlp import ACTIVATIONS, make_mlp, make_vectorizer, vectorize, vocabulary_size
 from mlc.models.tf_backend.runtime import tf_keras
 from mlc.models.tf_backend.scorer import TfScorer
+from mlc.models.tf_backend.sparse_ops import sparse_tensor
 from mlc.models.tf_backend.tfidf import SparseTfIdf
-from mlc.models.vectorizer import NgramVectorizer
+from mlc.models.vectorizer import NgramVectorizer, SparseRows
 from mlc.models.weights import DenseWeights, ModelWeights
 from mlc.pipeline.training_data import ColumnOptions, load_labelled
 
@@ -52,11 +46,11 @@ def _features(vectorizer, scaling: Scaling) -> SparseTfIdf:
     return SparseTfIdf(vectorizer.get_config(), *vectorizer_state(vectorizer), scaling)
 
 
-def _rows(vectorizer, scaling: Scaling, texts: list[str]):
-    """The texts' TF-IDF rows as training computes them: one SparseTensor."""
+def _rows(vectorizer, scaling: Scaling, texts: list[str]) -> tuple[SparseRows, int]:
+    """The texts' TF-IDF rows as training computes them, and their width."""
     settings = vectorizer_settings(vectorizer.get_config())
     features = NgramVectorizer(settings, *vectorizer_state(vectorizer), scaling)
-    return sparse_tensor(vectorize(features, texts), features.width)
+    return vectorize(features, texts), features.width
 
 
 def _dense_weights(mlp) -> list:
@@ -72,7 +66,9 @@ def _forward(x: np.ndarray, weights: list) -> np.ndarray:
 
 
 def _dense(x) -> np.ndarray:
+    """A SparseTensor or (rows, width) as a float64 array."""
     tf, _ = tf_keras()
+    x = sparse_tensor(*x) if isinstance(x, tuple) else x
     return tf.sparse.to_dense(x).numpy().astype(np.float64)
 
 
@@ -87,7 +83,7 @@ def test_fit_reaches_the_optimum_of_the_stated_objective(rows):
     x_sparse = _rows(vectorizer, Scaling(True, True), texts)
     x = _dense(x_sparse)
     c = 10.0
-    kernel, bias = fit_logistic(x_sparse, y, c, steps=2000)
+    kernel, bias = fit_logistic(*x_sparse, y, c, steps=2000)
 
     def gradient(w: np.ndarray, b: np.ndarray) -> np.ndarray:
         residual = (1 / (1 + np.exp(-(x @ w + b))) - y) / len(x)
@@ -108,10 +104,10 @@ def test_fit_in_chunks_of_rows_matches_the_full_batch(rows, monkeypatch):
     y = multi_hot(label_lists, labels)
     vectorizer = make_vectorizer(texts, vocabulary_size(texts), split_punctuation=True)
     x = _rows(vectorizer, Scaling(True, True), texts)
-    full_kernel, full_bias = fit_logistic(x, y, 10.0, steps=1000)
+    full_kernel, full_bias = fit_logistic(*x, y, 10.0, steps=1000)
     monkeypatch.setattr(linear, "FULL_BATCH_ROWS", 120)
     monkeypatch.setattr(linear, "MIN_CHUNK_ROWS", 60)
-    kernel, bias = fit_logistic(x, y, 10.0, steps=1000, seed=3)
+    kernel, bias = fit_logistic(*x, y, 10.0, steps=1000, seed=3)
     dense = _dense(x)
     full, chunked = dense @ full_kernel + full_bias, dense @ kernel + bias
     assert np.corrcoef(full.ravel(), chunked.ravel())[0, 1] > 0.99
@@ -119,7 +115,7 @@ def test_fit_in_chunks_of_rows_matches_the_full_batch(rows, monkeypatch):
 
 
 def test_chunks_partition_the_rows(rows):
-    """Every row lands in exactly one chunk, with its own entries and targets; each transpose is the chunk's."""
+    """Every row lands in exactly one chunk, with its own entries and targets."""
     from mlc.models.tf_backend.logistic_head import shuffled_chunks
 
     texts, label_lists, _ = rows
@@ -127,13 +123,12 @@ def test_chunks_partition_the_rows(rows):
     y = multi_hot(label_lists, labels)
     x = _rows(make_vectorizer(texts, 3000, split_punctuation=True), Scaling(True, True), texts)
     rng_order = np.random.default_rng(5).permutation(len(texts))
-    chunks = shuffled_chunks(x, y, 70, np.random.default_rng(5))
-    assert [int(c[0].dense_shape[0]) for c in chunks] == [70, 70, 70, 30]
-    stacked = np.vstack([_dense(c[0]) for c in chunks])
+    chunks = shuffled_chunks(x[0], y, 70, np.random.default_rng(5))
+    parts = [SparseRows(*(t.numpy() for t in c[:3]), len(c[0]) - 1) for c in chunks]
+    assert [part.n_rows for part in parts] == [70, 70, 70, 30]
+    stacked = np.vstack([_dense((part, x[1])) for part in parts])
     np.testing.assert_array_equal(stacked, _dense(x)[rng_order])
-    np.testing.assert_array_equal(np.vstack([c[2].numpy() for c in chunks]), y[rng_order])
-    for part, transposed, _ in chunks:
-        np.testing.assert_array_equal(_dense(transposed), _dense(part).T)
+    np.testing.assert_array_equal(np.vstack([c[3].numpy() for c in chunks]), y[rng_order])
 
 
 @pytest.mark.parametrize("unit_rows", [True, False])

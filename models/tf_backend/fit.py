@@ -5,6 +5,7 @@ rows, from `AUTO_FOLDS` more models thrown away after: every tuning row is score
 from __future__ import annotations
 
 import gc
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -22,14 +23,15 @@ from mlc.models.tf_backend.logistic_head import (
     LogitParts,
     fit_logistic,
     folded_weights,
+    head_units,
     linear_logits,
 )
-from mlc.models.tf_backend.mlp import EpochHook, MlpFit, StepHook, sparse_tensor, train_mlp, vectorize
+from mlc.models.tf_backend.mlp import EpochHook, MlpFit, StepHook, train_mlp, vectorize
 from mlc.models.tf_backend.scorer import TfScorer
 from mlc.models.thresholds import Thresholds, micro_f1, tune_thresholds
 from mlc.models.train_config import TrainConfig
 from mlc.models.vectorizer import NgramVectorizer
-from mlc.models.weights import ModelWeights
+from mlc.models.weights import ModelWeights, widened
 
 AUTO_FOLDS = 5
 CROSS_FIT_BELOW = 500  # validation rows; a judgement: by then the split holds hundreds of each frequent label
@@ -51,6 +53,21 @@ class FittedParts:
         folded = folded_weights(self.mlp.dense, *self.head, share, unit_rows=self.config.normalize)
         return self.mlp.weights(folded, self.config.scaling)
 
+    def final_weights(self, share: float) -> ModelWeights:
+        """`weights(share)` for the model to keep, its first layer made in the memory of the MLP's first kernel
+        where no scorer shares that any more (`widened`), so it is never held twice: the parts are spent."""
+        if self.head is None:
+            return self.weights(share)
+        (k1, b1), *rest = self.mlp.dense
+        self.mlp.dense = []
+        alone = sys.getrefcount(k1) == 2  # this name and the call's argument: nothing else reads k1
+        extra, _ = head_units(*self.head, unit_rows=self.config.normalize)
+        first = widened(k1, extra, in_place=alone)
+        dense = [(first[:, : k1.shape[1]], b1), *rest]
+        del k1
+        folded = folded_weights(dense, *self.head, share, unit_rows=self.config.normalize, first=first)
+        return self.mlp.weights(folded, self.config.scaling)
+
     def logit_parts(self, texts: Sequence[str]) -> LogitParts:
         """Each part's logits for `texts`, part by part: the MLP as trained, and the head on the same TF-IDF rows
         (what the folded model computes at share 0 and 1, without a folded copy of the wide first layer)."""
@@ -58,7 +75,7 @@ class FittedParts:
         if self.head is None:
             return LogitParts(mlp, None)
         features = NgramVectorizer(self.mlp.vectorizer, self.mlp.vocabulary, self.mlp.idf, self.config.scaling)
-        return LogitParts(mlp, linear_logits(sparse_tensor(vectorize(features, texts), features.width), *self.head))
+        return LogitParts(mlp, linear_logits(vectorize(features, texts), features.width, *self.head))
 
 
 def _scores(weights: ModelWeights, texts: Sequence[str]) -> np.ndarray:
@@ -85,8 +102,8 @@ def fit_parts(
     head = None
     if config.linear_share != 0:
         on_step("logistic head")
-        matrix = sparse_tensor(rows, len(mlp.vocabulary))
-        head = fit_logistic(matrix, multi_hot(train_labels, mlp.labels), config.linear_c, seed=config.seed)
+        targets = multi_hot(train_labels, mlp.labels)
+        head = fit_logistic(rows, len(mlp.vocabulary), targets, config.linear_c, seed=config.seed)
     return FittedParts(mlp, head, config)
 
 
@@ -139,7 +156,7 @@ def fit(
         label_shares=label_shares(train_labels, labels),
         versions=versions(),
     )
-    return Model(parts.weights(share), labels, metadata, history=parts.mlp.history)
+    return Model(parts.final_weights(share), labels, metadata, history=parts.mlp.history)
 
 
 def cross_fit_folds(requested: int | None, validation_rows: int, training_rows: int) -> int:

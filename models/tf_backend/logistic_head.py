@@ -11,8 +11,10 @@ from typing import Any
 import numpy as np
 
 from mlc.models.tf_backend.internals import csr_ops
-from mlc.models.tf_backend.runtime import tensor_view, tensorflow
-from mlc.models.tf_backend.sparse_ops import sparse_matmul, transposed
+from mlc.models.tf_backend.runtime import tensorflow
+from mlc.models.tf_backend.sparse_ops import sparse_matmul, sparse_tensor
+from mlc.models.vectorizer import SparseRows
+from mlc.models.weights import widened
 
 STEPS = 500
 LEARNING_RATE = 3.0  # with the cosine decay
@@ -25,67 +27,74 @@ ABSENT_LOGIT = -30.0  # a label a model never saw: probability about 1e-13, belo
 
 
 def fit_logistic(
-    x: Any, targets: np.ndarray, c: float, *, steps: int = STEPS, learning_rate: float = LEARNING_RATE, seed: int = 0
+    rows: SparseRows,
+    width: int,
+    targets: np.ndarray,
+    c: float,
+    *,
+    steps: int = STEPS,
+    learning_rate: float = LEARNING_RATE,
+    seed: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One-vs-rest logistic regression on a canonical SparseTensor [n, V]: minimises the mean binary cross-entropy
-    plus `|W|^2 / (2 c n)` (scikit-learn's `C=c`, unpenalised bias) by Adam with a cosine-decayed rate; full batch up
+    """One-vs-rest logistic regression on TF-IDF rows [n, width]: minimises the mean binary cross-entropy plus
+    `|W|^2 / (2 c n)` (scikit-learn's `C=c`, unpenalised bias) by Adam with a cosine-decayed rate; full batch up
     to `FULL_BATCH_ROWS` rows, above that chunks, `EPOCHS` passes in all. Returns kernel [V, L] and bias [L]."""
     tf = tensorflow()
-    n, width = int(x.dense_shape[0]), int(x.dense_shape[1])
-    labels = targets.shape[1]
+    n, labels = rows.n_rows, targets.shape[1]
     if n == 0:
         raise ValueError("no training rows for the logistic head")
     l2 = 1.0 / (c * n)
     state = tuple(tf.zeros(shape) for _ in range(3) for shape in ([width, labels], [labels]))  # W, b, Adam moments
-    run = _adam_steps(steps, learning_rate, l2)
+    run = _adam_steps(steps, learning_rate, l2, width)
     if n <= FULL_BATCH_ROWS:
-        state = run(x, transposed(x), tf.constant(targets, tf.float32), state, tf.constant(0), tf.constant(steps))
+        state = run(*_tensors(rows), tf.constant(targets, tf.float32), state, tf.constant(0), tf.constant(steps))
     else:
-        chunks = shuffled_chunks(x, targets, max(MIN_CHUNK_ROWS, -(-n * EPOCHS // steps)), np.random.default_rng(seed))
+        size = max(MIN_CHUNK_ROWS, -(-n * EPOCHS // steps))
+        chunks = shuffled_chunks(rows, targets, size, np.random.default_rng(seed))
         for step in range(steps):
-            part, part_t, part_y = chunks[step % len(chunks)]
-            state = run(part, part_t, part_y, state, tf.constant(step), tf.constant(1))
+            state = run(*chunks[step % len(chunks)], state, tf.constant(step), tf.constant(1))
     return state[0].numpy(), state[1].numpy()
 
 
-def linear_logits(x: Any, kernel: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    """`x @ kernel + bias` for a canonical SparseTensor [n, V]: the head's logits, [n, L]."""
+def linear_logits(rows: SparseRows, width: int, kernel: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """`x @ kernel + bias` for TF-IDF rows [n, width]: the head's logits, [n, L]."""
     tf = tensorflow()
+    x = sparse_tensor(rows, width)
     return (sparse_matmul(x.indices, x.values, x.dense_shape, tf.constant(kernel)) + bias).numpy()
 
 
-def shuffled_chunks(x: Any, targets: np.ndarray, size: int, rng: np.random.Generator) -> list[tuple[Any, Any, Any]]:
-    """The rows in a random order, cut into chunks of `size` rows: (chunk, its transpose, its targets) each, all
-    canonical. One sort of all entries by their new row, then slices; not a scan of every entry per chunk."""
+def shuffled_chunks(
+    rows: SparseRows, targets: np.ndarray, size: int, rng: np.random.Generator
+) -> list[tuple[Any, Any, Any, Any]]:
+    """The rows in a random order, cut into chunks of `size` rows: (indptr, columns, values, targets) tensors each,
+    CSR at 8 bytes an entry, made one chunk at a time; each step makes its x and x^T from them and drops them."""
     tf = tensorflow()
-    n, width = int(x.dense_shape[0]), int(x.dense_shape[1])
-    order = rng.permutation(n)
-    position = np.empty(n, np.int64)
-    position[order] = np.arange(n)
-    rows = tf.gather(tf.constant(position), x.indices[:, 0])
-    shuffled = tf.sparse.reorder(tf.SparseTensor(tf.stack([rows, x.indices[:, 1]], axis=1), x.values, x.dense_shape))
-    starts = np.arange(0, n, size)
-    bounds = np.searchsorted(shuffled.indices[:, 0].numpy(), np.append(starts, n))
-    chunks = []
-    for i, first in enumerate(starts):
-        last = min(first + size, n)
-        indices = shuffled.indices[bounds[i] : bounds[i + 1]] - tf.constant([first, 0], tf.int64)
-        part = tf.SparseTensor(indices, shuffled.values[bounds[i] : bounds[i + 1]], [last - first, width])
-        chunks.append((part, transposed(part), tf.constant(targets[order[first:last]], tf.float32)))
-    return chunks
+    order = rng.permutation(rows.n_rows)
+    return [
+        (*_tensors(rows.take(ids)), tf.constant(targets[ids], tf.float32))
+        for ids in (order[first : first + size] for first in range(0, rows.n_rows, size))
+    ]
 
 
-def _adam_steps(total: int, learning_rate: float, l2: float) -> Any:
-    """A graph function `(x, x^T, y, state, first, count) -> state` that runs `count` Adam steps from step `first`
-    of `total` (cosine-decayed rate) on one batch: the CSR matrices are built once and the loop runs inside."""
+def _tensors(rows: SparseRows) -> tuple[Any, Any, Any]:
+    tf = tensorflow()
+    return tf.constant(rows.indptr), tf.constant(rows.columns), tf.constant(rows.values)
+
+
+def _adam_steps(total: int, learning_rate: float, l2: float, width: int) -> Any:
+    """A graph function `(indptr, columns, values, y, state, first, count) -> state` that runs `count` Adam steps
+    from step `first` of `total` (cosine-decayed rate) on one batch of CSR rows; x and x^T are made once a call."""
     tf = tensorflow()
     csr = csr_ops()
 
     @tf.function(autograph=False, reduce_retracing=True)
-    def run(x: Any, xt: Any, y: Any, state: tuple, first: Any, count: Any) -> tuple:
-        matrix = csr.sparse_tensor_to_csr_sparse_matrix(x.indices, x.values, x.dense_shape)
-        matrix_t = csr.sparse_tensor_to_csr_sparse_matrix(xt.indices, xt.values, xt.dense_shape)
-        rows = tf.cast(tf.shape(y)[0], tf.float32)
+    def run(indptr: Any, columns: Any, values: Any, y: Any, state: tuple, first: Any, count: Any) -> tuple:
+        n = tf.size(indptr, out_type=tf.int64) - 1
+        row_ids = tf.repeat(tf.range(n), indptr[1:] - indptr[:-1])
+        indices = tf.stack([row_ids, tf.cast(columns, tf.int64)], axis=1)
+        matrix = csr.sparse_tensor_to_csr_sparse_matrix(indices, values, tf.stack([n, width]))
+        matrix_t = csr.sparse_matrix_transpose(matrix, type=tf.float32)  # a counting sort: x^T's rows in x's order
+        rows = tf.cast(n, tf.float32)
 
         def step(i: Any, kernel: Any, bias: Any, m_k: Any, m_b: Any, v_k: Any, v_b: Any) -> tuple:
             residual = (tf.math.sigmoid(csr.sparse_matrix_mat_mul(matrix, kernel) + bias) - y) / rows
@@ -114,6 +123,14 @@ def _adam_steps(total: int, learning_rate: float, l2: float) -> Any:
     return run
 
 
+def head_units(kernel: np.ndarray, bias: np.ndarray, unit_rows: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The first-layer units folding adds, (their kernel columns, their biases): per label `x @ w_j + |w_j| + 1`
+    (positive when rows have unit norm), else two, `x @ w_j + b_j` and its negation."""
+    if unit_rows:
+        return kernel, np.linalg.norm(kernel, axis=0) + 1.0  # the shift is > |x @ w_j| when |x| <= 1
+    return np.hstack([kernel, -kernel]), np.concatenate([bias, -bias])
+
+
 def folded_weights(
     dense: Sequence[tuple[np.ndarray, np.ndarray]],
     kernel: np.ndarray,
@@ -121,26 +138,24 @@ def folded_weights(
     share: float,
     *,
     unit_rows: bool = True,
+    first: np.ndarray | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The three (kernel, bias) pairs whose output logit is `(1 - share) * MLP's + share * (x @ kernel + bias)`: one
-    more unit per label in each hidden layer computing `x @ w_j + |w_j| + 1`, positive (so ReLU passes it) when rows
-    have unit norm (`unit_rows`); otherwise two units a label, relu(z) and relu(-z)."""
+    """The three (kernel, bias) pairs whose output logit is `(1 - share) * MLP's + share * (x @ kernel + bias)`: the
+    hidden layers gain `head_units`, which ReLU passes unchanged, and the output mixes. `first`: the first layer's
+    kernel joined already (`widened`), else it is made here."""
     if len(dense) != 3:
         raise ValueError(f"expected the example's three Dense layers, found {len(dense)}")
-    tf = tensorflow()
     (k1, b1), (k2, b2), (k3, b3) = dense
     labels = kernel.shape[1]
     eye = np.eye(labels, dtype=np.float32)
+    extra_kernel, extra_bias = head_units(kernel, bias, unit_rows)
     if unit_rows:
-        shift = np.linalg.norm(kernel, axis=0) + 1.0  # > |x @ w_j| when |x| <= 1
-        extra_kernel, extra_bias, out_rows, out_bias = kernel, shift, share * eye, share * (bias - shift)
+        out_rows, out_bias = share * eye, share * (bias - extra_bias)
     else:
-        extra_kernel, extra_bias = np.hstack([kernel, -kernel]), np.concatenate([bias, -bias])
         out_rows, out_bias = share * np.vstack([eye, -eye]), np.zeros(labels, np.float32)
     extra = extra_kernel.shape[1]
     weights = [
-        # the wide first layer is joined by TensorFlow, in memory its allocator holds from training already
-        (tensor_view(tf.concat([k1, extra_kernel.astype(np.float32)], axis=1)), np.concatenate([b1, extra_bias])),
+        (widened(k1, extra_kernel) if first is None else first, np.concatenate([b1, extra_bias])),
         (
             np.block(
                 [

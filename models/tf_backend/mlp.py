@@ -21,12 +21,13 @@ from mlc.models.tf_backend.sparse_ops import sparse_input_dense, tf_variable
 from mlc.models.train_config import TrainConfig
 from mlc.models.vectorizer import NgramVectorizer, SparseRows
 from mlc.models.vocabulary import learn_vocabulary
-from mlc.models.weights import DenseWeights, ModelWeights
+from mlc.models.weights import DenseWeights, ModelWeights, aligned_array
 
 HIDDEN_UNITS = (512, 256)
 ACTIVATIONS = ("relu", "relu", "sigmoid")
 EpochHook = Callable[[int, dict[str, float]], None]
 StepHook = Callable[[str], None]  # told what training starts doing next, for progress
+HEAD_UNITS_PER_LABEL = 2  # the most hidden units per label that folding the logistic head adds (`folded_weights`)
 
 
 @dataclass
@@ -132,7 +133,8 @@ def train_mlp(
     on_step(f"TF-IDF rows ({len(vocabulary):,} n-grams)")
     train_rows = vectorize(features, train_texts)
     on_step(f"network: up to {config.epochs} epochs")
-    best = _BestWeights(keras)
+    spare = HEAD_UNITS_PER_LABEL * len(labels)
+    best = _BestWeights(keras, spare)
     callbacks: list[Any] = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience), best]
     if on_epoch is not None:
         callbacks.append(_EpochCallback(keras, on_epoch))
@@ -150,7 +152,7 @@ def train_mlp(
     history = {name: [float(v) for v in values] for name, values in fitted.history.items()}
     val_loss = history.get("val_loss", [])
     epochs_run = len(history.get("loss", []))
-    dense = best.dense or _dense_weights(keras, mlp)
+    dense = best.dense or _dense_weights(keras, mlp, spare)
     del mlp, fitted, callbacks, best  # the model, its optimizer's moments and the callbacks that hold it: freed here
     gc.collect()
     fit = MlpFit(
@@ -201,15 +203,6 @@ def vectorize(features: NgramVectorizer, texts: Sequence[str], chunk: int = 8192
     return SparseRows(indptr, columns, values, len(lengths))
 
 
-def sparse_tensor(rows: SparseRows, width: int) -> Any:
-    """CSR rows as a canonical SparseTensor [n, width] (20 bytes an entry), as the logistic head trains on them;
-    built by TensorFlow, in the memory its allocator keeps from the network, not in new numpy arrays."""
-    tf = tensorflow()
-    row_ids = tf.repeat(tf.range(rows.n_rows, dtype=tf.int64), tf.constant(rows.row_lengths))
-    indices = tf.stack([row_ids, tf.cast(tf.constant(rows.columns), tf.int64)], axis=1)
-    return tf.SparseTensor(indices, tf.constant(rows.values), [rows.n_rows, width])
-
-
 def training_vectorizer_settings(max_tokens: int, split_punctuation: bool) -> dict[str, Any]:
     """The TextVectorization settings `mlc train` writes: uni+bigrams of whitespace tokens, TF-IDF, standardized by
     mlc's `lower_and_split_punctuation` or Keras's `lower_and_strip_punctuation`."""
@@ -223,28 +216,32 @@ def training_vectorizer_settings(max_tokens: int, split_punctuation: bool) -> di
     }
 
 
-def _dense_weights(keras: Any, model: Any) -> list[tuple[np.ndarray, ...]]:
+def _dense_weights(keras: Any, model: Any, spare_columns: int) -> list[tuple[np.ndarray, ...]]:
     """Each Dense layer's (kernel, bias) as numpy arrays of their own: an array that shared TensorFlow's buffer would
-    hold it in TensorFlow's allocator for as long as the array lives."""
+    hold it in TensorFlow's allocator for as long as the array lives. The first kernel has room for `spare_columns`
+    more, where the logistic head's units join it in place (`FittedParts.final_weights`)."""
     layers = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
-    return [tuple(_copy(weight) for weight in layer.weights) for layer in layers]
+    return [
+        tuple(_copy(weight, spare_columns if i == 0 else 0) for weight in layer.weights)
+        for i, layer in enumerate(layers)
+    ]
 
 
-def _copy(weight: Any, rows_per_read: int = 8192) -> np.ndarray:
-    """A Keras variable's value, copied a slab of rows at a time: after a sparse update TensorFlow copies a whole
-    variable to read it whole (copy-on-read), which for the first kernel is one more kernel at the network's peak."""
+def _copy(weight: Any, spare_columns: int = 0, rows_per_read: int = 8192) -> np.ndarray:
+    """A Keras variable's value in an aligned array, copied a slab of rows at a time: after a sparse update
+    TensorFlow copies a whole variable to read it whole (copy-on-read), one more first kernel at the network's peak."""
     tf = tensorflow()
     variable = tf_variable(weight)
     if len(weight.shape) != 2:
         return np.array(variable, copy=True)
-    out = np.empty(weight.shape, np.dtype(variable.dtype.as_numpy_dtype))
+    out = aligned_array(tuple(weight.shape), np.dtype(variable.dtype.as_numpy_dtype), spare_columns)
     for start in range(0, out.shape[0], rows_per_read):
         stop = min(start + rows_per_read, out.shape[0])
         out[start:stop] = tf.gather(variable, tf.range(start, stop)).numpy()
     return out
 
 
-def _BestWeights(keras: Any) -> Any:
+def _BestWeights(keras: Any, spare_columns: int) -> Any:
     class BestWeights(keras.callbacks.Callback):
         """The Dense weights of the epoch with the lowest validation loss so far (Keras's `restore_best_weights`
         without its second copy of the weights and its final write back into a model about to be dropped)."""
@@ -260,7 +257,7 @@ def _BestWeights(keras: Any) -> Any:
             if improved or not self.dense:  # as Keras: the first epoch's weights stand until one is better
                 self.loss = float(loss) if improved else self.loss
                 self.dense = []  # the previous best is freed before the copy is made
-                self.dense = _dense_weights(keras, self.model)
+                self.dense = _dense_weights(keras, self.model, spare_columns)
 
     return BestWeights()
 

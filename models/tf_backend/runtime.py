@@ -20,6 +20,7 @@ import numpy as np
 
 from mlc.models.errors import MlcError
 from mlc.models.tf_backend.allocator import tensorflow_allocator, tune_allocator
+from mlc.models.weights import ALIGNMENT
 
 _loaded: list[tuple[ModuleType, ModuleType]] = []
 _tensorflow: list[ModuleType] = []
@@ -51,7 +52,8 @@ def quiet_native_stderr() -> Iterator[None]:
 @contextlib.contextmanager
 def _collector_paused() -> Iterator[None]:
     """No cyclic garbage collection while TensorFlow or Keras import, and their objects frozen after: later full
-    collections then skip the few hundred thousand objects that live as long as the process."""
+    collections then skip the few hundred thousand objects that live as long as the process. The import's own
+    garbage is collected first: its cycles hold frames whose callers' frames, frozen, would keep their locals."""
     if not gc.isenabled():
         yield
         return
@@ -59,6 +61,7 @@ def _collector_paused() -> Iterator[None]:
     try:
         yield
     finally:
+        gc.collect()
         gc.freeze()
         gc.enable()
 
@@ -142,6 +145,25 @@ def static_pipeline_options() -> object:
     options = tf.data.Options()
     options.autotune.enabled = False
     return options
+
+
+def shared_constant(array: np.ndarray) -> Any:
+    """A constant tensor of `array`, on a CPU-only machine in the array's own memory (DLPack) when it is float32,
+    C-ordered, writeable and 64-byte aligned (`weights.aligned_array`), else a copy. A shared array is made
+    read-only, so the tensor cannot change under its users."""
+    tf = tensorflow()
+    shareable = (
+        array.dtype == np.float32
+        and array.flags.c_contiguous
+        and array.flags.writeable
+        and array.ctypes.data % ALIGNMENT == 0
+        and not gpu_count()
+    )
+    if not shareable:
+        return tf.constant(array)
+    tensor = tf.experimental.dlpack.from_dlpack(array.__dlpack__())
+    array.flags.writeable = False
+    return tensor
 
 
 def tensor_view(tensor: Any) -> np.ndarray:

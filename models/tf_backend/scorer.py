@@ -14,7 +14,14 @@ from mlc.models.errors import ModelError
 from mlc.models.features import OOV_COLUMN
 from mlc.models.predictions import Predictions
 from mlc.models.tf_backend.index_pairs import stack_pairs
-from mlc.models.tf_backend.runtime import device_summary, gpu_count, limit_op_threads, tensor_view, tensorflow
+from mlc.models.tf_backend.runtime import (
+    device_summary,
+    gpu_count,
+    limit_op_threads,
+    shared_constant,
+    tensor_view,
+    tensorflow,
+)
 from mlc.models.tf_backend.scaling_ops import row_scale, sublinear_values
 from mlc.models.tf_backend.sparse_ops import (
     count_repeats_by_columns,
@@ -53,7 +60,7 @@ class TfScorer:
         )
         self.activations = [d.activation for d in weights.dense]
         self.weights = [
-            (tf.constant(d.kernel), tf.constant(d.bias), _activations()[d.activation]) for d in weights.dense
+            (shared_constant(d.kernel), tf.constant(d.bias), _activations()[d.activation]) for d in weights.dense
         ]
         if self.weights[0][0].shape[0] != self.features.vocabulary_size:
             raise ModelError("model's first layer does not match its vectorizer's vocabulary size")

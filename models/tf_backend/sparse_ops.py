@@ -7,11 +7,14 @@ gradient. On a CPU, prediction multiplies column by column so each kernel row is
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlc.models.tf_backend.index_pairs import pair_keys, split_keys, stack_pairs
 from mlc.models.tf_backend.internals import csr_ops
 from mlc.models.tf_backend.runtime import tensorflow, tf_keras
+
+if TYPE_CHECKING:
+    from mlc.models.vectorizer import SparseRows
 
 
 def _unless_no_rows(n_rows: Any, product: Callable[[], Any], kernel: Any) -> Any:
@@ -110,6 +113,15 @@ def transposed(x: Any) -> Any:
     tf = tensorflow()
     swapped = tf.stack([x.indices[:, 1], x.indices[:, 0]], axis=1)
     return tf.sparse.reorder(tf.SparseTensor(swapped, x.values, tf.stack([x.dense_shape[1], x.dense_shape[0]])))
+
+
+def sparse_tensor(rows: SparseRows, width: int) -> Any:
+    """CSR rows as a canonical SparseTensor [n, width] (20 bytes an entry), built by TensorFlow in the memory its
+    allocator keeps from training, not in new numpy arrays."""
+    tf = tensorflow()
+    row_ids = tf.repeat(tf.range(rows.n_rows, dtype=tf.int64), tf.constant(rows.row_lengths))
+    indices = tf.stack([row_ids, tf.cast(tf.constant(rows.columns), tf.int64)], axis=1)
+    return tf.SparseTensor(indices, tf.constant(rows.values), [rows.n_rows, width])
 
 
 def tf_variable(weight: Any) -> Any:
