@@ -19,7 +19,7 @@ from mlc.models.scaling import CLASS_NAME as SCALING
 from mlc.models.scaling import REGISTERED_NAME as SCALING_NAME
 from mlc.models.scaling import Scaling
 from mlc.models.tf_backend.internals import IDF_VARIABLE, LOOKUP_GROUP, VOCABULARY_ASSET
-from mlc.models.weights import ACTIVATIONS, DenseWeights, ModelWeights, aligned_array
+from mlc.models.weights import ACTIVATIONS, DenseWeights, ModelWeights
 from mlc.models.zip_member import open_member
 
 VECTORIZER_KEYS = ("standardize", "split", "ngrams", "output_mode", "max_tokens")
@@ -256,7 +256,7 @@ def _weights(path: Path, layers: list[dict[str, Any]], vocabulary: list[str], we
     width = len(vocabulary)
     for layer, name in zip(layers[2:], dense_groups):
         variables = groups[name]["vars"]
-        kernel = _read_kernel(variables["0"])
+        kernel = np.asarray(variables["0"][()], dtype=np.float32)
         bias = (
             np.asarray(variables["1"][()], dtype=np.float32)
             if "1" in variables
@@ -300,13 +300,3 @@ def activation_name(activation: Any, path: Path | None = None) -> str:
         where = f"{path}: " if path else ""
         raise ModelError(f"{where}activation {name!r} is not one mlc uses ({', '.join(ACTIVATIONS)})")
     return name
-
-
-def _read_kernel(dataset: Any) -> np.ndarray:
-    """A kernel as float32, read straight into an aligned array when it is stored as a float32 matrix, so the
-    scorer can use its memory as is (`weights.aligned_array`)."""
-    if dataset.dtype != np.float32 or len(dataset.shape) != 2 or dataset.size == 0:
-        return np.asarray(dataset[()], dtype=np.float32)
-    kernel = aligned_array(dataset.shape)
-    dataset.read_direct(kernel)
-    return kernel

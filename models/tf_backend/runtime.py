@@ -53,7 +53,8 @@ def quiet_native_stderr() -> Iterator[None]:
 def _collector_paused() -> Iterator[None]:
     """No cyclic garbage collection while TensorFlow or Keras import, and their objects frozen after: later full
     collections then skip the few hundred thousand objects that live as long as the process. The import's own
-    garbage is collected first: its cycles hold frames whose callers' frames, frozen, would keep their locals."""
+    garbage is collected first (the youngest generation, where all of it is): its cycles hold frames whose callers'
+    frames, frozen, would keep their locals."""
     if not gc.isenabled():
         yield
         return
@@ -61,7 +62,7 @@ def _collector_paused() -> Iterator[None]:
     try:
         yield
     finally:
-        gc.collect()
+        gc.collect(0)
         gc.freeze()
         gc.enable()
 
