@@ -218,12 +218,17 @@ def test_the_fitted_parts_are_freed_once_fit_returns(labelled_csv):
 
 
 @pytest.mark.slow
-def test_final_weights_are_the_folded_weights_made_in_the_first_kernels_memory(labelled_csv):
+@pytest.mark.parametrize("normalize", [True, False])  # one extra unit a label, or two
+def test_final_weights_are_the_folded_weights_made_in_the_first_kernels_memory(labelled_csv, normalize):
     """As `fit` uses them: after the parts have scored rows, the kept model's first layer takes the MLP's first
     kernel's memory (one first layer in memory, not two) and equals the folded weights made apart."""
     data = load_labelled(labelled_csv, ColumnOptions())
     parts = fit_parts(
-        data.texts[:150], data.labels[:150], data.texts[150:180], data.labels[150:180], TrainConfig(epochs=1, seed=3)
+        data.texts[:150],
+        data.labels[:150],
+        data.texts[150:180],
+        data.labels[150:180],
+        TrainConfig(epochs=1, seed=3, normalize=normalize),
     )
     parts.logit_parts(data.texts[180:200])  # a scorer shares the kernel's memory, then is freed
     expected = parts.weights(0.25)

@@ -13,6 +13,7 @@ import numpy as np
 from mlc.models.tf_backend.internals import csr_ops
 from mlc.models.tf_backend.runtime import tensorflow
 from mlc.models.tf_backend.sparse_ops import sparse_matmul, sparse_tensor
+from mlc.models.train_config import TrainConfig
 from mlc.models.vectorizer import SparseRows
 from mlc.models.weights import widened
 
@@ -121,6 +122,11 @@ def _adam_steps(total: int, learning_rate: float, l2: float, width: int) -> Any:
         return tuple(out[1:])
 
     return run
+
+
+def head_unit_count(labels: int, config: TrainConfig) -> int:
+    """How many first-layer units folding the head adds to a model of `labels` labels (`head_units`)."""
+    return 0 if config.linear_share == 0 else labels * (1 if config.normalize else 2)
 
 
 def head_units(kernel: np.ndarray, bias: np.ndarray, unit_rows: bool) -> tuple[np.ndarray, np.ndarray]:

@@ -16,6 +16,7 @@ import numpy as np
 from mlc.models.features import SPLIT_PUNCTUATION
 from mlc.models.targets import label_vocabulary, multi_hot
 from mlc.models.tf_backend.internals import fused_adam
+from mlc.models.tf_backend.logistic_head import head_unit_count
 from mlc.models.tf_backend.runtime import static_pipeline_options, tensorflow, tf_keras
 from mlc.models.tf_backend.sparse_ops import sparse_input_dense, tf_variable
 from mlc.models.train_config import TrainConfig
@@ -27,7 +28,6 @@ HIDDEN_UNITS = (512, 256)
 ACTIVATIONS = ("relu", "relu", "sigmoid")
 EpochHook = Callable[[int, dict[str, float]], None]
 StepHook = Callable[[str], None]  # told what training starts doing next, for progress
-HEAD_UNITS_PER_LABEL = 2  # the most hidden units per label that folding the logistic head adds (`folded_weights`)
 
 
 @dataclass
@@ -133,7 +133,7 @@ def train_mlp(
     on_step(f"TF-IDF rows ({len(vocabulary):,} n-grams)")
     train_rows = vectorize(features, train_texts)
     on_step(f"network: up to {config.epochs} epochs")
-    spare = HEAD_UNITS_PER_LABEL * len(labels)
+    spare = head_unit_count(len(labels), config)  # room in the first kernel's copy for the head's units
     best = _BestWeights(keras, spare)
     callbacks: list[Any] = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience), best]
     if on_epoch is not None:
