@@ -33,6 +33,13 @@ def fitted(labelled_csv):
     return parts, list(data.texts[240:300]) + HOSTILE
 
 
+def _fitted_on(labelled_csv, train: int, validation: int, config: TrainConfig):
+    """The corpus, and parts fitted on its first `train` rows with the next `validation` rows for validation."""
+    data = load_labelled(labelled_csv, ColumnOptions())
+    texts, labels, end = data.texts, data.labels, train + validation
+    return data, fit_parts(texts[:train], labels[:train], texts[train:end], labels[train:end], config)
+
+
 @pytest.mark.slow
 def test_parts_mix_to_the_folded_model_at_every_share(fitted):
     parts, texts = fitted
@@ -44,14 +51,7 @@ def test_parts_mix_to_the_folded_model_at_every_share(fitted):
 
 @pytest.mark.slow
 def test_without_a_head_there_is_no_share_to_choose(labelled_csv):
-    data = load_labelled(labelled_csv, ColumnOptions())
-    parts = fit_parts(
-        data.texts[:100],
-        data.labels[:100],
-        data.texts[100:120],
-        data.labels[100:120],
-        TrainConfig(epochs=1, seed=5, linear_share=0.0),
-    )
+    data, parts = _fitted_on(labelled_csv, 100, 20, TrainConfig(epochs=1, seed=5, linear_share=0.0))
     logits = parts.logit_parts(data.texts[120:130])
     assert logits.head is None and parts.head is None
     share, _, note = choose_share(np.ones((10, len(parts.mlp.labels))), logits, None)
@@ -222,14 +222,7 @@ def test_the_fitted_parts_are_freed_once_fit_returns(labelled_csv):
 def test_final_weights_are_the_folded_weights_made_in_the_first_kernels_memory(labelled_csv, normalize):
     """As `fit` uses them: after the parts have scored rows, the kept model's first layer takes the MLP's first
     kernel's memory (one first layer in memory, not two) and equals the folded weights made apart."""
-    data = load_labelled(labelled_csv, ColumnOptions())
-    parts = fit_parts(
-        data.texts[:150],
-        data.labels[:150],
-        data.texts[150:180],
-        data.labels[150:180],
-        TrainConfig(epochs=1, seed=3, normalize=normalize),
-    )
+    data, parts = _fitted_on(labelled_csv, 150, 30, TrainConfig(epochs=1, seed=3, normalize=normalize))
     parts.logit_parts(data.texts[180:200])  # a scorer shares the kernel's memory, then is freed
     expected = parts.weights(0.25)
     address = parts.mlp.dense[0][0].ctypes.data  # not the array: holding it would keep its memory from reuse
