@@ -160,7 +160,7 @@ def read_keras_file(path: Path) -> ModelWeights:
             vocabulary = _vocabulary_lines(archive.read(vocabulary_files[0]).decode("utf-8"))
             _check_weights_size(path, archive.getinfo("model.weights.h5"), layers, len(vocabulary))
             # in place: h5py seeking inside zipfile's member stream is far slower, and a copy in memory doubles it
-            with open_member(path, archive, "model.weights.h5") as member, h5py.File(member, "r") as weights:
+            with open_member(archive, "model.weights.h5") as member, h5py.File(member, "r") as weights:
                 model = _weights(path, layers, vocabulary, weights)
             model.scaling = _scaling(config)
             return model

@@ -5,9 +5,9 @@ weight while a model loads."""
 from __future__ import annotations
 
 import io
+import os
 import struct
 import zipfile
-from pathlib import Path
 from typing import IO
 
 LOCAL_HEADER = struct.Struct("<4s22xHH")  # signature, then the name's and the extra field's lengths at bytes 26, 28
@@ -51,12 +51,18 @@ class StoredMember(io.RawIOBase):
         super().close()
 
 
-def open_member(path: Path, archive: zipfile.ZipFile, name: str) -> IO[bytes]:
-    """Member `name` of the archive at `path`: in place when stored, else decompressed into memory."""
+def open_member(archive: zipfile.ZipFile, name: str) -> IO[bytes]:
+    """Member `name` of an archive opened from a file: in place when stored, else decompressed into memory. Read
+    through the archive's own open file (a duplicate of its descriptor), never by its path again: the path may name
+    another file by then (a model directory switched under a running consumer)."""
     info = archive.getinfo(name)
     if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:  # compressed or encrypted
         return io.BytesIO(archive.read(name))
-    file = open(path, "rb")  # noqa: SIM115  closed with the member
+    try:
+        descriptor = os.dup(archive.fp.fileno())  # type: ignore[union-attr]
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        return io.BytesIO(archive.read(name))
+    file = os.fdopen(descriptor, "rb")
     file.seek(info.header_offset)
     signature, name_length, extra_length = LOCAL_HEADER.unpack(file.read(LOCAL_HEADER.size))
     if signature != LOCAL_SIGNATURE:

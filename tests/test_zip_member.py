@@ -21,7 +21,7 @@ def test_member_reads_as_zipfile_does(tmp_path, compression):
         archive.writestr("first.json", b'{"a": 1}')
         archive.writestr(zipfile.ZipInfo("weights.h5"), payload, compress_type=compression)
         archive.writestr("last.txt", b"tail")
-    with zipfile.ZipFile(path) as archive, open_member(path, archive, "weights.h5") as member:
+    with zipfile.ZipFile(path) as archive, open_member(archive, "weights.h5") as member:
         assert isinstance(member, StoredMember) == (compression == zipfile.ZIP_STORED)
         assert member.read() == payload
         for offset in rng.integers(0, len(payload), 50):
@@ -44,6 +44,19 @@ def test_h5py_reads_a_stored_member_in_place(tmp_path):
     path = tmp_path / "model.keras"
     with zipfile.ZipFile(path, "w") as archive:
         archive.write(h5_path, "model.weights.h5")
-    with zipfile.ZipFile(path) as archive, open_member(path, archive, "model.weights.h5") as member:
+    with zipfile.ZipFile(path) as archive, open_member(archive, "model.weights.h5") as member:
         with h5py.File(member, "r") as h5:
             np.testing.assert_array_equal(h5["layers/dense/vars/0"][()], kernel)
+
+
+def test_the_member_comes_from_the_archive_opened_not_from_its_path_now(tmp_path):
+    """A model directory switched under a running consumer: the path names another archive by the time the member
+    is read; the member still comes from the archive that was opened."""
+    path, other = tmp_path / "model.keras", tmp_path / "next.keras"
+    for target, payload in ((path, b"A" * 5000), (other, b"B" * 5000)):
+        with zipfile.ZipFile(target, "w") as archive:
+            archive.writestr("model.weights.h5", payload)
+    with zipfile.ZipFile(path) as archive:
+        other.replace(path)
+        with open_member(archive, "model.weights.h5") as member:
+            assert member.read() == b"A" * 5000
