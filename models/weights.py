@@ -39,6 +39,7 @@ def widened(kernel: np.ndarray, extra: np.ndarray, *, in_place: bool = False) ->
         in_place
         and kernel.flags.c_contiguous
         and isinstance(owner, np.ndarray)
+        and owner.dtype == np.uint8  # a buffer of bytes, as `aligned_array` makes: offsets below count bytes
         and owner.flags.writeable
         and 0 <= offset
         and offset + rows * width * kernel.itemsize <= owner.nbytes
