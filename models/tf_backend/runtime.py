@@ -28,6 +28,9 @@ _tensorflow: list[ModuleType] = []
 # What `import tensorflow` imports eagerly for parts mlc never uses: Keras for SavedModel registrations, JAX for
 # TFLite conversion (its own ImportError fallbacks cover both).
 _DECLINED_IMPORTS = ("keras.src.optimizers", "tf_keras.src.optimizers", "jax")
+# What `import keras` imports eagerly for a part mlc never uses: JAX, for its Orbax checkpoint callback (an
+# ImportError fallback covers it).
+_DECLINED_BY_KERAS = ("jax",)
 
 
 @contextlib.contextmanager
@@ -67,6 +70,21 @@ def _collector_paused() -> Iterator[None]:
         gc.enable()
 
 
+@contextlib.contextmanager
+def _imports_declined(names: tuple[str, ...]) -> Iterator[None]:
+    """The modules `names`, unless loaded already, marked absent in `sys.modules` for the duration: an import of
+    one raises ImportError and loads nothing. After, they import as usual."""
+    declined = [name for name in names if name not in sys.modules]
+    try:
+        for name in declined:
+            sys.modules[name] = None  # type: ignore[assignment]
+        yield
+    finally:
+        for name in declined:
+            if sys.modules.get(name, ...) is None:
+                del sys.modules[name]
+
+
 def tensorflow() -> ModuleType:
     """TensorFlow alone, imported once and quietly, its internals checked (`mlc.models.tf_backend.internals`).
 
@@ -78,16 +96,9 @@ def tensorflow() -> ModuleType:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     tune_allocator()  # before TensorFlow allocates anything
     tensorflow_allocator()
-    declined = [name for name in _DECLINED_IMPORTS if name not in sys.modules]
     with quiet_native_stderr(), _collector_paused():
-        try:
-            for name in declined:
-                sys.modules[name] = None  # type: ignore[assignment]  # import raises ImportError, loads nothing
+        with _imports_declined(_DECLINED_IMPORTS):
             import tensorflow as tf
-        finally:
-            for name in declined:
-                if sys.modules.get(name, ...) is None:
-                    del sys.modules[name]
         tf.config.list_physical_devices("GPU")  # the CUDA probe logs here; do it once, quietly
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     from mlc.models.tf_backend.internals import check_tensorflow
@@ -98,12 +109,13 @@ def tensorflow() -> ModuleType:
 
 
 def tf_keras() -> tuple[ModuleType, ModuleType]:
-    """`(tensorflow, keras)`, imported once, quiet, Keras on the TensorFlow backend and its internals checked."""
+    """`(tensorflow, keras)`, imported once, quiet, Keras on the TensorFlow backend and its internals checked;
+    Keras's eager import of JAX declined as TensorFlow's is."""
     if _loaded:
         return _loaded[0]
     tf = tensorflow()
     warnings.filterwarnings("ignore", module="keras")
-    with quiet_native_stderr(), _collector_paused():
+    with quiet_native_stderr(), _collector_paused(), _imports_declined(_DECLINED_BY_KERAS):
         import keras
     if keras.backend.backend() != "tensorflow":  # keras was imported earlier with another backend
         raise MlcError(f"Keras is on the '{keras.backend.backend()}' backend; mlc needs KERAS_BACKEND=tensorflow")
