@@ -162,7 +162,9 @@ class NgramVectorizer:
             found = positions_in(pa.array(keys), self.pair_keys)
             columns = np.concatenate([columns, self.pair_columns[found]])
             entry_rows = np.concatenate([rows, rows[:-1][has_next]])
-        keys = np.sort(entry_rows * self.width + columns)  # equal (row, column) pairs side by side, rows in order
+        # equal (row, column) pairs side by side, rows in order; 32-bit keys, where they fit, sort faster
+        key_type = np.int32 if n * self.width < 2**31 else np.int64
+        keys = np.sort(entry_rows.astype(key_type) * key_type(self.width) + columns.astype(key_type))
         first_of_run = np.ones(len(keys), dtype=bool)
         first_of_run[1:] = keys[1:] != keys[:-1]
         starts = np.flatnonzero(first_of_run)

@@ -211,3 +211,28 @@ def test_training_dataset_is_static_complete_and_reshuffled():
     np.testing.assert_allclose(x2, expected[second], atol=1e-6)
     plain = training_dataset(vectorize(features, texts), features.width, targets, 16, shuffle_seed=None)
     assert plain.options().autotune.enabled is False and epoch(plain)[0] == list(range(40))
+
+
+def test_vectoriser_rows_do_not_depend_on_the_width_of_its_sort_keys():
+    """A batch whose (row, column) keys reach 2**31 sorts 64-bit keys, a smaller one 32-bit keys: the same rows
+    either way (a batch in one call against its two halves, each under the bound)."""
+    from mlc.models.scaling import Scaling
+    from mlc.models.vectorizer import NgramVectorizer
+
+    rng = np.random.default_rng(5)
+    words = [f"w{i}" for i in range(40_000)]
+    vocabulary = ["[UNK]", *words, *(f"w{i} w{i + 1}" for i in range(30_000))]
+    settings = {"standardize": "lower_and_strip_punctuation", "split": "whitespace", "ngrams": 2}
+    idf = rng.uniform(0.5, 3.0, len(vocabulary)).astype(np.float32)
+    vectoriser = NgramVectorizer(settings, vocabulary, idf, Scaling(sublinear=True, normalize=True))
+    n = 2**31 // len(vocabulary) + 2
+    assert n * len(vocabulary) >= 2**31 > (n - n // 2) * len(vocabulary)
+    start = rng.integers(0, 29_990, n)
+    texts = [f"w{s} w{s + 1} w{s + 1} W{s + 2}, unseen w{s} w{s + 1}" for s in start]
+    whole, halves = vectoriser(texts), [vectoriser(texts[: n // 2]), vectoriser(texts[n // 2 :])]
+    np.testing.assert_array_equal(
+        whole.indptr, np.concatenate([halves[0].indptr, halves[1].indptr[1:] + halves[0].indptr[-1]])
+    )
+    np.testing.assert_array_equal(whole.columns, np.concatenate([h.columns for h in halves]))
+    np.testing.assert_array_equal(whole.values, np.concatenate([h.values for h in halves]))
+    assert whole.columns.max() > 40_000  # bigrams found, not only words
