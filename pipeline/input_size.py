@@ -60,6 +60,7 @@ class OffsetOfOpenFile:
     def __init__(self, path: str | Path) -> None:
         stat = os.stat(path)
         self.identity = (stat.st_dev, stat.st_ino)
+        self.size = stat.st_size
         self.seen: list[str] = []
         self.last: int | None = None
 
@@ -73,7 +74,11 @@ class OffsetOfOpenFile:
             offsets = [offset for fd in self.seen if (offset := self._offset(fd)) is not None]
         if offsets:
             self.last = max([*offsets, self.last or 0])
-        return self.last  # the reader may have read to the end and closed the file while rows are still tagged
+        elif self.last is not None:
+            # open before, closed now: the reader read to the end (a run that stops early reports no more rows),
+            # and rows it read ahead are still being tagged
+            self.last = self.size
+        return self.last
 
     def _offset(self, fd: str) -> int | None:
         try:

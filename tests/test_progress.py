@@ -70,6 +70,21 @@ def test_text_inputs_count_the_bytes_read(cli, model_dir, make_corpus, tmp_path,
     assert shares == sorted(shares) and shares[-1] == 100  # a reader reads ahead of the rows tagged
 
 
+def test_bytes_done_are_the_readers_offset_then_the_whole_file_once_it_closes(tmp_path):
+    """A text input's share is its reader's offset while the file is open; once the reader has read to the end and
+    closed it, the whole file, though rows it read ahead are still being tagged."""
+    from mlc.pipeline.input_size import input_size
+
+    path = tmp_path / "rows.csv"
+    path.write_bytes(b"text\n" + b"x" * 9_995)
+    size = input_size(path, "csv")
+    assert (size.unit, size.total, size.done(0)) == ("bytes", 10_000, None)  # not open yet
+    with open(path, "rb", buffering=0) as reader:
+        reader.read(4_000)
+        assert size.done(0) == 4_000
+    assert size.done(0) == 10_000
+
+
 def test_no_progress_lines_when_turned_off_or_quiet_or_from_a_stream(cli, model_dir, make_corpus, tmp_path):
     source = make_corpus(20_000)
     off = cli("batch-predict", source, "-m", model_dir, "-o", tmp_path / "a.parquet", "--progress-interval", "0")
