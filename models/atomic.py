@@ -7,9 +7,9 @@ import contextlib
 import errno
 import os
 import re
+import secrets
 import shutil
 import stat
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -93,23 +93,29 @@ def atomic_path(target: Path, *, directory: bool = False) -> Iterator[Path]:
     output; it is removed on every exit path, Ctrl-C included.
     """
     target = Path(target)
-    prefix = f".{target.name}."
+    tmp: Path | None = None  # named before it exists, so a signal at any point leaves nothing the cleanup misses
+    old = target.with_name(f".{target.name}.old.tmp")  # a directory's previous version while the new one moves in
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if directory:
-            tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=target.parent))
-        else:
-            fd, name = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=target.parent)  # mode 0600
-            os.close(fd)
-            tmp = Path(name)
-    except OSError as error:
-        raise write_error(target, error) from error
-    try:
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            for _ in range(100):
+                tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+                try:
+                    if directory:
+                        os.mkdir(tmp, 0o700)
+                    else:
+                        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+                    break
+                except FileExistsError:
+                    tmp = None  # another run's: never ours to remove
+            else:
+                raise FileExistsError(errno.EEXIST, "no free temp name", str(target.parent))
+        except OSError as error:
+            raise write_error(target, error) from error
         yield tmp
         if directory:
             os.chmod(tmp, 0o777 & ~_umask())
             if target.exists():
-                old = target.with_name(f".{target.name}.old.tmp")
                 shutil.rmtree(old, ignore_errors=True)
                 os.replace(target, old)
                 os.replace(tmp, target)
@@ -120,10 +126,15 @@ def atomic_path(target: Path, *, directory: bool = False) -> Iterator[Path]:
             os.chmod(tmp, 0o666 & ~_umask())
             os.replace(tmp, target)
     except BaseException as error:
-        if directory:
+        if tmp is not None and directory:
+            if old.exists():  # stopped mid-swap: keep whichever version is in place, the previous one if none is
+                if target.exists():
+                    shutil.rmtree(old, ignore_errors=True)
+                else:
+                    os.replace(old, target)
             shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            with contextlib.suppress(FileNotFoundError):
+        elif tmp is not None:
+            with contextlib.suppress(OSError):  # never made, or already gone: the error that brought us here stands
                 tmp.unlink()
         if is_write_failure(error):
             raise write_error(target, error) from error
