@@ -267,6 +267,9 @@ def _weights(path: Path, layers: list[dict[str, Any]], vocabulary: list[str], we
                 f"{path}: layer '{layer['config'].get('name')}' has a {kernel.shape} kernel where {width} "
                 "inputs were expected"
             )
+        # read-only: a backend copies weights read from a file into its own memory (TensorFlow's scorer shares only
+        # writeable aligned arrays, which training makes) instead of sharing them as chance alignment allows
+        kernel.flags.writeable = bias.flags.writeable = False
         dense.append(DenseWeights(kernel, bias, activation_name(layer["config"].get("activation"), path)))
         width = kernel.shape[1]
     return ModelWeights(

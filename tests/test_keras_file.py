@@ -272,3 +272,17 @@ def test_plain_keras_load_after_importing_mlc_layers(model_dir, tmp_path):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1].startswith("TfIdfScaling (1, ")
+
+
+def test_weights_read_from_a_file_are_read_only_and_copied_by_the_scorer(model_dir):
+    """A model read from disk goes into TensorFlow's own memory whatever alignment malloc gave its arrays, the same
+    way every run: the scorer shares only the writeable aligned arrays training makes."""
+    from mlc.models.model import Model
+    from mlc.models.tf_backend.runtime import tensor_view
+    from mlc.models.tf_backend.scorer import TfScorer
+
+    for _ in range(4):
+        weights = Model.load(model_dir).weights
+        assert not any(d.kernel.flags.writeable or d.bias.flags.writeable for d in weights.dense)
+        held = {tensor_view(kernel).ctypes.data for kernel, _, _ in TfScorer(weights).weights}
+        assert not held & {d.kernel.ctypes.data for d in weights.dense}
