@@ -162,16 +162,12 @@ class NgramVectorizer:
             found = positions_in(pa.array(keys), self.pair_keys)
             columns = np.concatenate([columns, self.pair_columns[found]])
             entry_rows = np.concatenate([rows, rows[:-1][has_next]])
-        # equal (row, column) pairs side by side, rows in order; 32-bit keys, where they fit, sort faster
-        key_type = np.int32 if n * self.width < 2**31 else np.int64
-        keys = np.sort(entry_rows.astype(key_type) * key_type(self.width) + columns.astype(key_type))
-        first_of_run = np.ones(len(keys), dtype=bool)
-        first_of_run[1:] = keys[1:] != keys[:-1]
+        entry_rows, columns = sorted_pairs(entry_rows, columns, n, self.width)
+        first_of_run = np.ones(len(columns), dtype=bool)
+        first_of_run[1:] = (entry_rows[1:] != entry_rows[:-1]) | (columns[1:] != columns[:-1])
         starts = np.flatnonzero(first_of_run)
-        counts = np.diff(np.append(starts, len(keys))).astype(np.float32)
-        distinct = keys[starts]
-        entry_rows = distinct // self.width
-        columns = (distinct - entry_rows * self.width).astype(np.int32)
+        counts = np.diff(np.append(starts, len(columns))).astype(np.float32)
+        entry_rows, columns = entry_rows[starts].astype(np.int64), columns[starts].astype(np.int32)
         idf = self.idf[columns]
         if self.scaling is not None and self.scaling.sublinear:
             values = idf * (1.0 + np.log(counts))
@@ -183,6 +179,20 @@ class NgramVectorizer:
         indptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(np.bincount(entry_rows, minlength=n), out=indptr[1:])
         return SparseRows(indptr, columns, values.astype(np.float32), n)
+
+
+def sorted_pairs(rows: np.ndarray, columns: np.ndarray, n_rows: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, columns) ordered by row, then column: equal pairs side by side. Two stable sorts of 16-bit keys (a
+    radix sort in numpy) where rows and columns fit in 16 bits, else one sort of `row * width + column` keys."""
+    if n_rows <= 1 << 16 and width <= 1 << 16:
+        rows, columns = rows.astype(np.uint16), columns.astype(np.uint16)
+        by_column = np.argsort(columns, kind="stable")
+        rows, columns = rows[by_column], columns[by_column]
+        by_row = np.argsort(rows, kind="stable")
+        return rows[by_row], columns[by_row]
+    key_type = np.int32 if n_rows * width < 2**31 else np.int64  # 32-bit keys, where they fit, sort faster
+    keys = np.sort(rows.astype(key_type) * key_type(width) + columns.astype(key_type))
+    return keys // width, keys % width
 
 
 def positions_in(values: pa.Array, value_set: pa.Array) -> np.ndarray:

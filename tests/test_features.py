@@ -236,3 +236,27 @@ def test_vectoriser_rows_do_not_depend_on_the_width_of_its_sort_keys():
     np.testing.assert_array_equal(whole.columns, np.concatenate([h.columns for h in halves]))
     np.testing.assert_array_equal(whole.values, np.concatenate([h.values for h in halves]))
     assert whole.columns.max() > 40_000  # bigrams found, not only words
+
+
+def test_vectoriser_rows_are_the_same_from_its_radix_and_its_key_sort():
+    """Where rows and columns fit in 16 bits the (row, column) pairs are ordered by two radix passes, else by one
+    key sort: a batch past 2**16 rows against its two halves gives the same rows."""
+    from mlc.models.scaling import Scaling
+    from mlc.models.vectorizer import NgramVectorizer
+
+    rng = np.random.default_rng(7)
+    vocabulary = ["[UNK]", *(f"w{i}" for i in range(300)), *(f"w{i} w{i + 1}" for i in range(200))]
+    settings = {"standardize": "lower_and_strip_punctuation", "split": "whitespace", "ngrams": 2}
+    idf = rng.uniform(0.5, 3.0, len(vocabulary)).astype(np.float32)
+    vectoriser = NgramVectorizer(settings, vocabulary, idf, Scaling(sublinear=True, normalize=True))
+    n = (1 << 16) + 10
+    start = rng.integers(0, 298, n)
+    texts = [f"w{s + 2} w{s} w{s + 1} w{s} w{s + 1} unseen W{s}" for s in start]
+    whole, halves = vectoriser(texts), [vectoriser(texts[: n // 2]), vectoriser(texts[n // 2 :])]
+    np.testing.assert_array_equal(
+        whole.indptr, np.concatenate([halves[0].indptr, halves[1].indptr[1:] + halves[0].indptr[-1]])
+    )
+    np.testing.assert_array_equal(whole.columns, np.concatenate([h.columns for h in halves]))
+    np.testing.assert_array_equal(whole.values, np.concatenate([h.values for h in halves]))
+    first = whole.rows(0, 1)
+    assert list(first.columns) == sorted(first.columns) and len(set(first.columns)) == len(first.columns)
