@@ -76,6 +76,24 @@ def test_vectoriser_gives_the_saved_keras_layers_rows(model_dir, labelled_csv):
     assert not found[-len(HOSTILE) :][:3].any()  # empty, only spaces, only punctuation: no n-grams at all
 
 
+def test_first_layer_by_column_blocks_is_the_rows_product(model_dir, labelled_csv):
+    """The CPU's first layer, summed block by block in column order, is the rows' product with the kernel for any
+    block size, the last block short or not, and leaves the padding rows zero."""
+    from mlc.models.jax_backend.scorer import first_layer_by_columns
+    from mlc.models.model import Model
+    from mlc.models.vectorizer import NgramVectorizer
+
+    texts = _texts(labelled_csv, "summaries", 100) + HOSTILE
+    weights = Model.load(model_dir).weights
+    sparse = NgramVectorizer(weights.vectorizer, weights.vocabulary, weights.idf, weights.scaling)(texts)
+    rows, kernel = _vectorised_rows(model_dir, texts), weights.dense[0].kernel
+    for block_rows in (1, 7, len(texts), 0):
+        out = np.zeros((len(texts) + 5, kernel.shape[1]), dtype=np.float32)
+        first_layer_by_columns(sparse, kernel, out, block_rows)
+        np.testing.assert_allclose(out[: len(texts)], rows @ kernel, rtol=1e-5, atol=1e-5)
+        assert not out[len(texts) :].any()
+
+
 @pytest.fixture(scope="module")
 def real_model_dir(tmp_path_factory, shared_abstracts_csv) -> Path:
     """A model of the real rows: their vocabulary, not the test corpus's."""

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import scipy.sparse
 
 from mlc.models.cores import parallel_batches
 from mlc.models.errors import ModelError
@@ -45,6 +46,7 @@ STEPS_PER_DOUBLING = 4  # padded sizes: 4 per power of two, so padding costs at 
 MIN_PADDED = 64
 EXPLAIN_FLOATS = 1 << 23  # gathered first-layer rows held at once when explaining: rows x terms x hidden units
 WIDTH_STEP = 64  # a row's terms, padded to a multiple of this when explaining
+BLOCK_BYTES = 4 << 20  # first-layer outputs summed at once on a CPU: one block per core stays in the caches
 
 
 def padded_size(n: int) -> int:
@@ -70,7 +72,21 @@ class JaxScorer:
         self.activations = names
         self.n_outputs = weights.n_outputs
         self.gpus = len([d for d in jax.devices() if d.platform == "gpu"])
-        self.layers = [(jnp.asarray(d.kernel), jnp.asarray(d.bias)) for d in weights.dense]
+        # On a CPU the first layer is scipy's product with the model's own numpy kernel (`first_layer_by_columns`);
+        # JAX gets a copy of that kernel only where it computes the layer itself (a GPU, explanations).
+        self.first_kernel = weights.dense[0].kernel
+        self.first_bias = jnp.asarray(weights.dense[0].bias)
+        self.later_layers = [(jnp.asarray(d.kernel), jnp.asarray(d.bias)) for d in weights.dense[1:]]
+        self._layers: list | None = None
+        if self.gpus:
+            self.layers  # noqa: B018 - onto the GPU now, not in the first batch
+
+    @property
+    def layers(self) -> list:
+        """Every layer as (kernel, bias) JAX arrays on the default device."""
+        if self._layers is None:
+            self._layers = [(jnp.asarray(self.first_kernel), self.first_bias), *self.later_layers]
+        return self._layers
 
     def device(self) -> str:
         return f"GPU x{self.gpus}" if self.gpus else "CPU"
@@ -80,7 +96,9 @@ class JaxScorer:
         """Nothing: XLA's threads per op are set when this module is imported."""
 
     def dense_weights(self) -> list[DenseWeights]:
-        return [DenseWeights(np.asarray(k), np.asarray(b), a) for (k, b), a in zip(self.layers, self.activations)]
+        kernels = [np.asarray(self.first_kernel), *(np.asarray(k) for k, _ in self.later_layers)]
+        biases = [np.asarray(self.first_bias), *(np.asarray(b) for _, b in self.later_layers)]
+        return [DenseWeights(k, b, a) for k, b, a in zip(kernels, biases, self.activations)]
 
     def scores(self, texts: Sequence[str], batch_size: int = 4096) -> np.ndarray:
         if not len(texts):
@@ -88,10 +106,20 @@ class JaxScorer:
         parts = []
         for start in range(0, len(texts), batch_size):
             rows = self.vectorizer(texts[start : start + batch_size])
-            parts.append(
-                np.asarray(_probabilities(self.layers, tuple(self.activations), *_padded(rows)))[: rows.n_rows]
-            )
+            if self.gpus:
+                probabilities = _probabilities(self.layers, tuple(self.activations), *_padded(rows))
+            else:
+                probabilities = _probabilities_after_first(
+                    self.first_bias, self.later_layers, tuple(self.activations), self._first_products(rows)
+                )
+            parts.append(np.asarray(probabilities)[: rows.n_rows])
         return np.concatenate(parts)
+
+    def _first_products(self, rows: SparseRows) -> np.ndarray:
+        """`rows @ first kernel` on the CPU, padded with rows of zeros to a compiled size."""
+        products = np.zeros((padded_size(rows.n_rows), self.first_kernel.shape[1]), dtype=np.float32)
+        first_layer_by_columns(rows, self.first_kernel, products)
+        return products
 
     def predict(
         self, texts: Any, k: int, thresholds: np.ndarray, explain: int = 0, against: bool = False
@@ -99,8 +127,13 @@ class JaxScorer:
         rows = self.vectorizer(texts)
         k = min(k, self.n_outputs)
         limits = jnp.asarray(thresholds, dtype=jnp.float32)
-        if not explain:
+        if not explain and self.gpus:
             outputs = _top_k(self.layers, tuple(self.activations), k, limits, *_padded(rows))
+            return Predictions.from_outputs(np.asarray(o)[: rows.n_rows] for o in outputs)
+        if not explain:
+            products = self._first_products(rows)
+            layers = (self.first_bias, self.later_layers, tuple(self.activations))
+            outputs = _top_k_after_first(*layers, k, limits, products)
             return Predictions.from_outputs(np.asarray(o)[: rows.n_rows] for o in outputs)
         self._check_explainable()
         parts = [
@@ -179,6 +212,16 @@ def _padded(rows: SparseRows, n_pad: int | None = None) -> tuple[Any, Any, Any]:
     return data, indices, indptr
 
 
+def first_layer_by_columns(rows: SparseRows, kernel: np.ndarray, out: np.ndarray, block_rows: int = 0) -> None:
+    """`rows @ kernel` into `out`'s first rows, by blocks of rows, each in column order (scipy's CSC product):
+    each kernel row is read once per block, not once per entry; the row-order product waits on memory."""
+    step = block_rows or max(BLOCK_BYTES // (kernel.shape[1] * kernel.itemsize), 1)
+    for start in range(0, rows.n_rows, step):
+        block = rows.rows(start, min(start + step, rows.n_rows))
+        matrix = scipy.sparse.csr_matrix((block.values, block.columns, block.indptr), shape=(block.n_rows, len(kernel)))
+        out[start : start + block.n_rows] = matrix.tocsc() @ kernel
+
+
 def _first_layer(layers: list, data: Any, indices: Any, indptr: Any) -> Any:
     kernel, bias = layers[0]
     matrix = jsparse.BCSR((data, indices, indptr), shape=(indptr.shape[0] - 1, kernel.shape[0]))
@@ -191,6 +234,24 @@ def _probabilities(layers: list, activations: tuple, data: Any, indices: Any, in
     for (kernel, bias), name in zip(layers[1:], activations[1:]):
         hidden = ACTIVATIONS[name](hidden @ kernel + bias)
     return hidden
+
+
+@partial(jax.jit, static_argnums=(2,))
+def _probabilities_after_first(first_bias: Any, later_layers: list, activations: tuple, products: Any) -> Any:
+    """`_probabilities` from the first layer's product without its bias, as `first_layer_by_columns` gives it."""
+    hidden = ACTIVATIONS[activations[0]](products + first_bias)
+    for (kernel, bias), name in zip(later_layers, activations[1:]):
+        hidden = ACTIVATIONS[name](hidden @ kernel + bias)
+    return hidden
+
+
+@partial(jax.jit, static_argnums=(2, 3))
+def _top_k_after_first(
+    first_bias: Any, later_layers: list, activations: tuple, k: int, limits: Any, products: Any
+) -> tuple:
+    probabilities = _probabilities_after_first(first_bias, later_layers, activations, products)
+    values, top = jax.lax.top_k(probabilities, k)
+    return values, top.astype(jnp.int32), probabilities >= limits
 
 
 @partial(jax.jit, static_argnums=(1, 2))
