@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 # Keras's own `lower_and_strip_punctuation` pattern (keras/src/layers/preprocessing/text_vectorization.py).
 STRIP_PUNCTUATION = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'
@@ -36,33 +38,26 @@ def standardize_name(value: Any) -> Any:
 
 
 def ngram_tables(vocabulary: list[str]) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
-    """Words (every unigram entry and every part of a bigram entry), each word's unigram column (OOV if the word
-    is only part of bigrams), and bigram keys `first id * n_words + second id` with their columns."""
-    word_ids: dict[str, int] = {}
-    word_columns: list[int] = []
-
-    def word_id(word: str) -> int:
-        if word not in word_ids:
-            word_ids[word] = len(word_ids)
-            word_columns.append(OOV_COLUMN)
-        return word_ids[word]
-
-    pairs: list[tuple[str, str, int]] = []
-    for column, token in enumerate(vocabulary):
-        if column == OOV_COLUMN:
-            continue
-        parts = token.split(" ")
-        if len(parts) == 1:
-            word_columns[word_id(token)] = column
-        elif len(parts) == 2:
-            pairs.append((parts[0], parts[1], column))
-        else:
-            raise ValueError(f"vocabulary entry {token!r} is neither a word nor a bigram")
-    pair_ids = [(word_id(a), word_id(b), column) for a, b, column in pairs]
-    n_words = len(word_ids)
-    keys = np.array([a * n_words + b for a, b, _ in pair_ids], dtype=np.int64)
-    columns = np.array([c for _, _, c in pair_ids], dtype=np.int64)
-    return list(word_ids), np.array(word_columns, dtype=np.int64), keys, columns
+    """Words (every unigram entry and every part of a bigram entry, in order of first appearance), each word's
+    unigram column (OOV if the word is only part of bigrams), and bigram keys `first id * n_words + second id` with
+    their columns. Arrow's kernels, not a Python loop: a process that scores pays this at start-up."""
+    columns = np.arange(OOV_COLUMN + 1, len(vocabulary), dtype=np.int64)
+    parts = pc.split_pattern(pa.array(vocabulary[OOV_COLUMN + 1 :], pa.large_string()), " ")
+    lengths = pc.list_value_length(parts).to_numpy(zero_copy_only=False)
+    if len(lengths) and lengths.max() > 2:
+        raise ValueError(
+            f"vocabulary entry {vocabulary[int(columns[np.argmax(lengths > 2)])]!r} is neither a word nor a bigram"
+        )
+    flat = pc.list_flatten(parts)
+    words = pc.unique(flat)
+    ids = pc.index_in(flat, value_set=words).to_numpy(zero_copy_only=False).astype(np.int64)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    unigram = lengths == 1
+    word_columns = np.full(len(words), OOV_COLUMN, dtype=np.int64)
+    word_columns[ids[starts[unigram]]] = columns[unigram]
+    n_words = len(words)
+    keys = ids[starts[~unigram]] * n_words + ids[starts[~unigram] + 1]
+    return words.to_pylist(), word_columns, keys, columns[~unigram]
 
 
 def ngram_settings_supported(settings: dict[str, Any]) -> bool:

@@ -142,7 +142,7 @@ class NgramVectorizer:
         self.bigrams = settings.get("ngrams") not in (None, 1)
         words, word_columns, pair_keys, pair_columns = ngram_tables(vocabulary)
         self.n_words = len(words)
-        self.words = pa.array([w.encode() for w in words], pa.large_binary())
+        self.words = pa.array(words, pa.large_string()).cast(pa.large_binary())
         self.word_columns = np.append(word_columns, OOV_COLUMN).astype(np.int64)  # id n_words: unknown word
         self.pair_keys = pa.array(pair_keys, pa.int64())
         self.pair_columns = np.append(pair_columns, OOV_COLUMN).astype(np.int64)  # index len: unknown bigram

@@ -33,7 +33,6 @@ if "xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", ""):
     ).strip()
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
-from jax.experimental import sparse as jsparse  # noqa: E402
 
 ACTIVATIONS = {
     "relu": jax.nn.relu,
@@ -223,8 +222,10 @@ def first_layer_by_columns(rows: SparseRows, kernel: np.ndarray, out: np.ndarray
 
 
 def _first_layer(layers: list, data: Any, indices: Any, indptr: Any) -> Any:
+    from jax.experimental import sparse  # on a GPU and for explanations only: a CPU's scores need none of it
+
     kernel, bias = layers[0]
-    matrix = jsparse.BCSR((data, indices, indptr), shape=(indptr.shape[0] - 1, kernel.shape[0]))
+    matrix = sparse.BCSR((data, indices, indptr), shape=(indptr.shape[0] - 1, kernel.shape[0]))
     return matrix @ kernel + bias
 
 
