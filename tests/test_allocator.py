@@ -12,9 +12,9 @@ import sys
 
 import pytest
 
-from mlc.models.tf_backend.allocator import OVERCOMMIT
+from mlc.models.allocator import OVERCOMMIT
 
-PROBE = "from mlc.models.tf_backend.allocator import tune_allocator; print(tune_allocator(), tune_allocator())"
+PROBE = "from mlc.models.allocator import tune_allocator; print(tune_allocator(), tune_allocator())"
 GIB = 2**30
 
 
@@ -72,3 +72,49 @@ def test_tensorflow_gets_its_bfc_allocator_unless_refused():
     assert bfc_setting() == "true"
     assert bfc_setting(MLC_MALLOC_TUNING="0") == "None"
     assert bfc_setting(TF_CPU_ALLOCATOR_USE_BFC="false") == "false"
+
+
+ARENA_PROBE = """
+import ctypes, sys, threading
+if sys.argv[1] == "jax":
+    import mlc.models.jax_backend.scorer  # noqa: F401  what sets the arenas, when the backend is imported
+
+
+def work():
+    blocks = [ctypes.create_string_buffer(1 << 16) for _ in range(50)]
+    barrier.wait()  # every thread holds memory at once: glibc gives each its own arena where it may
+    del blocks
+
+
+ctypes.CDLL(None).malloc_stats()  # one "Arena N:" block per arena, on stderr
+sys.stderr.flush()
+print("threads", file=sys.stderr, flush=True)
+barrier = threading.Barrier(4)
+threads = [threading.Thread(target=work) for _ in range(4)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+ctypes.CDLL(None).malloc_stats()
+"""
+
+
+def new_malloc_arenas(backend: str, **env: str) -> int:
+    """How many glibc arenas four threads allocating at once added to a process, with or without the JAX backend."""
+    clean = {k: v for k, v in os.environ.items() if k not in ("MALLOC_ARENA_MAX", "MLC_MALLOC_TUNING")}
+    done = subprocess.run(
+        [sys.executable, "-c", ARENA_PROBE, backend], env={**clean, **env}, capture_output=True, text=True, check=True
+    )
+    before, after = done.stderr.split("threads\n")
+    return after.count("Arena ") - before.count("Arena ")
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the setting exists on glibc only")
+def test_the_jax_backend_keeps_its_threads_on_one_malloc_arena():
+    """Importing the JAX backend stops glibc making arenas (a batch's temporaries reuse the heaps there are);
+    without it new threads get arenas of their own; MLC_MALLOC_TUNING=0 or the user's MALLOC_ARENA_MAX leave it."""
+    pytest.importorskip("jax", reason="the jax backend needs JAX: pip install 'mlc[jax]'")
+    assert new_malloc_arenas("none") > 0
+    assert new_malloc_arenas("jax") == 0
+    assert new_malloc_arenas("jax", MLC_MALLOC_TUNING="0") > 0
+    assert new_malloc_arenas("jax", MALLOC_ARENA_MAX="8") > 0

@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import scipy.sparse
 
+from mlc.models.allocator import one_malloc_arena
 from mlc.models.cores import parallel_batches
 from mlc.models.errors import ModelError
 from mlc.models.features import OOV_COLUMN
@@ -25,6 +26,7 @@ from mlc.models.predictions import Predictions
 from mlc.models.vectorizer import NgramVectorizer, SparseRows
 from mlc.models.weights import DenseWeights, ModelWeights
 
+one_malloc_arena()  # before XLA and the runner start their threads
 os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # take GPU memory as needed, not 75% up front
 if "xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", ""):
     # one thread per CPU op: the runner keeps one batch per core in flight (BENCHMARKS.md, backends)

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from mlc.models.allocator import tensorflow_allocator, tune_allocator
 from mlc.models.errors import MlcError
-from mlc.models.tf_backend.allocator import tensorflow_allocator, tune_allocator
 from mlc.models.weights import ALIGNMENT
 
 _loaded: list[tuple[ModuleType, ModuleType]] = []

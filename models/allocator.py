@@ -1,6 +1,6 @@
-"""Keep freed memory for the next batch instead of handing it back to the kernel: glibc's heap and TensorFlow's own.
-A 64 MB glibc top pad and TensorFlow's BFC CPU allocator keep a batch's pages mapped for the next one.
-`MLC_MALLOC_TUNING`: auto (pad unless an address-space limit or strict overcommit counts it), 1 (always), 0 (none)."""
+"""Keep freed memory for the next batch instead of handing it back to the kernel: a 64 MB glibc top pad and the BFC
+CPU allocator for TensorFlow, one glibc arena for all of JAX's threads. `MLC_MALLOC_TUNING`: auto (pad unless an
+address-space limit or strict overcommit counts it), 1 (always), 0 (none)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ import platform
 import resource
 from pathlib import Path
 
-M_TOP_PAD = -2  # glibc's mallopt parameter number (malloc.h)
+M_TOP_PAD = -2  # glibc's mallopt parameter numbers (malloc.h)
+M_ARENA_MAX = -8
 TOP_PAD_BYTES = 64 * 2**20
 OVERCOMMIT = Path("/proc/sys/vm/overcommit_memory")
 TF_BFC = "TF_CPU_ALLOCATOR_USE_BFC"
 _done: list[bool] = []
+_arenas_done: list[bool] = []
 
 
 def committed_memory_is_limited() -> bool:
@@ -53,12 +55,32 @@ def tune_allocator() -> bool:
     if _done:
         return _done[0]
     applied = False
-    if wanted() and platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+    if wanted() and _glibc():
         try:
             applied = ctypes.CDLL(None).mallopt(M_TOP_PAD, TOP_PAD_BYTES) == 1
         except (OSError, AttributeError):
             applied = False
     _done.append(applied)
+    return applied
+
+
+def _glibc() -> bool:
+    return platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+
+
+def one_malloc_arena() -> bool:
+    """glibc's arena limit set to one, once per process, before the JAX backend starts its threads: they share the
+    arenas there are instead of mapping their own. True when set; not under `MLC_MALLOC_TUNING=0` or a user's
+    own `MALLOC_ARENA_MAX`."""
+    if _arenas_done:
+        return _arenas_done[0]
+    applied = False
+    if "MALLOC_ARENA_MAX" not in os.environ and not _refused() and _glibc():
+        try:
+            applied = ctypes.CDLL(None).mallopt(M_ARENA_MAX, 1) == 1
+        except (OSError, AttributeError):
+            applied = False
+    _arenas_done.append(applied)
     return applied
 
 
