@@ -44,7 +44,7 @@ class ReadOptions:
 
     input_format: str | None = None
     block_bytes: int = 8 << 20
-    parquet_batch_rows: int = 65_536
+    parquet_batch_rows: int = 16_384
     # Parquet read in parallel pieces (the Ray engine): row groups [start, end) only, whose first row is `first_row`
     # of the file, so that errors name the file's row numbers.
     row_groups: tuple[int, int] | None = None
@@ -556,7 +556,7 @@ def read_parquet(source: str | Path, options: ReadOptions) -> Iterator[pa.Record
     path = source
     spool = _spooled(source) if is_stream(source) else None  # Parquet's footer is at the end: it must seek
     try:
-        parquet = pq.ParquetFile(spool or open_seekable(path), buffer_size=1 << 20, pre_buffer=False)
+        parquet = pq.ParquetFile(spool or open_seekable(path), buffer_size=4 << 20, pre_buffer=False)
         groups = None if options.row_groups is None else list(range(*options.row_groups))
         start = options.first_row
         for batch in parquet.iter_batches(batch_size=options.parquet_batch_rows, row_groups=groups):
