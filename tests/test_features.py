@@ -213,50 +213,51 @@ def test_training_dataset_is_static_complete_and_reshuffled():
     assert plain.options().autotune.enabled is False and epoch(plain)[0] == list(range(40))
 
 
-def test_vectoriser_rows_do_not_depend_on_the_width_of_its_sort_keys():
-    """A batch whose (row, column) keys reach 2**31 sorts 64-bit keys, a smaller one 32-bit keys: the same rows
-    either way (a batch in one call against its two halves, each under the bound)."""
+def _bigram_vectoriser(vocabulary: list[str], rng: np.random.Generator):
     from mlc.models.scaling import Scaling
     from mlc.models.vectorizer import NgramVectorizer
 
-    rng = np.random.default_rng(5)
-    words = [f"w{i}" for i in range(40_000)]
-    vocabulary = ["[UNK]", *words, *(f"w{i} w{i + 1}" for i in range(30_000))]
     settings = {"standardize": "lower_and_strip_punctuation", "split": "whitespace", "ngrams": 2}
     idf = rng.uniform(0.5, 3.0, len(vocabulary)).astype(np.float32)
-    vectoriser = NgramVectorizer(settings, vocabulary, idf, Scaling(sublinear=True, normalize=True))
-    n = 2**31 // len(vocabulary) + 2
-    assert n * len(vocabulary) >= 2**31 > (n - n // 2) * len(vocabulary)
-    start = rng.integers(0, 29_990, n)
-    texts = [f"w{s} w{s + 1} w{s + 1} W{s + 2}, unseen w{s} w{s + 1}" for s in start]
+    return NgramVectorizer(settings, vocabulary, idf, Scaling(sublinear=True, normalize=True))
+
+
+def _assert_batch_is_its_halves(vectoriser, texts: list[str]):
+    """The rows of `texts` in one call equal those of its two halves, each in a call of its own."""
+    n = len(texts)
     whole, halves = vectoriser(texts), [vectoriser(texts[: n // 2]), vectoriser(texts[n // 2 :])]
     np.testing.assert_array_equal(
         whole.indptr, np.concatenate([halves[0].indptr, halves[1].indptr[1:] + halves[0].indptr[-1]])
     )
     np.testing.assert_array_equal(whole.columns, np.concatenate([h.columns for h in halves]))
     np.testing.assert_array_equal(whole.values, np.concatenate([h.values for h in halves]))
+    return whole
+
+
+def test_vectoriser_rows_do_not_depend_on_the_width_of_its_sort_keys():
+    """A batch whose (row, column) keys reach 2**31 sorts 64-bit keys, a smaller one 32-bit keys: the same rows
+    either way (a batch in one call against its two halves, each under the bound)."""
+    rng = np.random.default_rng(5)
+    vocabulary = ["[UNK]", *(f"w{i}" for i in range(40_000)), *(f"w{i} w{i + 1}" for i in range(30_000))]
+    vectoriser = _bigram_vectoriser(vocabulary, rng)
+    n = 2**31 // len(vocabulary) + 2
+    assert n * len(vocabulary) >= 2**31 > (n - n // 2) * len(vocabulary)
+    start = rng.integers(0, 29_990, n)
+    whole = _assert_batch_is_its_halves(
+        vectoriser, [f"w{s} w{s + 1} w{s + 1} W{s + 2}, unseen w{s} w{s + 1}" for s in start]
+    )
     assert whole.columns.max() > 40_000  # bigrams found, not only words
 
 
 def test_vectoriser_rows_are_the_same_from_its_radix_and_its_key_sort():
     """Where rows and columns fit in 16 bits the (row, column) pairs are ordered by two radix passes, else by one
     key sort: a batch past 2**16 rows against its two halves gives the same rows."""
-    from mlc.models.scaling import Scaling
-    from mlc.models.vectorizer import NgramVectorizer
-
     rng = np.random.default_rng(7)
     vocabulary = ["[UNK]", *(f"w{i}" for i in range(300)), *(f"w{i} w{i + 1}" for i in range(200))]
-    settings = {"standardize": "lower_and_strip_punctuation", "split": "whitespace", "ngrams": 2}
-    idf = rng.uniform(0.5, 3.0, len(vocabulary)).astype(np.float32)
-    vectoriser = NgramVectorizer(settings, vocabulary, idf, Scaling(sublinear=True, normalize=True))
-    n = (1 << 16) + 10
-    start = rng.integers(0, 298, n)
-    texts = [f"w{s + 2} w{s} w{s + 1} w{s} w{s + 1} unseen W{s}" for s in start]
-    whole, halves = vectoriser(texts), [vectoriser(texts[: n // 2]), vectoriser(texts[n // 2 :])]
-    np.testing.assert_array_equal(
-        whole.indptr, np.concatenate([halves[0].indptr, halves[1].indptr[1:] + halves[0].indptr[-1]])
+    vectoriser = _bigram_vectoriser(vocabulary, rng)
+    start = rng.integers(0, 298, (1 << 16) + 10)
+    whole = _assert_batch_is_its_halves(
+        vectoriser, [f"w{s + 2} w{s} w{s + 1} w{s} w{s + 1} unseen W{s}" for s in start]
     )
-    np.testing.assert_array_equal(whole.columns, np.concatenate([h.columns for h in halves]))
-    np.testing.assert_array_equal(whole.values, np.concatenate([h.values for h in halves]))
     first = whole.rows(0, 1)
     assert list(first.columns) == sorted(first.columns) and len(set(first.columns)) == len(first.columns)
