@@ -8,6 +8,7 @@ and are cut off before anything leaves."""
 from __future__ import annotations
 
 import os
+import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -79,15 +80,17 @@ class JaxScorer:
         self.first_bias = jnp.asarray(weights.dense[0].bias)
         self.later_layers = [(jnp.asarray(d.kernel), jnp.asarray(d.bias)) for d in weights.dense[1:]]
         self._layers: list | None = None
+        self._layers_lock = threading.Lock()  # the runner's threads explain side by side: one copy between them
         if self.gpus:
             self.layers  # noqa: B018 - onto the GPU now, not in the first batch
 
     @property
     def layers(self) -> list:
         """Every layer as (kernel, bias) JAX arrays on the default device."""
-        if self._layers is None:
-            self._layers = [(jnp.asarray(self.first_kernel), self.first_bias), *self.later_layers]
-        return self._layers
+        with self._layers_lock:
+            if self._layers is None:
+                self._layers = [(jnp.asarray(self.first_kernel), self.first_bias), *self.later_layers]
+            return self._layers
 
     def device(self) -> str:
         return f"GPU x{self.gpus}" if self.gpus else "CPU"
