@@ -23,6 +23,7 @@ from mlc.models.errors import (
     Terminated,
     UsageError,
 )
+from mlc.pipeline import stop_signals
 
 EXIT_UNEXPECTED = 1
 EXIT_INTERRUPTED = 130
@@ -45,13 +46,13 @@ def exit_code(error: MlcError) -> int:
     return next((EXIT_CODES[kind] for kind in type(error).__mro__ if kind in EXIT_CODES), EXIT_UNEXPECTED)
 
 
-def terminate(signum: int, frame: object) -> None:
-    raise Terminated()
-
-
 def _interrupt_behind(error: BaseException) -> int | None:
-    """130 or 143 when `error` was caused by Ctrl-C or SIGTERM: an extension module whose import the signal hit
-    raises `ImportError("initialization failed")` from it."""
+    """130 or 143 when `error` came of Ctrl-C or SIGTERM: caused by it (an extension module whose import the signal
+    hit raises `ImportError("initialization failed")` from it), or raised after one (a library may turn it into an
+    error of its own, with nothing to show where it came from)."""
+    signum = stop_signals.received()
+    if signum is not None:
+        return EXIT_INTERRUPTED if signum == signal.SIGINT else EXIT_TERMINATED
     seen: BaseException | None = error
     while seen is not None:
         if isinstance(seen, KeyboardInterrupt):
@@ -71,11 +72,15 @@ def _exit_now(code: int) -> None:
     os._exit(code)
 
 
+def _say_stopped(code: int) -> None:
+    err_console.print("mlc: interrupted" if code == EXIT_INTERRUPTED else "mlc: terminated (SIGTERM)", markup=False)
+
+
 def run(app: Any) -> NoReturn:
     """Run the Typer app, turning expected errors into `mlc: error: ...` and their exit code."""
-    signal.signal(signal.SIGTERM, terminate)
+    signal.signal(signal.SIGTERM, stop_signals.on_sigterm)
     if signal.getsignal(signal.SIGINT) is exit_at_once:  # from here on Ctrl-C unwinds, removing temp files
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGINT, stop_signals.on_sigint)
     try:
         result = app(standalone_mode=False)
         code = result if isinstance(result, int) else 0
@@ -84,8 +89,12 @@ def run(app: Any) -> NoReturn:
     except MlcError as error:
         if debug["on"]:
             traceback.print_exc()
-        err_console.print(f"mlc: error: {error.message}", markup=False, highlight=False, soft_wrap=True)
-        code = exit_code(error)
+        if (signalled := _interrupt_behind(error)) is not None:  # e.g. a read cut short, not a bad file
+            _say_stopped(signalled)
+            code = signalled
+        else:
+            err_console.print(f"mlc: error: {error.message}", markup=False, highlight=False, soft_wrap=True)
+            code = exit_code(error)
     except KeyboardInterrupt:
         err_console.print("mlc: interrupted", markup=False)
         code = EXIT_INTERRUPTED
@@ -107,12 +116,8 @@ def run(app: Any) -> NoReturn:
         elif isinstance(error, typer.Abort):
             err_console.print("mlc: aborted", markup=False)
             code = EXIT_INTERRUPTED
-        elif (
-            signalled := _interrupt_behind(error)
-        ) is not None:  # a library turned Ctrl-C or SIGTERM into its own error
-            err_console.print(
-                "mlc: interrupted" if signalled == EXIT_INTERRUPTED else "mlc: terminated (SIGTERM)", markup=False
-            )
+        elif (signalled := _interrupt_behind(error)) is not None:  # a library turned Ctrl-C or SIGTERM into an error
+            _say_stopped(signalled)
             code = signalled
         else:
             if debug["on"]:

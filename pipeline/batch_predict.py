@@ -39,6 +39,7 @@ from mlc.pipeline.input_size import InputSize, input_size
 from mlc.pipeline.output_schema import OutputSchema
 from mlc.pipeline.readers import ReadOptions, detect_format, read_batches
 from mlc.pipeline.run_report import DriftTolerance, LabelCounts, run_report
+from mlc.pipeline.stop_signals import stop_if_received
 from mlc.pipeline.tagging import (
     DEFAULT_BATCH_SIZE,
     InputColumns,
@@ -262,6 +263,7 @@ def predict_stream(
 
     rows = 0
     for chunk, predictions in runner.run(chunks()):
+        stop_if_received()  # a Ctrl-C or SIGTERM that a library swallowed still ends the run here
         out = schema.batch(chunk.kept, chunk.bad, chunk.reasons, predictions)
         if counts is not None:
             counts.add(predictions, chunk.bad, chunk.reasons)
@@ -375,5 +377,6 @@ def _write_all(
             writer.write(batch)
             result.rows += batch.num_rows
             result.bad_rows += bad
+        stop_if_received()  # one that came during the last batch: no output either
     finally:
         writer.close()

@@ -17,6 +17,7 @@ from mlc.models.tf_backend.mlp import EpochHook, StepHook
 from mlc.models.train_config import TrainConfig
 from mlc.pipeline.batch_predict import TaggingModel
 from mlc.pipeline.readers import regular_file
+from mlc.pipeline.stop_signals import stop_if_received
 from mlc.pipeline.training_data import ColumnOptions, file_sha256, load_labelled, prepare, resolve_data
 
 
@@ -49,6 +50,7 @@ def train(
     except (TypeError, ValueError) as error:
         raise UsageError(str(error)) from error
     columns = ColumnOptions(text_column, labels_column, title_column, label_sep, input_format)
+    on_step, on_epoch = _stopping(on_step), _stopping(on_epoch)
     on_step("reading the data")
     path, source = resolve_data(None if data is None else str(data), quiet=quiet)
     with regular_file(path) as readable:  # a pipe is read once: its bytes are both the data and their hash
@@ -84,8 +86,20 @@ def train(
         "test_at_0.5": {k: at_half[k] for k in ("micro_f1", "macro_f1", "subset_accuracy")},
     }
     target = default_model_dir() if model_dir is None else Path(model_dir)
-    on_step(f"writing {target}")
+    on_step(f"writing {target}")  # where a stop that came while scoring the test rows ends it: nothing saved
     model.save(target)
     del model  # its weights and scorer (which its traced function refers back to), freed before the read back
     gc.collect()
     return TaggingModel.load(target)  # what is on disk, as `mlc.load` gives it
+
+
+def _stopping(hook: Callable[..., None] | None) -> Callable[..., None]:
+    """`hook`, run after any Ctrl-C or SIGTERM a library swallowed is raised again: training's steps and epochs are
+    where it stops."""
+
+    def checked(*args: Any) -> None:
+        stop_if_received()
+        if hook is not None:
+            hook(*args)
+
+    return checked

@@ -141,3 +141,107 @@ def test_a_signal_mid_file_removes_the_temp_file_and_the_lock(model_dir, make_co
     assert process.returncode == code, stderr
     assert said in stderr.decode()
     assert not list(out.iterdir())
+
+
+SWALLOWED = """
+import gc, os, signal, sys
+from mlc.cli.app import main
+
+def swallow(phase, info):
+    # A library's callback that the signal lands in: what it raises there is printed and dropped, as in a __del__.
+    handler = signal.getsignal(SIGNAL)
+    if phase == "start" and not fired and getattr(handler, "__module__", "") == "mlc.pipeline.stop_signals":
+        fired.append(True)
+        os.kill(os.getpid(), SIGNAL)
+        for _ in range(10**7):  # the handler runs here, inside the callback
+            pass
+
+fired = []
+SIGNAL = signal.Signals[sys.argv[1]]
+sys.argv = ["mlc", *sys.argv[2:]]
+gc.callbacks.append(swallow)
+main()
+"""
+
+
+@pytest.mark.parametrize(
+    "sig, code, said",
+    [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")],
+    ids=["ctrl-c", "sigterm"],
+)
+def test_a_signal_a_library_swallowed_still_ends_the_run(model_dir, make_corpus, tmp_path, sig, code, said):
+    """A Ctrl-C or SIGTERM raised where Python only prints what is raised (a destructor, a gc callback) is noted by
+    mlc's handler: the run ends at the next batch with the signal's code and leaves no output, not tagging on."""
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            SWALLOWED,
+            sig.name,
+            "batch-predict",
+            make_corpus(50_000),
+            "-m",
+            model_dir,
+            "--out-dir",
+            out,
+            "--batch-size",
+            "1024",
+        ],  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert "Exception ignored" in done.stderr  # the signal did land in the callback, and was dropped there
+    assert done.returncode == code, done.stderr
+    assert said in done.stderr.splitlines()[-1]
+    assert not out.exists() or not list(out.iterdir())
+
+
+CONVERTED = """
+import os, signal, sys
+from mlc.cli import exits
+from mlc.models.errors import InputError
+
+def app(standalone_mode):
+    caught = False
+    try:
+        os.kill(os.getpid(), signal.Signals[sys.argv[1]])
+        for _ in range(10**7):  # the handler raises here
+            pass
+    except BaseException:
+        caught = True
+    if caught:  # what a library made of it, outside the except block: nothing chained shows the signal
+        raise InputError("in.parquet: unreadable Parquet: read cut short") if sys.argv[2] == "input" else TypeError()
+exits.run(app)
+"""
+
+
+@pytest.mark.parametrize("made_into", ["input", "type"])
+@pytest.mark.parametrize(
+    "sig, code, said",
+    [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")],
+    ids=["ctrl-c", "sigterm"],
+)
+def test_an_error_raised_after_a_signal_ends_with_the_signals_code(sig, code, said, made_into):
+    """A library that turns Ctrl-C or SIGTERM into an error of its own (a file error, a TypeError without a
+    message) does not make an interrupted run look like a bad input or a crash."""
+    done = subprocess.run(
+        [sys.executable, "-c", CONVERTED, sig.name, made_into], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == code, done.stderr
+    assert done.stderr.strip().splitlines() == [f"mlc: {said}" + (" (SIGTERM)" if code == 143 else "")]
+
+
+def test_a_swallowed_signal_stops_training_before_anything_is_saved(labelled_csv, tmp_path):
+    """`mlc train` stops at its next step or epoch when the Ctrl-C landed where Python drops what is raised."""
+    target = tmp_path / "model"
+    done = subprocess.run(
+        [sys.executable, "-c", SWALLOWED, "SIGINT", "train", "--data", labelled_csv, "--model-dir", target],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert "Exception ignored" in done.stderr
+    assert done.returncode == 130, done.stderr
+    assert not target.exists()
