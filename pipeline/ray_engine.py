@@ -38,6 +38,7 @@ from mlc.pipeline.readers import (
     read_batches,
     regular_file,
 )
+from mlc.pipeline.stop_signals import stop_if_received
 from mlc.pipeline.tagging import ROW_FIELD, InputColumns, PredictOptions
 from mlc.pipeline.writers import flatten_lists
 
@@ -300,6 +301,7 @@ def _tag_file(
 
         # OVERWRITE: the folder is this run's own temp folder (and Ray then accepts names without its write id)
         writer(str(temp), filename_provider=_names(name, fmt), mode=SaveMode.OVERWRITE)
+        stop_if_received()  # a Ctrl-C or SIGTERM that Ray swallowed during the write: nothing published
         written = _publish(temp, out_dir, name, fmt)
     except Exception as error:
         raise _own_error(error, local, job.source) from error

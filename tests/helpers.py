@@ -172,3 +172,26 @@ def assert_exactly_once(server, n: int) -> None:
     assert len(sources) == n and len(set(sources)) == n
     assert set(sources) == {entry_id for entry_id, _ in server.client().xrange(STREAM)}
     assert server.client().xpending(STREAM, "taggers")["pending"] == 0
+
+
+# `python -c SWALLOWED SIGNAL mlc-args...`: runs mlc with a gc callback that, once mlc's stop handlers are in place,
+# sends SIGNAL and lets the handler raise inside the callback, where Python prints the exception and drops it.
+SWALLOWED = """
+import gc, os, signal, sys
+from mlc.cli.app import main
+
+def swallow(phase, info):
+    # A library's callback that the signal lands in: what it raises there is printed and dropped, as in a __del__.
+    handler = signal.getsignal(SIGNAL)
+    if phase == "start" and not fired and getattr(handler, "__module__", "") == "mlc.pipeline.stop_signals":
+        fired.append(True)
+        os.kill(os.getpid(), SIGNAL)
+        for _ in range(10**7):  # the handler runs here, inside the callback
+            pass
+
+fired = []
+SIGNAL = signal.Signals[sys.argv[1]]
+sys.argv = ["mlc", *sys.argv[2:]]
+gc.callbacks.append(swallow)
+main()
+"""

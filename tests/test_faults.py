@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from helpers import assert_one_line_error
+from helpers import SWALLOWED, assert_one_line_error
 
 pytestmark = pytest.mark.slow
 
@@ -141,27 +141,6 @@ def test_a_signal_mid_file_removes_the_temp_file_and_the_lock(model_dir, make_co
     assert process.returncode == code, stderr
     assert said in stderr.decode()
     assert not list(out.iterdir())
-
-
-SWALLOWED = """
-import gc, os, signal, sys
-from mlc.cli.app import main
-
-def swallow(phase, info):
-    # A library's callback that the signal lands in: what it raises there is printed and dropped, as in a __del__.
-    handler = signal.getsignal(SIGNAL)
-    if phase == "start" and not fired and getattr(handler, "__module__", "") == "mlc.pipeline.stop_signals":
-        fired.append(True)
-        os.kill(os.getpid(), SIGNAL)
-        for _ in range(10**7):  # the handler runs here, inside the callback
-            pass
-
-fired = []
-SIGNAL = signal.Signals[sys.argv[1]]
-sys.argv = ["mlc", *sys.argv[2:]]
-gc.callbacks.append(swallow)
-main()
-"""
 
 
 @pytest.mark.parametrize(
