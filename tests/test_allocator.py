@@ -114,9 +114,8 @@ def new_malloc_arenas(backend: str, **env: str) -> int:
 def test_the_jax_backend_keeps_its_threads_on_one_malloc_arena():
     """Importing the JAX backend stops glibc making arenas (a batch's temporaries reuse the heaps there are);
     without it new threads get arenas of their own; MLC_MALLOC_TUNING=0 or the user's MALLOC_ARENA_MAX leave it."""
-    if (
-        importlib.util.find_spec("jax") is None
-    ):  # not imported here: JAX's threads would make this worker's forks unsafe
+    # looked for, not imported: JAX's threads would make this worker's later forks unsafe
+    if importlib.util.find_spec("jax") is None:
         pytest.skip("the jax backend needs JAX: pip install 'mlc[jax]'")
     assert new_malloc_arenas("none") > 0
     assert new_malloc_arenas("jax") == 0
