@@ -4,6 +4,7 @@ redis-server on loopback, and the queue's steps."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -172,6 +173,12 @@ def assert_exactly_once(server, n: int) -> None:
     assert len(sources) == n and len(set(sources)) == n
     assert set(sources) == {entry_id for entry_id, _ in server.client().xrange(STREAM)}
     assert server.client().xpending(STREAM, "taggers")["pending"] == 0
+
+
+def sigint_as_a_terminal_gives_it() -> None:
+    """A child's SIGINT at its default: a shell's background job (CI's, a cron job) hands its children SIGINT
+    ignored, and mlc keeps an ignored SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 # `python -c SWALLOWED SIGNAL mlc-args...`: runs mlc with a gc callback that, once mlc's stop handlers are in place,

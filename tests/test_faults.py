@@ -14,14 +14,14 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from helpers import SWALLOWED, assert_one_line_error
+from helpers import SWALLOWED, assert_one_line_error, sigint_as_a_terminal_gives_it
 
 pytestmark = pytest.mark.slow
 
 
 def _start(*args: object, limit_bytes: int | None = None) -> subprocess.Popen:
     def limit() -> None:
-        signal.signal(signal.SIGINT, signal.SIG_DFL)  # a shell's background job would hand its children SIGINT ignored
+        sigint_as_a_terminal_gives_it()
         if limit_bytes is not None:
             resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
 
@@ -170,6 +170,7 @@ def test_a_signal_a_library_swallowed_still_ends_the_run(model_dir, make_corpus,
         capture_output=True,
         text=True,
         timeout=300,
+        preexec_fn=sigint_as_a_terminal_gives_it,
     )
     assert "Exception ignored" in done.stderr  # the signal did land in the callback, and was dropped there
     assert done.returncode == code, done.stderr
@@ -206,7 +207,11 @@ def test_an_error_raised_after_a_signal_ends_with_the_signals_code(sig, code, sa
     """A library that turns Ctrl-C or SIGTERM into an error of its own (a file error, a TypeError without a
     message) does not make an interrupted run look like a bad input or a crash."""
     done = subprocess.run(
-        [sys.executable, "-c", CONVERTED, sig.name, made_into], capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", CONVERTED, sig.name, made_into],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=sigint_as_a_terminal_gives_it,
     )
     assert done.returncode == code, done.stderr
     assert done.stderr.strip().splitlines() == [f"mlc: {said}" + (" (SIGTERM)" if code == 143 else "")]
@@ -220,6 +225,7 @@ def test_a_swallowed_signal_stops_training_before_anything_is_saved(labelled_csv
         capture_output=True,
         text=True,
         timeout=300,
+        preexec_fn=sigint_as_a_terminal_gives_it,
     )
     assert "Exception ignored" in done.stderr
     assert done.returncode == 130, done.stderr

@@ -388,7 +388,7 @@ def test_every_engine_finds_the_same_bad_rows_and_refuses_the_same_files(
 def test_a_signal_ray_swallowed_publishes_nothing(model_dir, labelled_csv, tmp_path):
     """A Ctrl-C dropped where Python only prints it: the Ray engine ends 130 before its block files get their names,
     as the local engine does."""
-    from helpers import SWALLOWED
+    from helpers import SWALLOWED, sigint_as_a_terminal_gives_it
 
     out = tmp_path / "out"
     done = subprocess.run(
@@ -411,6 +411,7 @@ def test_a_signal_ray_swallowed_publishes_nothing(model_dir, labelled_csv, tmp_p
         capture_output=True,
         text=True,
         timeout=300,
+        preexec_fn=sigint_as_a_terminal_gives_it,
     )
     assert "Exception ignored" in done.stderr
     assert done.returncode == 130, done.stderr
