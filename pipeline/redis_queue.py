@@ -376,6 +376,7 @@ class _Worker:
         self.schema = OutputSchema(model, options.top_k, options.explain)
         self.counts = LabelCounts(len(model.labels))  # label shares since this model started serving
         self.summary = ConsumeSummary()
+        self.own_pending_first = True  # at start and after each outage: see `own_pending`
 
     def warm(self, model: Model) -> None:
         """Compile a model's batch function and run it once, so that switching to it costs no batch anything."""
@@ -409,7 +410,13 @@ class _Worker:
         )
 
     def read(self, room: int, stop: _Stop) -> list[Message]:
-        """New messages: block up to max-wait-ms for the first, then top the batch up until full or out of time."""
+        """New messages: block up to max-wait-ms for the first, then top the batch up until full or out of time.
+        This consumer's own pending entries come first, until none is left."""
+        if self.own_pending_first:
+            own = self.own_pending(room)
+            if own:
+                return own
+            self.own_pending_first = False
         deadline = time.monotonic() + self.options.max_wait_ms / 1000
         messages: list[Message] = []
         while len(messages) < room and not stop.requested:
@@ -429,14 +436,33 @@ class _Worker:
             messages += got
         return messages
 
+    def own_pending(self, room: int) -> list[Message]:
+        """Entries delivered to this consumer and never acknowledged: a reply lost in a Redis outage, or a previous
+        run under this consumer name that was killed. Read again at once (XREADGROUP from id 0), where another
+        consumer would claim them only after claim-idle-ms."""
+        reply = self.client.xreadgroup(self.options.group, self.name, {self.options.stream: "0"}, count=room)
+        return self._pending_messages([entry for _, entries in reply or [] for entry in entries])
+
     def claim(self, room: int) -> list[Message]:
         """Entries idle longer than claim-idle-ms in other consumers' hands (they died), with their delivery counts."""
         reply = self.client.xautoclaim(
             self.options.stream, self.options.group, self.name, self.options.claim_idle_ms, start_id="0-0", count=room
         )
-        entries = [(entry_id, fields) for entry_id, fields in reply[1] if fields is not None] if reply else []
-        deleted = [entry_id for entry_id, fields in (reply[1] if reply else []) if fields is None]
-        if deleted:  # trimmed from the stream while pending: nothing to tag, clear them
+        messages = self._pending_messages(reply[1] if reply else [])
+        if messages:
+            self.summary.claimed += len(messages)
+            self.log(
+                f"claimed {len(messages)} message(s) idle over {self.options.claim_idle_ms} ms in other consumers' "
+                "hands"
+            )
+        return messages
+
+    def _pending_messages(self, pending: list) -> list[Message]:
+        """Pending (entry id, fields) pairs as messages with their delivery counts; entries trimmed from the stream
+        while pending (no fields: XADD takes at least one) are acknowledged, with nothing to tag."""
+        entries = [(entry_id, fields) for entry_id, fields in pending if fields]
+        deleted = [entry_id for entry_id, fields in pending if not fields]
+        if deleted:
             self.client.xack(self.options.stream, self.options.group, *deleted)
         if not entries:
             return []
@@ -452,10 +478,6 @@ class _Worker:
                 consumername=self.name,
             )
         }
-        self.summary.claimed += len(entries)
-        self.log(
-            f"claimed {len(entries)} message(s) idle over {self.options.claim_idle_ms} ms in other consumers' hands"
-        )
         return [Message.parse(i, fields, counts.get(i, 1)) for i, (_, fields) in zip(ids, entries)]
 
     def pending(self) -> int:
@@ -534,6 +556,7 @@ class _Worker:
             try:
                 self.client.ping()
                 self.ensure_group()
+                self.own_pending_first = True  # a reply lost in the outage left entries pending in our name
                 return
             except transient_errors() as again:
                 error = again

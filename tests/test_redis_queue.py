@@ -70,6 +70,20 @@ def test_kill_9_mid_batch_loses_nothing(redis_server, model_dir, labelled_csv, c
     assert_exactly_once(redis_server, n)
 
 
+def test_a_consumer_restarted_under_its_name_finishes_its_own_work_at_once(redis_server, model_dir, labelled_csv, cli):
+    """kill -9, then the same consumer name again: its pending entries are read back first (XREADGROUP from 0),
+    with no claim-idle-ms to wait out; other consumers' claim would still wait the 10 minutes set here."""
+    n = enqueue(cli, redis_server, labelled_csv, times=3)
+    victim = consumer(redis_server, model_dir, "--batch-size", "64", "--consumer", "worker-1")
+    wait_for(lambda: redis_server.client().xlen(RESULTS) > 0)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    assert redis_server.client().xpending(STREAM, "taggers")["pending"] > 0  # killed with a batch in hand
+    again = consumer(redis_server, model_dir, "--consumer", "worker-1", "--drain", "--claim-idle-ms", "600000")
+    finish(again, timeout=120)
+    assert_exactly_once(redis_server, n)
+
+
 def test_poison_messages_go_to_the_dead_stream(redis_server, model_dir):
     client = redis_server.client()
     client.xadd(STREAM, {"text": "Deep networks for image segmentation.", "id": "good"})
