@@ -202,3 +202,16 @@ sys.argv = ["mlc", *sys.argv[2:]]
 gc.callbacks.append(swallow)
 main()
 """
+
+
+def run_with_a_swallowed_signal(sig: signal.Signals, *args: object) -> subprocess.CompletedProcess:
+    """`mlc *args` in a child where `sig` lands in a gc callback and is dropped there (SWALLOWED)."""
+    done = subprocess.run(
+        [sys.executable, "-c", SWALLOWED, sig.name, *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=sigint_as_a_terminal_gives_it,
+    )
+    assert "Exception ignored" in done.stderr  # the signal did land in the callback, and was dropped there
+    return done

@@ -388,31 +388,12 @@ def test_every_engine_finds_the_same_bad_rows_and_refuses_the_same_files(
 def test_a_signal_ray_swallowed_publishes_nothing(model_dir, labelled_csv, tmp_path):
     """A Ctrl-C dropped where Python only prints it: the Ray engine ends 130 before its block files get their names,
     as the local engine does."""
-    from helpers import SWALLOWED, sigint_as_a_terminal_gives_it
+    from helpers import run_with_a_swallowed_signal
 
     out = tmp_path / "out"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            SWALLOWED,
-            "SIGINT",
-            "batch-predict",
-            labelled_csv,
-            "--model-dir",
-            model_dir,
-            "--out-dir",
-            out,
-            "--engine",
-            "ray",
-            "--workers",
-            "1",
-        ],  # fmt: skip
-        capture_output=True,
-        text=True,
-        timeout=300,
-        preexec_fn=sigint_as_a_terminal_gives_it,
-    )
-    assert "Exception ignored" in done.stderr
+    done = run_with_a_swallowed_signal(
+        signal.SIGINT, "batch-predict", labelled_csv, "--model-dir", model_dir, "--out-dir", out, "--engine", "ray",
+        "--workers", "1",
+    )  # fmt: skip
     assert done.returncode == 130, done.stderr
     assert not out.exists() or not list(out.iterdir())
