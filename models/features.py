@@ -51,7 +51,7 @@ def ngram_tables(vocabulary: list[str]) -> tuple[list[str], np.ndarray, np.ndarr
     flat = pc.list_flatten(parts)
     words = pc.unique(flat)
     ids = pc.index_in(flat, value_set=words).to_numpy(zero_copy_only=False).astype(np.int64)
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    starts = (np.cumsum(lengths) - lengths).astype(np.int64)  # each entry's first part in `flat`
     unigram = lengths == 1
     word_columns = np.full(len(words), OOV_COLUMN, dtype=np.int64)
     word_columns[ids[starts[unigram]]] = columns[unigram]
