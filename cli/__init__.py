@@ -2,12 +2,15 @@
 
 Until `main` takes over, Ctrl-C or SIGTERM ends the process at once with the code a shell expects (130, 143):
 nothing is open yet to clean up, and an import cut short would otherwise end in a traceback and a signal status.
+From the first import on, those signals reach the process through one thread (`mlc.pipeline.signal_forwarding`).
 """
 
 from __future__ import annotations
 
 import os
 import signal
+
+from mlc.pipeline import signal_forwarding
 
 _WORDS = {signal.SIGINT: b"mlc: interrupted\n", signal.SIGTERM: b"mlc: terminated (SIGTERM)\n"}
 
@@ -26,3 +29,4 @@ def _catch_early_signals() -> None:
 
 
 _catch_early_signals()
+signal_forwarding.start()

@@ -27,6 +27,7 @@ from mlc.models.errors import InputError, MlcError, NetworkError, UsageError
 from mlc.models.model import Model
 from mlc.models.model_dir import REQUIRED_FILES
 from mlc.models.tf_backend.runtime import quiet_native_stderr
+from mlc.pipeline import signal_forwarding
 from mlc.pipeline.batch_predict import FileSummary, PredictSummary, tag_each_file
 from mlc.pipeline.file_plan import FileJob, expand_inputs, output_lock, plan_jobs, stem
 from mlc.pipeline.readers import (
@@ -236,6 +237,7 @@ def _init(ray: Any, options: RayOptions) -> None:
         warnings.filterwarnings("ignore", module=r"ray(\.|$)")
         warnings.filterwarnings("ignore", message=r".*ray\.data.*")
     if not ray.is_initialized():
+        signal_forwarding.unblock()  # Ray's processes inherit this thread's signal mask; Ray stops them with SIGTERM
         try:
             with quiet_native_stderr():
                 ray.init(address=options.address, log_to_driver=False, include_dashboard=False, configure_logging=False)

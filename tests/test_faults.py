@@ -3,6 +3,7 @@ under a final name that is not complete, no temp file left once a run ends, and 
 
 from __future__ import annotations
 
+import os
 import resource
 import signal
 import stat
@@ -130,17 +131,61 @@ def test_full_disk_while_saving_a_model(labelled_csv, tmp_path):
 )
 def test_a_signal_mid_file_removes_the_temp_file_and_the_lock(model_dir, make_corpus, tmp_path, sig, code, said):
     """Ctrl-C, and SIGTERM (how cron's `timeout`, systemd and Kubernetes stop a job): the documented exit code,
-    and neither the temp file nor `.mlc.lock` left behind."""
+    and neither the temp file nor `.mlc.lock` left behind. Mid-file no thread but mlc's signal waiter can take
+    the signal: one handled in a TensorFlow thread could corrupt its heap and abort the process."""
     out = tmp_path / "out"
     process = _start(
         "batch-predict", make_corpus(300_000), "--model-dir", model_dir, "--out-dir", out, "--batch-size", "1024"
     )
     _wait_for_temp(out, "corpus_300000.parquet", process)
+    blocked = _blocked_signals_by_thread(process.pid)
     process.send_signal(sig)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == code, stderr
     assert said in stderr.decode()
     assert not list(out.iterdir())
+    taking = [thread for thread, mask in blocked.items() if mask & STOP_SIGNALS != STOP_SIGNALS]
+    assert len(blocked) > 4 and len(taking) <= 1, blocked  # the waiter, inside sigwait, has them unblocked
+
+
+STOP_SIGNALS = sum(1 << (sig - 1) for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM))
+
+
+def _blocked_signals_by_thread(pid: int) -> dict[int, int]:
+    """Each thread's blocked-signal mask (bit n-1 for signal n), from /proc."""
+    masks = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        status = (task / "status").read_text()
+        masks[int(task.name)] = int(
+            next(line for line in status.splitlines() if line.startswith("SigBlk:")).split()[1], 16
+        )
+    return masks
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"])
+def test_a_signal_stops_a_run_waiting_on_an_idle_pipe(model_dir, tmp_path, sig, code):
+    """The main thread blocked in a read of a pipe whose writer sends nothing: the signal waiter wakes it, and the
+    run ends at once with the signal's code, not when the writer goes away."""
+    fifo = tmp_path / "in.csv"
+    os.mkfifo(fifo)
+    process = _start("batch-predict", fifo, "--model-dir", model_dir, "--output", tmp_path / "out.parquet")
+    deadline = time.monotonic() + 60
+    while True:  # the writer's end, once mlc has opened the reader's
+        try:
+            writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            break
+        except OSError:
+            assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+            time.sleep(0.05)
+    try:
+        time.sleep(1)  # mlc is waiting in its read
+        process.send_signal(sig)
+        _, stderr = process.communicate(timeout=20)
+    finally:
+        os.close(writer)
+        process.kill()
+    assert process.returncode == code, stderr
+    assert not (tmp_path / "out.parquet").exists()
 
 
 @pytest.mark.parametrize(
