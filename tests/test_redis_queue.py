@@ -71,14 +71,14 @@ def test_kill_9_mid_batch_loses_nothing(redis_server, model_dir, labelled_csv, c
 
 
 def test_a_consumer_restarted_under_its_name_finishes_its_own_work_at_once(redis_server, model_dir, labelled_csv, cli):
-    """kill -9, then the same consumer name again: its pending entries are read back first (XREADGROUP from 0),
-    with no claim-idle-ms to wait out; other consumers' claim would still wait the 10 minutes set here."""
+    """A consumer that died with a batch in hand (its read here stands alone: 64 entries read under its name and
+    never acknowledged), started again under the same name, reads its pending entries back first (XREADGROUP from
+    0), with no claim-idle-ms to wait out; other consumers' claim would still wait the 10 minutes set here."""
     n = enqueue(cli, redis_server, labelled_csv, times=3)
-    victim = consumer(redis_server, model_dir, "--batch-size", "64", "--consumer", "worker-1")
-    wait_for(lambda: redis_server.client().xlen(RESULTS) > 0)
-    victim.send_signal(signal.SIGKILL)
-    victim.wait()
-    assert redis_server.client().xpending(STREAM, "taggers")["pending"] > 0  # killed with a batch in hand
+    client = redis_server.client()
+    client.xgroup_create(STREAM, "taggers", id="0")
+    client.xreadgroup("taggers", "worker-1", {STREAM: ">"}, count=64)
+    assert client.xpending(STREAM, "taggers")["pending"] == 64
     again = consumer(redis_server, model_dir, "--consumer", "worker-1", "--drain", "--claim-idle-ms", "600000")
     finish(again, timeout=120)
     assert_exactly_once(redis_server, n)
