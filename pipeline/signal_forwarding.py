@@ -5,6 +5,7 @@ waiting thread hands each signal to the main thread's handler and wakes the main
 from __future__ import annotations
 
 import _thread
+import contextlib
 import os
 import signal
 import threading
@@ -51,7 +52,8 @@ def _forward(signals: frozenset[int], main_thread: int) -> None:
         handler = signal.getsignal(signum)
         if callable(handler):
             _thread.interrupt_main(signum)  # the handler runs in the main thread, as if the signal had come there
-            signal.pthread_kill(main_thread, WAKE)
+            with contextlib.suppress(OSError):  # a main thread already gone: the process is ending anyway
+                signal.pthread_kill(main_thread, WAKE)
         elif handler != signal.SIG_IGN:  # the default (all three end the process) or a native handler: here
             signal.pthread_sigmask(signal.SIG_UNBLOCK, [signum])
             signal.pthread_kill(threading.get_ident(), signum)
