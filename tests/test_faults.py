@@ -15,7 +15,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from helpers import assert_one_line_error, run_with_a_swallowed_signal, sigint_as_a_terminal_gives_it
+from helpers import assert_one_line_error, run_with_a_swallowed_signal, sigint_as_a_terminal_gives_it, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -124,6 +124,20 @@ def test_full_disk_while_saving_a_model(labelled_csv, tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+STOP_SIGNALS = sum(1 << (sig - 1) for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM))
+
+
+def _blocked_signals_by_thread(pid: int) -> dict[int, int]:
+    """Each thread's blocked-signal mask (bit n-1 for signal n), from /proc."""
+    masks = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        status = (task / "status").read_text()
+        masks[int(task.name)] = int(
+            next(line for line in status.splitlines() if line.startswith("SigBlk:")).split()[1], 16
+        )
+    return masks
+
+
 @pytest.mark.parametrize(
     "sig, code, said",
     [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")],
@@ -148,20 +162,6 @@ def test_a_signal_mid_file_removes_the_temp_file_and_the_lock(model_dir, make_co
     assert len(blocked) > 4 and len(taking) <= 1, blocked  # the waiter, inside sigwait, has them unblocked
 
 
-STOP_SIGNALS = sum(1 << (sig - 1) for sig in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM))
-
-
-def _blocked_signals_by_thread(pid: int) -> dict[int, int]:
-    """Each thread's blocked-signal mask (bit n-1 for signal n), from /proc."""
-    masks = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        status = (task / "status").read_text()
-        masks[int(task.name)] = int(
-            next(line for line in status.splitlines() if line.startswith("SigBlk:")).split()[1], 16
-        )
-    return masks
-
-
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"])
 def test_a_signal_stops_a_run_waiting_on_an_idle_pipe(model_dir, tmp_path, sig, code):
     """The main thread blocked in a read of a pipe whose writer sends nothing: the signal waiter wakes it, and the
@@ -178,7 +178,7 @@ def test_a_signal_stops_a_run_waiting_on_an_idle_pipe(model_dir, tmp_path, sig, 
             assert process.poll() is None and time.monotonic() < deadline, process.communicate()
             time.sleep(0.05)
     try:
-        time.sleep(1)  # mlc is waiting in its read
+        wait_for(lambda: "pipe_read" in Path(f"/proc/{process.pid}/wchan").read_text(), timeout=60)  # in its read
         process.send_signal(sig)
         _, stderr = process.communicate(timeout=20)
     finally:
