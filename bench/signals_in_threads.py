@@ -1,9 +1,10 @@
 """Deliver Python-handled signals into the threads of a running `mlc batch-predict` and count how the runs end.
 
 The process gets a no-op Python handler for SIGUSR1, and this script sends SIGUSR1 many times a second to its
-threads one at a time (tgkill), the main thread left out; `--main-too` includes it. mlc's stop and reload
-signals never take this path (every thread but mlc's signal waiter blocks them); SIGUSR1 shows what a handled
-signal does where it lands in a native library's thread. Expected with TensorFlow: glibc aborts the process.
+threads one at a time (tgkill): to all but the main thread, or with `--into main` to the main thread only. mlc's
+stop and reload signals never take the first path (every thread but mlc's signal waiter blocks them), only the
+second (the waiter's wake-up); SIGUSR1 shows what a handled signal does in each. Expected with TensorFlow: glibc
+aborts the process in the first, the runs finish in the second.
 
     python bench/signals_in_threads.py --model-dir runs/arxiv --input /tmp/stress.parquet --tries 8
 """
@@ -34,7 +35,7 @@ finally:
 """
 
 
-def one_try(command: list[str], period: float, main_too: bool) -> tuple[int, int, str]:
+def one_try(command: list[str], period: float, into_main: bool) -> tuple[int, int, str]:
     """(exit status, signals sent, last line of stderr)."""
     libc = ctypes.CDLL(None, use_errno=True)
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
@@ -45,7 +46,7 @@ def one_try(command: list[str], period: float, main_too: bool) -> tuple[int, int
             threads = [int(t) for t in os.listdir(f"/proc/{process.pid}/task")]
         except FileNotFoundError:
             break
-        threads = [t for t in threads if main_too or t != process.pid]
+        threads = [t for t in threads if (t == process.pid) == into_main]
         if threads:
             libc.syscall(SYS_TGKILL, process.pid, random.choice(threads), signal.SIGUSR1)
             sent += 1
@@ -61,7 +62,7 @@ def main() -> None:
     parser.add_argument("--backend", default="tensorflow")
     parser.add_argument("--tries", type=int, default=8)
     parser.add_argument("--period", type=float, default=0.0005, help="seconds between two signals")
-    parser.add_argument("--main-too", action="store_true", help="the main thread may get them too")
+    parser.add_argument("--into", choices=["others", "main"], default="others", help="which threads get them")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         command = [
@@ -70,7 +71,7 @@ def main() -> None:
         ]  # fmt: skip
         aborted = 0
         for number in range(args.tries):
-            status, sent, said = one_try(command, args.period, args.main_too)
+            status, sent, said = one_try(command, args.period, args.into == "main")
             aborted += status < 0
             print(f"try {number}: status {status}, {sent} signals sent; {said[:120]}", flush=True)
     print(f"{aborted} of {args.tries} runs ended by a signal of their own (status < 0)")
